@@ -1,0 +1,19 @@
+/*
+ * inspect.h - a report on an imported model: what `ferry inspect` prints.
+ */
+#ifndef FERRY_INSPECT_H
+#define FERRY_INSPECT_H
+
+#include <stdio.h>
+
+#include "ir.h"
+
+enum ferry_inspect_flags {
+  FERRY_INSPECT_JSON = 1, /* one JSON object instead of the text report */
+};
+
+/* Writes the report on `m` to `out`. Returns 0, or FERRY_E_SYSTEM when
+ * writing fails. */
+int ferry_inspect_model(FILE *out, const ferry_model *m, unsigned flags);
+
+#endif
