@@ -32,7 +32,8 @@
 #include "ir.h"
 #include "onnx.pb-c.h"
 
-#define MAX_DEPTH 64          /* nesting of messages, subgraphs, function calls */
+#define MAX_WIRE_DEPTH 400    /* nesting of protobuf messages (3 per subgraph level) */
+#define MAX_DEPTH 100         /* nesting of subgraphs, types, function calls */
 #define MAX_TENSOR_BYTES (1ll << 40)
 
 /* A name scope: plain graphs use names as they are; a function body maps
@@ -93,7 +94,7 @@ static int wire_check(importer *im, const uint8_t *buf, size_t len) {
   struct frame {
     const uint8_t *p, *end;
     const ProtobufCMessageDescriptor *d;
-  } st[MAX_DEPTH];
+  } st[MAX_WIRE_DEPTH];
   int top = 0;
   st[0] = (struct frame){buf, buf + len, &onnx__model_proto__descriptor};
   while (top >= 0) {
@@ -125,7 +126,8 @@ static int wire_check(importer *im, const uint8_t *buf, size_t len) {
       const ProtobufCFieldDescriptor *fd =
           f->d ? protobuf_c_message_descriptor_get_field(f->d, (unsigned)field) : NULL;
       if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-        if (top + 1 >= MAX_DEPTH) return FAIL(im, "messages nested deeper than %d levels", MAX_DEPTH);
+        if (top + 1 >= MAX_WIRE_DEPTH)
+          return FAIL(im, "messages nested deeper than %d levels", MAX_WIRE_DEPTH);
         st[++top] = (struct frame){sub, sub + v, fd->descriptor};
       }
       break;
@@ -138,6 +140,14 @@ static int wire_check(importer *im, const uint8_t *buf, size_t len) {
 }
 
 /* ---- names and opsets ---- */
+
+/* "node 'name' (Op)" or, for an unnamed node, "node #index (Op)". */
+static const char *node_label(const ferry_graph *g, int ni, char *buf, size_t n) {
+  const ferry_node *nd = &g->nodes[ni];
+  if (*nd->name) snprintf(buf, n, "node '%s' (%s)", nd->name, nd->op);
+  else snprintf(buf, n, "node #%d (%s)", ni, nd->op);
+  return buf;
+}
 
 static const char *canon_domain(const char *d) {
   return (!d || strcmp(d, "ai.onnx") == 0) ? "" : d;
@@ -788,9 +798,10 @@ static int emit_node(gbuild *b, const Onnx__NodeProto *np, const scope *sc) {
       b->g->nodes[ni].outputs[i] = -1;
       continue;
     }
+    char lb[256];
     if (ferry_graph_find(b->g, o) >= 0)
-      return FAIL(im, "value '%s' is defined twice (again by node '%s', %s)", o,
-                  b->g->nodes[ni].name, op);
+      return FAIL(im, "value '%s' is defined twice (again by %s)", o,
+                  node_label(b->g, ni, lb, sizeof lb));
     int vi = ferry_graph_add_value(b->g, o);
     if (vi < 0) return NOMEM(im);
     b->g->values[vi].producer = ni;
@@ -810,8 +821,9 @@ static int link_inputs(gbuild *b, int ni) {
     }
     int v = resolve(b->g, nm);
     if (v == -2) return NOMEM(b->im);
+    char lb[256];
     if (v < 0)
-      return FAIL(b->im, "node '%s' (%s) reads '%s', which nothing defines", n->name, n->op, nm);
+      return FAIL(b->im, "%s reads '%s', which nothing defines", node_label(b->g, ni, lb, sizeof lb), nm);
     n = &b->g->nodes[ni]; /* resolve may not move nodes, but keep it obvious */
     n->inputs[i] = v;
   }
@@ -901,8 +913,9 @@ static int topo_sort(gbuild *b) {
       }
       if (pos[v] < nd) {
         int d = deps[pos[v]++];
+        char lb[256];
         if (state[d] == 1)
-          err = FAIL(b->im, "the graph has a cycle through node '%s' (%s)", g->nodes[d].name, g->nodes[d].op);
+          err = FAIL(b->im, "the graph has a cycle through %s", node_label(g, d, lb, sizeof lb));
         else if (state[d] == 0) {
           state[d] = 1;
           pos[d] = 0;
@@ -925,9 +938,9 @@ static int topo_sort(gbuild *b) {
       for (int k = 0; k < nodes[i].n_outputs; k++)
         if (nodes[i].outputs[k] >= 0) g->values[nodes[i].outputs[k]].producer = i;
     }
-    if (!err) {
+    if (!err && n) {
       memcpy(g->nodes, nodes, (size_t)n * sizeof *nodes);
-      if (n) memcpy(b->in_names, names, (size_t)n * sizeof *names);
+      memcpy(b->in_names, names, (size_t)n * sizeof *names);
     }
     free(nodes);
     free(names);
@@ -940,6 +953,12 @@ static int topo_sort(gbuild *b) {
   return err;
 }
 
+static int prefix_value(importer *im, const char *name) {
+  char pre[300];
+  snprintf(pre, sizeof pre, "value '%.200s'", name);
+  return ferry_err_prefix(im->err, pre);
+}
+
 static int add_value_info(importer *im, ferry_graph *g, const Onnx__ValueInfoProto *vi,
                           const scope *sc, unsigned flag, int *out) {
   const char *nm = scoped_name(im, sc, vi->name);
@@ -950,7 +969,7 @@ static int add_value_info(importer *im, ferry_graph *g, const Onnx__ValueInfoPro
   if (v == -2 || (flag == FERRY_VAL_INPUT && v < 0)) return NOMEM(im);
   if (v < 0) return FAIL(im, "graph output '%s' is not produced by anything", nm);
   ferry_type t;
-  if (convert_type(im, vi->type, &t, 0)) return ferry_err_prefix(im->err, nm);
+  if (convert_type(im, vi->type, &t, 0)) return prefix_value(im, nm);
   if (vi->type) g->values[v].type = t;
   g->values[v].flags |= flag;
   *out = v;
@@ -1040,7 +1059,7 @@ static int convert_graph(importer *im, const Onnx__GraphProto *gp, ferry_graph *
     int v = nm ? ferry_graph_find(g, nm) : -1;
     if (v < 0 || g->values[v].data || !gp->value_info[i]->type) continue; /* stale hint: ignore */
     err = convert_type(im, gp->value_info[i]->type, &g->values[v].type, 0);
-    if (err) ferry_err_prefix(im->err, nm);
+    if (err) prefix_value(im, nm);
   }
   free(b.in_names);
   free(b.pend);

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""Writes small hand-made ONNX models that exercise import edge cases.
+
+Usage: /usr/bin/python3 tests/make-crafted.py OUTDIR
+
+Each model is built with the onnx package's helpers (Debian python3-onnx)
+and saved without onnx's checker, since several are deliberately invalid.
+check_import.c holds the table of what ferry must say about each one.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = sys.argv[1]
+
+
+def save(name, model, raw_files=None):
+    path = os.path.join(OUT, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(model.SerializeToString())
+    os.replace(tmp, path)
+    for rel, data in (raw_files or {}).items():
+        p = os.path.join(os.path.dirname(path), rel)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13, functions=(), ir=8, value_info=()):
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits), value_info=list(value_info))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], functions=list(functions))
+    m.ir_version = ir
+    return m
+
+
+def vi(name, dims, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, dims)
+
+
+X = vi("x", ["batch", 4])
+Y = vi("y", ["batch", 4])
+
+# --- valid models ---------------------------------------------------------
+
+def attr_ref(name, ref, typ):
+    a = onnx.AttributeProto()
+    a.name, a.ref_attr_name, a.type = name, ref, typ
+    return a
+
+
+leaky = helper.make_node("LeakyRelu", ["u"], ["b"])
+leaky.attribute.append(attr_ref("alpha", "alpha", onnx.AttributeProto.FLOAT))
+# A local function (Gelu-like) called twice, with an attribute reference
+# and a default from attribute_proto.
+fn = helper.make_function(
+    "custom", "ScaledTanh", ["a"], ["b"],
+    [helper.make_node("Constant", [], ["k"], value_float=2.0),
+     helper.make_node("Mul", ["a", "k"], ["t"]),
+     helper.make_node("Tanh", ["t"], ["u"]),
+     leaky],
+    [helper.make_opsetid("", 13)], attributes=["alpha"])
+m = model([helper.make_node("ScaledTanh", ["x"], ["h"], domain="custom", alpha=0.3),
+           helper.make_node("ScaledTanh", ["h"], ["y"], domain="custom")], [X], [Y], functions=[fn])
+m.opset_import.append(helper.make_opsetid("custom", 1))
+save("function.onnx", m)
+
+# Nodes out of order: ferry sorts them.
+save("unsorted.onnx", model(
+    [helper.make_node("Relu", ["h"], ["y"]), helper.make_node("Neg", ["x"], ["h"])], [X], [Y]))
+
+# A subgraph reading a value of its parent, and an unused opset import.
+then_g = helper.make_graph([helper.make_node("Add", ["h", "h"], ["t"])], "then", [], [vi("t", ["batch", 4])])
+else_g = helper.make_graph([helper.make_node("Sub", ["h", "h"], ["e"])], "else", [], [vi("e", ["batch", 4])])
+m = model([helper.make_node("Neg", ["x"], ["h"]),
+           helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+          [X, vi("c", [], TensorProto.BOOL)], [Y])
+m.opset_import.append(helper.make_opsetid("com.unused.domain", 3))
+save("subgraph.onnx", m)
+
+# External data: weights in a side file, two tensors in one file.
+w = np.arange(16, dtype=np.float32).reshape(4, 4)
+b = np.arange(4, dtype=np.float32)
+def ext_model(loc_w, off_w="0", len_w=None, loc_b="weights.bin", off_b=str(w.nbytes)):
+    tw = numpy_helper.from_array(w, "w")
+    tb = numpy_helper.from_array(b, "b")
+    for t, loc, off, ln in ((tw, loc_w, off_w, len_w), (tb, loc_b, off_b, None)):
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
+        del t.external_data[:]
+        for k, v in (("location", loc), ("offset", off), ("length", ln)):
+            if v is not None:
+                t.external_data.add(key=k, value=v)
+    return model([helper.make_node("Gemm", ["x", "w", "b"], ["y"])], [X], [Y], inits=[tw, tb])
+blob = w.tobytes() + b.tobytes()
+save("external/model.onnx", ext_model("weights.bin"), {"weights.bin": blob})
+save("external_missing/model.onnx", ext_model("nothere.bin", loc_b="nothere.bin"))
+save("external_short/model.onnx", ext_model("weights.bin"), {"weights.bin": blob[:40]})
+save("external_escape/model.onnx", ext_model("../external/weights.bin"))
+save("external_absolute/model.onnx", ext_model("/etc/passwd"))
+save("external_badlen/model.onnx", ext_model("weights.bin", len_w="12"), {"weights.bin": blob})
+save("external_badoffset/model.onnx", ext_model("weights.bin", off_w="-5"), {"weights.bin": blob})
+save("external_symlink/model.onnx", ext_model("link.bin"))
+link = os.path.join(OUT, "external_symlink", "link.bin")
+if os.path.lexists(link):
+    os.remove(link)
+os.symlink("../external/weights.bin", link)
+
+# Old IR: initializer also listed as an input (IR 3), typed-field data.
+t = helper.make_tensor("w", TensorProto.FLOAT, [4], [1.0, 2.0, 3.0, 4.0])
+save("ir3_init_input.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])],
+                                  [X, vi("w", [4])], [Y], inits=[t], ir=3, opset=7))
+
+# --- invalid models -------------------------------------------------------
+
+save("cycle.onnx", model([helper.make_node("Add", ["x", "b"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+                          helper.make_node("Neg", ["a"], ["y"])], [X], [Y]))
+save("undefined_input.onnx", model([helper.make_node("Add", ["x", "ghost"], ["y"])], [X], [Y]))
+save("missing_output.onnx", model([helper.make_node("Relu", ["x"], ["h"])], [X], [Y]))
+save("defined_twice.onnx", model([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["x"], ["y"])], [X], [Y]))
+bad = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+bad.data_type = 99
+save("unknown_dtype.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [X], [Y], inits=[bad]))
+huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 30, 1 << 30, 1 << 30])
+save("absurd_dims.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [X], [Y], inits=[huge]))
+short = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+short.raw_data = short.raw_data[:10]
+save("short_raw.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [X], [Y], inits=[short]))
+neg = vi("x", [-3, 4])
+save("negative_dim.onnx", model([helper.make_node("Relu", ["x"], ["y"])], [neg], [Y]))
+save("no_opset.onnx", (lambda m: (m.ClearField("opset_import"), m)[1])(
+    model([helper.make_node("Relu", ["x"], ["y"])], [X], [Y])))
+rec = helper.make_function("custom", "Loopy", ["a"], ["b"], [helper.make_node("Loopy", ["a"], ["b"], domain="custom")],
+                           [helper.make_opsetid("custom", 1)])
+m = model([helper.make_node("Loopy", ["x"], ["y"], domain="custom")], [X], [Y], functions=[rec])
+m.opset_import.append(helper.make_opsetid("custom", 1))
+save("recursive_function.onnx", m)
+# Subgraphs nested 200 deep.
+leaf = helper.make_graph([helper.make_node("Identity", ["x"], ["o"])], "g", [], [vi("o", ["batch", 4])])
+inner = leaf
+for i in range(200):
+    inner = helper.make_graph([helper.make_node("If", ["c"], ["o"], then_branch=inner, else_branch=leaf)], "g", [],
+                              [vi("o", ["batch", 4])])
+save("deep_nesting.onnx", model([helper.make_node("If", ["c"], ["y"], then_branch=inner, else_branch=leaf)],
+                                [X, vi("c", [], TensorProto.BOOL)], [Y]))
+with open(os.path.join(OUT, "not_onnx.onnx"), "wb") as f:
+    f.write(b"this is a text file, not a model\n")
+open(os.path.join(OUT, "empty.onnx"), "wb").close()
