@@ -245,7 +245,7 @@ int ferry_inspect_model(FILE *out, const ferry_model *m, unsigned flags) {
     free(s.ops);
     return FERRY_E_SYSTEM;
   }
-  qsort(s.ops, (size_t)s.n_ops, sizeof *s.ops, by_count);
+  if (s.n_ops) qsort(s.ops, (size_t)s.n_ops, sizeof *s.ops, by_count);
   if (flags & FERRY_INSPECT_JSON) print_json(out, m, &s);
   else print_text(out, m, &s);
   free(s.ops);

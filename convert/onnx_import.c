@@ -508,7 +508,7 @@ static const ferry_tensor *small_tensor(importer *im, int dtype, int rank, int64
   int64_t *dims = ferry_model_alloc(im->m, sizeof *dims);
   void *d = ferry_model_alloc(im->m, (size_t)numel * elem + 1);
   if (!t || !dims || !d) return NULL;
-  memcpy(d, src, (size_t)numel * elem);
+  if (numel) memcpy(d, src, (size_t)numel * elem);
   dims[0] = numel;
   *t = (ferry_tensor){.dtype = dtype, .rank = rank, .dims = dims, .numel = numel,
                       .data = d, .nbytes = (size_t)numel * elem};

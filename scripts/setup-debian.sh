@@ -16,7 +16,7 @@ PACKAGES=(
   # unit tests (Check) and memory checking
   check valgrind
   # wasm32 builds: clang --target=wasm32 and wasm-ld
-  clang lld
+  clang lld libclang-rt-14-dev
   # ONNX conformance suite: /usr/share/libonnx-testdata/data/
   libonnx-testdata
   # scripts/make-models.py: real PyTorch exports (run with /usr/bin/python3)

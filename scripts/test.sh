@@ -3,7 +3,8 @@
 # what is missing (scripts/setup-debian.sh), builds, and runs the whole suite:
 #   1. make check            unit, conformance and real-model tests
 #   2. ASan/UBSan build      the same tests under AddressSanitizer + UBSan
-#   3. make distcheck        the release tarball builds and passes its tests
+#   3. fuzz                  libFuzzer on every input parser, ASan + UBSan
+#   4. make distcheck        the release tarball builds and passes its tests
 # Prints each test program's Check summary and a closing "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,13 @@ mkdir -p build-asan
    LDFLAGS="-fsanitize=address,undefined" >/dev/null)
 make -C build-asan -j2 >/dev/null
 ASAN_OPTIONS=detect_leaks=1 run_suite asan build-asan || status=1
+
+echo "== fuzz (libFuzzer, ASan + UBSan)"
+if FERRY_BUILD="$root/build" scripts/fuzz.sh "${FERRY_FUZZ_SECONDS:-60}"; then
+  summary+=("fuzz 100%: Checks: 1, Failures: 0, Errors: 0")
+else
+  echo "fuzz: FAILED"; status=1; summary+=("fuzz 0%: Checks: 1, Failures: 1, Errors: 0")
+fi
 
 echo "== make distcheck"
 if make -C build distcheck DISTCHECK_CONFIGURE_FLAGS="--with-test-models=$models" >build/distcheck.log 2>&1; then
