@@ -840,11 +840,14 @@ static int link_subgraphs(gbuild *b) {
     if (!gs) return NOMEM(im);
     scope sub = *pg->sc;
     sub.depth++;
-    for (int k = 0; k < pg->n; k++)
-      if (convert_graph(im, pg->protos[k], b->g, &sub, &gs[k])) return im->err->code;
+    /* attach first, so a failure below still frees what was converted */
     ferry_attr *a = &b->g->nodes[pg->node].attrs[pg->attr];
-    if (a->type == FERRY_A_GRAPH) a->g = gs[0];
-    else a->graphs = gs, a->n = pg->n;
+    for (int k = 0; k < pg->n; k++) {
+      int rc = convert_graph(im, pg->protos[k], b->g, &sub, &gs[k]);
+      if (a->type == FERRY_A_GRAPH) a->g = gs[0];
+      else a->graphs = gs, a->n = k + 1;
+      if (rc) return rc;
+    }
   }
   return 0;
 }
