@@ -136,7 +136,7 @@ static void print_shape(FILE *f, const ferry_type *t, int json) {
 
 static void print_bytes(FILE *f, int64_t b) {
   if (b < 10 * 1024) fprintf(f, "%lld B", (long long)b);
-  else if (b < 10ll * 1024 * 1024) fprintf(f, "%.1f KiB", b / 1024.0);
+  else if (b < 1024ll * 1024) fprintf(f, "%.1f KiB", b / 1024.0);
   else fprintf(f, "%.1f MiB", b / (1024.0 * 1024.0));
 }
 
