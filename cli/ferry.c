@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "ferry_base.h"
+#include "infer.h"
 #include "inspect.h"
 #include "ir.h"
 
@@ -36,7 +37,7 @@ static int usage_error(const char *cmd, const char *what) {
 /* ---- ferry inspect ---- */
 
 static const char inspect_help[] =
-    "Usage: ferry inspect FILE [--json]\n"
+    "Usage: ferry inspect FILE [--json] [--shapes] [--fix-dim NAME=VALUE]...\n"
     "\n"
     "Prints what an ONNX model holds: producer, IR version, opsets, inputs and\n"
     "outputs with dtypes and shapes (symbolic dims by name), nodes per op type\n"
@@ -47,17 +48,46 @@ static const char inspect_help[] =
     "  --json   print one JSON object: inputs, outputs ({name, dtype, shape},\n"
     "           a dim is an integer or a string), node_count, op_counts,\n"
     "           parameters, parameter_bytes, opsets, producer, external_data\n"
+    "  --shapes infer every value's dtype and shape (symbolic dims stay names:\n"
+    "           [batch, sequence, 64]) and list them after the report, one\n"
+    "           per line with the op that makes it, subgraph values indented;\n"
+    "           with --json, a \"values\" array of {name, dtype, shape, op,\n"
+    "           node, graph}\n"
+    "  --fix-dim NAME=VALUE\n"
+    "           bind the symbolic dim NAME to VALUE everywhere (repeatable)\n"
     "\n"
     "Example:\n"
     "  ferry inspect examples/squeezenet1_1.onnx\n"
-    "  ferry inspect model.onnx --json | jq .op_counts\n";
+    "  ferry inspect model.onnx --json | jq .op_counts\n"
+    "  ferry inspect bert.onnx --shapes --fix-dim batch=1\n";
+
+#define MAX_FIX 64
+
+/* NAME=VALUE into *b (VALUE a non-negative integer); 0 on success. */
+static int parse_fix(char *arg, ferry_dimbinding *b) {
+  char *eq = strchr(arg, '='), *end;
+  if (!eq || eq == arg || !eq[1]) return -1;
+  *eq = 0;
+  long long v = strtoll(eq + 1, &end, 10);
+  if (*end || v < 0) return -1;
+  b->name = arg;
+  b->value = v;
+  return 0;
+}
 
 static int cmd_inspect(int argc, char **argv) {
   const char *file = NULL;
   unsigned flags = 0;
+  ferry_dimbinding fix[MAX_FIX];
+  int n_fix = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--json") == 0) flags |= FERRY_INSPECT_JSON;
-    else if (argv[i][0] == '-' && argv[i][1]) return usage_error("inspect", "unknown option");
+    else if (strcmp(argv[i], "--shapes") == 0) flags |= FERRY_INSPECT_SHAPES;
+    else if (strcmp(argv[i], "--fix-dim") == 0 || strncmp(argv[i], "--fix-dim=", 10) == 0) {
+      char *arg = argv[i][9] == '=' ? argv[i] + 10 : i + 1 < argc ? argv[++i] : NULL;
+      if (!arg || n_fix == MAX_FIX || parse_fix(arg, &fix[n_fix++]))
+        return usage_error("inspect", "--fix-dim wants NAME=VALUE, VALUE an integer >= 0");
+    } else if (argv[i][0] == '-' && argv[i][1]) return usage_error("inspect", "unknown option");
     else if (file) return usage_error("inspect", "one FILE only");
     else file = argv[i];
   }
@@ -65,7 +95,13 @@ static int cmd_inspect(int argc, char **argv) {
   ferry_err err = {0};
   ferry_model *m = ferry_onnx_load(file, &err);
   if (!m) return fail(&err);
-  int rc = ferry_inspect_model(stdout, m, flags);
+  int rc = (flags & FERRY_INSPECT_SHAPES) ? ferry_infer_shapes(m, fix, n_fix, &err)
+                                          : ferry_bind_dims(m, fix, n_fix, &err);
+  if (rc) {
+    ferry_model_free(m);
+    return fail(&err);
+  }
+  rc = ferry_inspect_model(stdout, m, flags);
   ferry_model_free(m);
   if (rc) {
     fprintf(stderr, "ferry: cannot write the report\n");

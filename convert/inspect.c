@@ -4,12 +4,17 @@
  * One pass (gather) walks the main graph and its subgraphs and fills a
  * `summary`: op counts, node count, weight elements and bytes per dtype.
  * Two printers turn the model plus that summary into text for people or
- * JSON for scripts; they print the same facts.
+ * JSON for scripts; they print the same facts. The shapes report (values
+ * section) walks the graphs again, printing each value with the op that
+ * makes it, subgraph values after their node, indented; ops without a
+ * shape rule in the registry (runtime/ops.h) are named at its end.
  */
 #include "inspect.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "ops.h"
 
 typedef struct opcount {
   const char *domain, *op;
@@ -182,6 +187,105 @@ static void print_text(FILE *f, const ferry_model *m, summary *s) {
   for (int i = 0; i < m->n_external_files; i++) fprintf(f, "  %s\n", m->external_files[i]);
 }
 
+/* ---- values (the shapes report) ---- */
+
+/* What makes value vi of g: the producing op, "input" or "weight". */
+static const char *value_origin(const ferry_graph *g, int vi, const char **node) {
+  const ferry_value *v = &g->values[vi];
+  *node = "";
+  if (v->producer >= 0) {
+    *node = g->nodes[v->producer].name;
+    return g->nodes[v->producer].op;
+  }
+  return v->data ? "weight" : "input";
+}
+
+typedef struct vprinter {
+  FILE *f;
+  int json, first;
+} vprinter;
+
+static void print_value(vprinter *p, const ferry_graph *g, int vi, int depth, const char *where) {
+  const ferry_value *v = &g->values[vi];
+  const char *node, *op = value_origin(g, vi, &node);
+  char tn[128];
+  if (v->outer >= 0) return;
+  type_name(&v->type, tn, sizeof tn);
+  if (p->json) {
+    fputs(p->first ? "{\"name\": " : ", {\"name\": ", p->f);
+    p->first = 0;
+    print_json_str(p->f, v->name);
+    fputs(", \"dtype\": ", p->f);
+    print_json_str(p->f, tn);
+    fputs(", \"shape\": ", p->f);
+    print_shape(p->f, &v->type, 1);
+    fputs(", \"op\": ", p->f);
+    print_json_str(p->f, op);
+    fputs(", \"node\": ", p->f);
+    print_json_str(p->f, node);
+    fputs(", \"graph\": ", p->f);
+    print_json_str(p->f, where);
+    fputc('}', p->f);
+    return;
+  }
+  fprintf(p->f, "%*s%s  %s  ", 2 + 2 * depth, "", v->name, tn);
+  print_shape(p->f, &v->type, 0);
+  fprintf(p->f, "  <- %s%s%s\n", op, *node ? " " : "", node);
+}
+
+static void print_graph_values(vprinter *p, const ferry_graph *g, int depth, const char *where);
+
+/* The subgraphs of node n, after its outputs. */
+static void print_subgraphs(vprinter *p, const ferry_node *n, int depth) {
+  char where[512];
+  for (int a = 0; a < n->n_attrs; a++) {
+    const ferry_attr *at = &n->attrs[a];
+    int cnt = at->type == FERRY_A_GRAPH ? (at->g != NULL) : at->type == FERRY_A_GRAPHS ? at->n : 0;
+    for (int k = 0; k < cnt; k++) {
+      const ferry_graph *sub = at->type == FERRY_A_GRAPH ? at->g : at->graphs[k];
+      snprintf(where, sizeof where, "%s of %s '%s'", at->name, n->op, n->name);
+      if (!p->json) fprintf(p->f, "%*s%s:\n", 2 + 2 * depth, "", where);
+      print_graph_values(p, sub, depth + 1, where);
+    }
+  }
+}
+
+/* Inputs, weights, then each node's outputs in order (subgraphs after). */
+static void print_graph_values(vprinter *p, const ferry_graph *g, int depth, const char *where) {
+  for (int i = 0; i < g->n_values; i++)
+    if (g->values[i].producer < 0) print_value(p, g, i, depth, where);
+  for (int n = 0; n < g->n_nodes; n++) {
+    const ferry_node *nd = &g->nodes[n];
+    for (int k = 0; k < nd->n_outputs; k++)
+      if (nd->outputs[k] >= 0) print_value(p, g, nd->outputs[k], depth, where);
+    print_subgraphs(p, nd, depth);
+  }
+}
+
+static void no_rule(ferry_graph *g, void *user) {
+  summary *s = user;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ferry_node *n = &g->nodes[i];
+    const ferry_opdef *d = ferry_op_find(n->domain, n->op, n->opset);
+    if (!d || (!d->shape && !(d->flags & FERRY_OPF_CONTROL))) count_op(s, n);
+  }
+}
+
+static void text_shapes(FILE *f, const ferry_model *m) {
+  vprinter p = {f, 0, 1};
+  summary s = {0};
+  fputs("values\n", f);
+  print_graph_values(&p, m->graph, 0, "");
+  ferry_graph_walk(m->graph, no_rule, &s);
+  if (s.n_ops) fputs("no shape rule", f);
+  for (int i = 0; i < s.n_ops; i++) {
+    fputs(i ? ", " : " ", f);
+    print_op_name(f, &s.ops[i], 0);
+  }
+  if (s.n_ops) fputc('\n', f);
+  free(s.ops);
+}
+
 /* ---- JSON ---- */
 
 static void json_values(FILE *f, const ferry_graph *g, const int *idx, int n) {
@@ -201,7 +305,7 @@ static void json_values(FILE *f, const ferry_graph *g, const int *idx, int n) {
   fputc(']', f);
 }
 
-static void print_json(FILE *f, const ferry_model *m, summary *s) {
+static void print_json(FILE *f, const ferry_model *m, summary *s, unsigned flags) {
   fputs("{\"file\": ", f);
   print_json_str(f, m->path);
   fputs(", \"producer\": {\"name\": ", f);
@@ -235,7 +339,14 @@ static void print_json(FILE *f, const ferry_model *m, summary *s) {
     if (i) fputs(", ", f);
     print_json_str(f, m->external_files[i]);
   }
-  fputs("]}\n", f);
+  fputc(']', f);
+  if (flags & FERRY_INSPECT_SHAPES) {
+    vprinter p = {f, 1, 1};
+    fputs(", \"values\": [", f);
+    print_graph_values(&p, m->graph, 0, "");
+    fputc(']', f);
+  }
+  fputs("}\n", f);
 }
 
 int ferry_inspect_model(FILE *out, const ferry_model *m, unsigned flags) {
@@ -246,8 +357,9 @@ int ferry_inspect_model(FILE *out, const ferry_model *m, unsigned flags) {
     return FERRY_E_SYSTEM;
   }
   if (s.n_ops) qsort(s.ops, (size_t)s.n_ops, sizeof *s.ops, by_count);
-  if (flags & FERRY_INSPECT_JSON) print_json(out, m, &s);
+  if (flags & FERRY_INSPECT_JSON) print_json(out, m, &s, flags);
   else print_text(out, m, &s);
+  if ((flags & FERRY_INSPECT_SHAPES) && !(flags & FERRY_INSPECT_JSON)) text_shapes(out, m);
   free(s.ops);
   return fflush(out) || ferror(out) ? FERRY_E_SYSTEM : FERRY_OK;
 }

@@ -208,9 +208,27 @@ static void free_graph_arrays(ferry_graph *g) {
   free(g->index);
 }
 
+ferry_model *ferry_model_new(const char *path) {
+  ferry_model *m = calloc(1, sizeof *m);
+  if (!m) return NULL;
+  m->dims = ferry_dimctx_new();
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  m->path = ferry_model_strdup(m, path ? path : "<memory>");
+  char *dir = ferry_model_alloc(m, path ? strlen(path) + 2 : 2);
+  if (dir && slash) memcpy(dir, path, slash == path ? 1 : (size_t)(slash - path));
+  else if (dir) strcpy(dir, ".");
+  m->dir = dir;
+  if (!m->dims || !m->path || !m->dir) {
+    ferry_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
 void ferry_model_free(ferry_model *m) {
   if (!m) return;
   if (m->graph) free_graph_arrays(m->graph);
+  if (m->owner_free) m->owner_free(m->owner);
   for (int i = 0; i < m->n_maps; i++) munmap(m->maps[i].addr, m->maps[i].len);
   free(m->maps);
   if (m->proto) onnx__model_proto__free_unpacked(m->proto, NULL);

@@ -159,8 +159,10 @@ struct ferry_model {
   /* owned memory */
   struct ferry_arena *arena;
   void *proto;               /* the unpacked ModelProto (weights point in) */
-  ferry_mapping *maps;       /* mapped external-data regions */
+  ferry_mapping *maps;       /* mapped external-data regions, bundle files */
   int n_maps, cap_maps;
+  void *owner;               /* what else the data points into (a bundle reader) */
+  void (*owner_free)(void *owner);
 };
 
 /* --- model lifetime --- */
@@ -172,6 +174,15 @@ ferry_model *ferry_onnx_load(const char *path, ferry_err *err);
  * external data is looked for (NULL: no external data allowed). */
 ferry_model *ferry_onnx_load_buffer(const void *buf, size_t len, const char *path,
                                     ferry_err *err);
+/* Loads a .ferry bundle (and its shards PATH.1, ...) as IR (bundle_read.c). */
+ferry_model *ferry_bundle_load(const char *path, ferry_err *err);
+/* 1 when `path` starts with the bundle magic. */
+int ferry_is_bundle(const char *path);
+/* Loads an ONNX model or a bundle, whichever `path` holds. */
+ferry_model *ferry_model_load(const char *path, ferry_err *err);
+
+/* An empty model named `path` (its folder becomes `dir`); NULL on OOM. */
+ferry_model *ferry_model_new(const char *path);
 void ferry_model_free(ferry_model *m);
 
 /* --- arena: model-lifetime allocations (ir.c) --- */
