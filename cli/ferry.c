@@ -14,6 +14,7 @@
 #include "config.h"
 #include "ferry_base.h"
 #include "infer.h"
+#include "convert.h"
 #include "inspect.h"
 #include "ir.h"
 
@@ -39,7 +40,7 @@ static int usage_error(const char *cmd, const char *what) {
 static const char inspect_help[] =
     "Usage: ferry inspect FILE [--json] [--shapes] [--fix-dim NAME=VALUE]...\n"
     "\n"
-    "Prints what an ONNX model holds: producer, IR version, opsets, inputs and\n"
+    "Prints what an ONNX model or a .ferry bundle holds: producer, IR version, opsets, inputs and\n"
     "outputs with dtypes and shapes (symbolic dims by name), nodes per op type\n"
     "(nodes inside If/Loop/Scan bodies counted), parameter count and bytes per\n"
     "dtype, and the external data files it uses.\n"
@@ -93,7 +94,7 @@ static int cmd_inspect(int argc, char **argv) {
   }
   if (!file) return usage_error("inspect", "missing FILE");
   ferry_err err = {0};
-  ferry_model *m = ferry_onnx_load(file, &err);
+  ferry_model *m = ferry_model_load(file, &err);
   if (!m) return fail(&err);
   int rc = (flags & FERRY_INSPECT_SHAPES) ? ferry_infer_shapes(m, fix, n_fix, &err)
                                           : ferry_bind_dims(m, fix, n_fix, &err);
@@ -110,6 +111,108 @@ static int cmd_inspect(int argc, char **argv) {
   return 0;
 }
 
+/* ---- ferry convert ---- */
+
+static const char convert_help[] =
+    "Usage: ferry convert IN -o OUT.ferry [--emit-onnx OUT.onnx] [--fix-dim NAME=VALUE]...\n"
+    "                     [--verbose] [--no-optimize] [--disable PASS]... [--enable PASS]...\n"
+    "                     [--shard-size SIZE] [--compress] [--list-passes]\n"
+    "\n"
+    "Converts an ONNX model (or a bundle) into a .ferry bundle for ferry's runtime:\n"
+    "imports it, infers every shape symbolically, optimizes the graph with the\n"
+    "passes below, and writes the bundle atomically (nothing is left on failure).\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output OUT     the bundle to write (shards go to OUT.1, OUT.2, ...)\n"
+    "  --emit-onnx FILE     also write the optimized graph as a standard ONNX model\n"
+    "                       (fused ops as com.microsoft ops onnxruntime runs), to check\n"
+    "                       the optimizer with another runtime\n"
+    "  --fix-dim NAME=VALUE bind a symbolic dim (repeatable)\n"
+    "  --verbose            print each pass with nodes before/after\n"
+    "  --no-optimize        run no pass\n"
+    "  --disable PASS       turn one pass off (repeatable); --list-passes names them\n"
+    "  --enable PASS        turn an opt-in pass on (repeatable)\n"
+    "  --shard-size SIZE    most bytes per bundle file, e.g. 16M (default 1G)\n"
+    "  --compress           deflate the bundle's small sections (never the weights)\n"
+    "\n"
+    "Example:\n"
+    "  ferry convert examples/squeezenet1_1.onnx -o squeezenet.ferry --verbose\n"
+    "  ferry convert bert.onnx -o bert.ferry --emit-onnx bert.opt.onnx --disable fuse-attention\n";
+
+#define MAX_PASS_ARGS 32
+
+/* "16M", "1G", "4096" into bytes; 0 when it is not a size. */
+static uint64_t parse_size(const char *s) {
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || s[0] == '-') return 0;
+  int shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end || v > (UINT64_MAX >> shift)) return 0;
+  return (uint64_t)v << shift;
+}
+
+static void list_passes(void) {
+  int n;
+  const ferry_pass *p = ferry_pass_table(&n);
+  for (int i = 0; i < n; i++)
+    printf("  %-16s %s%s\n", p[i].name, p[i].summary, p[i].opt_in ? " (opt-in)" : "");
+}
+
+/* The value of option argv[*i] ("--opt VALUE" or "--opt=VALUE"), or NULL. */
+static char *option_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n)) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] || *i + 1 >= argc) return NULL;
+  return argv[++*i];
+}
+
+static int cmd_convert(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  ferry_convert_opts o = {0};
+  ferry_dimbinding fix[MAX_FIX];
+  const char *disabled[MAX_PASS_ARGS], *enabled[MAX_PASS_ARGS];
+  int verbose = 0;
+  char *v;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) verbose = 1;
+    else if (strcmp(a, "--no-optimize") == 0) o.no_optimize = 1;
+    else if (strcmp(a, "--compress") == 0) o.compress = 1;
+    else if (strcmp(a, "--list-passes") == 0) return list_passes(), 0;
+    else if (strcmp(a, "-o") == 0 && i + 1 < argc) out = argv[++i];
+    else if ((v = option_value(argc, argv, &i, "--output"))) out = v;
+    else if ((v = option_value(argc, argv, &i, "--emit-onnx"))) o.emit_onnx = v;
+    else if ((v = option_value(argc, argv, &i, "--fix-dim"))) {
+      if (o.n_fix == MAX_FIX || parse_fix(v, &fix[o.n_fix++]))
+        return usage_error("convert", "--fix-dim wants NAME=VALUE, VALUE an integer >= 0");
+    } else if ((v = option_value(argc, argv, &i, "--disable"))) {
+      if (o.n_disabled == MAX_PASS_ARGS) return usage_error("convert", "too many --disable");
+      disabled[o.n_disabled++] = v;
+    } else if ((v = option_value(argc, argv, &i, "--enable"))) {
+      if (o.n_enabled == MAX_PASS_ARGS) return usage_error("convert", "too many --enable");
+      enabled[o.n_enabled++] = v;
+    } else if ((v = option_value(argc, argv, &i, "--shard-size"))) {
+      if (!(o.shard_size = parse_size(v))) return usage_error("convert", "--shard-size wants a size like 16M");
+    } else if (a[0] == '-' && a[1]) return usage_error("convert", "unknown option or missing value");
+    else if (in) return usage_error("convert", "one input model only");
+    else in = a;
+  }
+  if (!in) return usage_error("convert", "missing the input model");
+  if (!out) return usage_error("convert", "missing -o OUT.ferry");
+  o.fix = fix;
+  o.disabled = disabled;
+  o.enabled = enabled;
+  ferry_err err = {0};
+  ferry_convert_report rep;
+  if (ferry_convert_file(in, out, &o, &rep, &err)) return fail(&err);
+  ferry_convert_report_print(&rep, out, verbose, stdout);
+  return 0;
+}
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -119,6 +222,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"inspect", "show a model's inputs, outputs, ops and parameters", inspect_help, cmd_inspect},
+    {"convert", "optimize an ONNX model into a .ferry bundle", convert_help, cmd_convert},
 };
 
 static void print_usage(FILE *f) {

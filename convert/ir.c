@@ -190,22 +190,26 @@ int64_t ferry_type_numel(const ferry_type *t) {
 
 /* ---- model ---- */
 
-/* Frees the growable arrays of `g` and its subgraphs, children first. */
-static void free_graph_arrays(ferry_graph *g) {
+void ferry_graph_release(ferry_graph *g) {
+  if (!g) return;
   for (int i = 0; i < g->n_nodes; i++) {
     const ferry_node *n = &g->nodes[i];
     for (int a = 0; a < n->n_attrs; a++) {
       const ferry_attr *at = &n->attrs[a];
-      if (at->type == FERRY_A_GRAPH && at->g) free_graph_arrays(at->g);
+      if (at->type == FERRY_A_GRAPH) ferry_graph_release(at->g);
       if (at->type == FERRY_A_GRAPHS)
-        for (int k = 0; k < at->n; k++)
-          if (at->graphs[k]) free_graph_arrays(at->graphs[k]);
+        for (int k = 0; k < at->n; k++) ferry_graph_release(at->graphs[k]);
     }
   }
   free(g->values);
   free(g->nodes);
   if (g->index) free(g->index->slot);
   free(g->index);
+  g->values = NULL;
+  g->nodes = NULL;
+  g->index = NULL;
+  g->n_values = g->cap_values = g->n_nodes = g->cap_nodes = 0;
+  g->n_inputs = g->n_outputs = 0;
 }
 
 ferry_model *ferry_model_new(const char *path) {
@@ -227,7 +231,7 @@ ferry_model *ferry_model_new(const char *path) {
 
 void ferry_model_free(ferry_model *m) {
   if (!m) return;
-  if (m->graph) free_graph_arrays(m->graph);
+  ferry_graph_release(m->graph);
   if (m->owner_free) m->owner_free(m->owner);
   for (int i = 0; i < m->n_maps; i++) munmap(m->maps[i].addr, m->maps[i].len);
   free(m->maps);

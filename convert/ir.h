@@ -200,6 +200,11 @@ int ferry_graph_find(const ferry_graph *g, const char *name);
 /* The attribute named `name` of node `n`, NULL if absent. */
 const ferry_attr *ferry_node_attr(const ferry_node *n, const char *name);
 
+/* Frees the arrays of `g` and of every subgraph below it (their structs
+ * live in the arena) and leaves `g` empty: for a graph that leaves the
+ * model (a removed If branch) and at model free. NULL is fine. */
+void ferry_graph_release(ferry_graph *g);
+
 /* Calls `fn` on `g` and every subgraph below it, depth first. */
 void ferry_graph_walk(ferry_graph *g, void (*fn)(ferry_graph *g, void *user), void *user);
 

@@ -7,12 +7,13 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "ops/core.h"
 #include "ops/rules.h"
 
 static const ferry_opdef table[] = {
-#define FERRY_OP(dom, name, since, until, rule, flags) {dom, #name, since, until, rule, flags, NULL},
-#define FERRY_OP_UNSUPPORTED(dom, name, since, why) {dom, #name, since, 0, NULL, 0, why},
+#define FERRY_OP(dom, name, since, until, rule, kernel, flags) {dom, #name, since, until, rule, kernel, flags, NULL},
+#define FERRY_OP_UNSUPPORTED(dom, name, since, why) {dom, #name, since, 0, NULL, NULL, 0, why},
 #include "ops.def"
 #undef FERRY_OP
 #undef FERRY_OP_UNSUPPORTED

@@ -5,8 +5,8 @@
  * name); ops.c expands them into one sorted array. A row gives the op's
  * domain, name, the first opset that has it and the last one (0: still
  * there; removed or deprecated ops stop), its shape rule (runtime/shape.h)
- * and flags. Later the CPU kernel and the WGSL generator hang on the same
- * row, so adding an op is one row plus the file with its code.
+ * CPU kernel and flags; later the WGSL generator hangs on the same row, so
+ * adding an op is one row plus the file with its code.
  *
  * Ops ferry knows but will not support (training ops) have rows of their
  * own with the reason, so tools can say why instead of "unknown op".
@@ -16,6 +16,7 @@
 #ifndef FERRY_OPS_H
 #define FERRY_OPS_H
 
+#include "kernel.h"
 #include "shape.h"
 
 enum ferry_op_flags {
@@ -31,6 +32,7 @@ typedef struct ferry_opdef {
   int since;            /* first opset version with this op */
   int until;            /* last opset version with it, 0 when current */
   ferry_shape_fn shape; /* NULL only for FERRY_OPF_CONTROL ops */
+  ferry_kernel_fn kernel; /* CPU kernel (runtime/kernels/), NULL while none */
   unsigned flags;       /* enum ferry_op_flags */
   const char *unsupported; /* NULL, or why ferry does not support the op */
 } ferry_opdef;

@@ -67,8 +67,9 @@ const char *tu_tmpdir(void) {
 }
 
 int tu_run(const char *args, char **out, char **err) {
-  const char *dir = tu_tmpdir();
-  char cmd[8192], o[128], e[128];
+  char dir[64] = "/tmp/ferry-run-XXXXXX"; /* its own: tu_tmpdir's buffer is the caller's */
+  if (!mkdtemp(dir)) return -1;
+  char cmd[16384], o[128], e[128];
   snprintf(o, sizeof o, "%s/out", dir);
   snprintf(e, sizeof e, "%s/err", dir);
   snprintf(cmd, sizeof cmd, "timeout 120 '%s' %s >%s 2>%s", tu_env("FERRY"), args, o, e);

@@ -19,7 +19,7 @@ int tu_write(const char *path, const void *data, size_t len);
 /* Runs `$FERRY args...` (a shell command line), captures stdout and stderr
  * (malloc'd, caller frees) and returns the exit status, -1 on a signal. */
 int tu_run(const char *args, char **out, char **err);
-/* A fresh temporary directory (static buffer). */
+/* A fresh temporary directory (static buffer: copy it before the next call). */
 const char *tu_tmpdir(void);
 
 #endif

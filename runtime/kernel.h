@@ -1,0 +1,77 @@
+/*
+ * kernel.h - the CPU kernel contract: what a kernel sees and may call.
+ *
+ * The executor (runtime/exec.c) walks a plan of steps; for each node it
+ * evaluates the op's shape rule on the actual input shapes (runtime/shape.h
+ * with integer dims), allocates the outputs from its arena, and calls the
+ * op's kernel (the `kernel` column of runtime/ops.def) with a ferry_kctx:
+ *   in[]   the inputs: dtype, rank, dims, contiguous row-major data;
+ *          an omitted optional input has data == NULL and dtype 0;
+ *   out[]  the outputs, already shaped and allocated (data != NULL) when
+ *          the shape rule could tell the shape; when it could not (the
+ *          shape depends on the data: NonZero, Unique, TopK with a runtime
+ *          k...) out[i].data is NULL and the kernel calls k->set_output()
+ *          once it knows the shape;
+ *   attr   the node's attributes, through the same accessor shape rules
+ *          use (ferry_attr_int(k->sctx, ...) etc. work on k->sctx).
+ * A kernel writes every element of its outputs, returns FERRY_OK, or
+ * fills k->err (one line, no node name: the executor adds it) and returns
+ * FERRY_E_INPUT for bad data (an index out of range) - never crashes,
+ * never aborts, never allocates with malloc (k->scratch() instead).
+ *
+ * Kernels are libc-only C that also builds to wasm32 (clang
+ * --target=wasm32 -msimd128): portable vector code uses GCC/clang vector
+ * extensions (runtime/kernels/simd.h), never intrinsics.
+ */
+#ifndef FERRY_KERNEL_H
+#define FERRY_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry_base.h"
+#include "shape.h"
+
+/* A tensor as kernels see it: contiguous, row-major, little-endian. */
+typedef struct ferry_tview {
+  int dtype;                      /* enum ferry_dtype; 0 for an omitted input */
+  int rank;
+  int64_t dims[FERRY_MAX_RANK];
+  int64_t numel;
+  void *data;                     /* NULL for an omitted input */
+} ferry_tview;
+
+typedef struct ferry_kctx ferry_kctx;
+typedef int (*ferry_kernel_fn)(ferry_kctx *k);
+
+struct ferry_kctx {
+  int opset;                      /* opset version that applies to the node */
+  int n_in, n_out;
+  const ferry_tview *in;
+  ferry_tview *out;
+  /* attributes: the shape-rule context of this node (attr, node, opset);
+   * use ferry_attr_int(k->sctx, "axis", 0) and friends from shape.h */
+  ferry_shape_ctx *sctx;
+  /* workspace for this call, 64-byte aligned, gone after the kernel
+   * returns; NULL when out of memory */
+  void *(*scratch)(ferry_kctx *k, size_t bytes);
+  /* shapes and allocates out[i] when the shape rule could not
+   * (out[i].data == NULL); returns 0 or an error code */
+  int (*set_output)(ferry_kctx *k, int i, int dtype, int rank, const int64_t *dims);
+  /* runs the subgraph held by attribute `attr` (If/Loop/Scan bodies) on
+   * `inputs`; fills outputs[] with views valid until the next call with
+   * the same attribute or the end of this kernel */
+  int (*run_graph)(ferry_kctx *k, const char *attr, const ferry_tview *inputs, int n_inputs,
+                   ferry_tview *outputs, int n_outputs);
+  /* splits [0, n) into chunks run on the executor's threads (or inline
+   * when single-threaded); fn must be safe to run concurrently */
+  void (*parallel)(ferry_kctx *k, int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end),
+                   void *arg);
+  void *exec;                     /* the executor's private state */
+  char err[256];
+};
+
+/* Formats k->err and returns FERRY_E_INPUT. */
+int ferry_kernel_fail(ferry_kctx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * simd.h - portable vector types for kernels: GCC/clang vector extensions
+ * compile to SSE/AVX natively and to SIMD128 with clang --target=wasm32
+ * -msimd128, from one source. Loads and stores go through memcpy so
+ * unaligned pointers are fine (compilers turn it into one instruction).
+ */
+#ifndef FERRY_SIMD_H
+#define FERRY_SIMD_H
+
+#include <string.h>
+
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int i32x4 __attribute__((vector_size(16)));
+
+static inline f32x4 f32x4_load(const float *p) {
+  f32x4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void f32x4_store(float *p, f32x4 v) { memcpy(p, &v, sizeof v); }
+static inline f32x4 f32x4_splat(float x) { return (f32x4){x, x, x, x}; }
+static inline f32x4 f32x4_max(f32x4 a, f32x4 b) { return a > b ? a : b; }
+static inline f32x4 f32x4_min(f32x4 a, f32x4 b) { return a < b ? a : b; }
+
+#endif
