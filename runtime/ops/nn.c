@@ -280,7 +280,7 @@ static int convt_output_shape(ferry_shape_ctx *c, int n, const int64_t **os) {
   if (m == n + 2)
     *os += 2;
   else if (m && m != n)
-    return ferry_shape_fail(c, "output_shape has %d values, expected %d", m, n);
+    return ferry_shape_fail(c, "output_shape has %d values, expected %d", m, n), -1;
   return m ? 1 : 0;
 }
 

@@ -274,6 +274,27 @@ int ferry_shape_MatMul(ferry_shape_ctx *c) { return matmul(c, 0, 1, c->n_in > 0 
 
 int ferry_shape_MatMulInteger(ferry_shape_ctx *c) { return matmul(c, 0, 1, FERRY_I32); }
 
+/* ferry.Attention(Q, K, V[, mask]) = Softmax(Q @ K * scale + mask) @ V
+ * (K already transposed): two matmuls' shapes, the scores in between. */
+int ferry_shape_Attention(ferry_shape_ctx *c) {
+  int rc = ferry_rule_need(c, 3);
+  if (rc) return rc;
+  ferry_sval mid[2];
+  memset(mid, 0, sizeof mid);
+  mid[0].present = 1, mid[0].rank = -1, mid[0].n_content = -1;
+  ferry_shape_ctx step = *c;
+  step.out = &mid[0];
+  if (!(rc = matmul(&step, 0, 1, c->in[0].dtype))) {
+    mid[1] = c->in[2];
+    step.in = mid;
+    step.n_in = 2;
+    step.out = c->out;
+    rc = matmul(&step, 0, 1, c->in[0].dtype);
+  }
+  if (rc) memcpy(c->err, step.err, sizeof c->err);
+  return rc;
+}
+
 /* a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point */
 int ferry_shape_QLinearMatMul(ferry_shape_ctx *c) {
   int dtype = has(7) && c->in[7].dtype ? c->in[7].dtype : (c->n_in > 0 ? c->in[0].dtype : 0);

@@ -108,6 +108,7 @@ int ferry_shape_CumSum(ferry_shape_ctx *c);
 /* ---- reduce.c: contractions ---- */
 int ferry_shape_MatMul(ferry_shape_ctx *c);        /* numpy matmul, batched */
 int ferry_shape_MatMulInteger(ferry_shape_ctx *c); /* int32 output */
+int ferry_shape_Attention(ferry_shape_ctx *c);     /* ferry.Attention: Q@K then @V */
 int ferry_shape_QLinearMatMul(ferry_shape_ctx *c); /* B is in[3]; dtype of y_zero_point */
 int ferry_shape_Gemm(ferry_shape_ctx *c);          /* transA, transB */
 int ferry_shape_Einsum(ferry_shape_ctx *c);        /* explicit/implicit, ellipsis */
