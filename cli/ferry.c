@@ -7,9 +7,12 @@
  * and leave here as one stderr line "ferry: FILE: what is wrong" plus the
  * exit code documented in EXIT_CODES (and docs/cli.md).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "config.h"
 #include "ferry_base.h"
@@ -17,6 +20,7 @@
 #include "convert.h"
 #include "inspect.h"
 #include "ir.h"
+#include "tensor_io.h"
 
 #define EXIT_CODES \
   "Exit codes:\n" \
@@ -213,6 +217,173 @@ static int cmd_convert(int argc, char **argv) {
   return 0;
 }
 
+/* ---- ferry run ---- */
+
+static const char run_help[] =
+    "Usage: ferry run MODEL [--input NAME=FILE]... [--input-dir DIR] [--output-dir DIR]\n"
+    "                 [--threads N]\n"
+    "\n"
+    "Runs a model on ferry's CPU runtime (the one ferry.wasm has) and prints each\n"
+    "output's name, dtype and shape, then the time and the peak memory of the\n"
+    "intermediate tensors. MODEL is a .ferry bundle (mapped and used in place, shards\n"
+    "NAME.ferry.1... beside it) or an ONNX model, converted with the default options\n"
+    "into a temporary folder that is removed once the bundle is mapped.\n"
+    "\n"
+    "Options:\n"
+    "  --input NAME=FILE  the tensor for input NAME: a .npy file or an ONNX TensorProto\n"
+    "                     (.pb) file (repeatable)\n"
+    "  --input-dir DIR    inputs from an ONNX test_data_set folder: input_0.pb,\n"
+    "                     input_1.pb... in the model's input order (--input wins)\n"
+    "  --output-dir DIR   write output K as DIR/output_K.pb (TensorProto) and as\n"
+    "                     DIR/NAME.npy (characters other than letters, digits, '.', '_'\n"
+    "                     and '-' in NAME become '_'); DIR is made if missing\n"
+    "  --threads N        threads for the kernels (default 1)\n"
+    "\n"
+    "Example:\n"
+    "  ferry run squeezenet.ferry --input data=cat.npy --output-dir out\n"
+    "  ferry run model.onnx --input-dir test_data_set_0 --threads 4\n";
+
+#define MAX_RUN_INPUTS 256
+
+typedef struct run_args {
+  const char *model, *input_dir, *output_dir;
+  char *named[MAX_RUN_INPUTS]; /* NAME=FILE */
+  int n_named, threads;
+} run_args;
+
+static int parse_run(int argc, char **argv, run_args *a) {
+  char *v;
+  memset(a, 0, sizeof *a);
+  a->threads = 1;
+  for (int i = 1; i < argc; i++) {
+    if ((v = option_value(argc, argv, &i, "--input-dir"))) a->input_dir = v;
+    else if ((v = option_value(argc, argv, &i, "--input"))) {
+      if (a->n_named == MAX_RUN_INPUTS || !strchr(v, '=')) return usage_error("run", "--input wants NAME=FILE");
+      a->named[a->n_named++] = v;
+    } else if ((v = option_value(argc, argv, &i, "--output-dir"))) a->output_dir = v;
+    else if ((v = option_value(argc, argv, &i, "--threads"))) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 256) return usage_error("run", "--threads wants a number from 1 to 256");
+      a->threads = (int)n;
+    } else if (argv[i][0] == '-' && argv[i][1]) return usage_error("run", "unknown option or missing value");
+    else if (a->model) return usage_error("run", "one MODEL only");
+    else a->model = argv[i];
+  }
+  return a->model ? 0 : usage_error("run", "missing MODEL");
+}
+
+/* The input whose name starts arg "NAME=FILE" (the longest such name). */
+static int named_input(ferry_session *s, const char *arg) {
+  int best = -1;
+  size_t blen = 0;
+  for (int i = 0; i < ferry_session_n_inputs(s); i++) {
+    const char *n = ferry_session_input_name(s, i);
+    size_t len = strlen(n);
+    if (strncmp(arg, n, len) == 0 && arg[len] == '=' && (best < 0 || len > blen)) best = i, blen = len;
+  }
+  return best;
+}
+
+static int read_inputs(ferry_session *s, const run_args *a, ferry_host_tensor *t, ferry_err *err) {
+  int n = ferry_session_n_inputs(s);
+  char path[4096];
+  for (int k = 0; k < a->n_named; k++) {
+    int i = named_input(s, a->named[k]);
+    if (i < 0) {
+      *strchr(a->named[k], '=') = 0;
+      return ferry_fail(err, FERRY_E_INPUT, "%s: the model has no input '%s'", a->model, a->named[k]);
+    }
+    if (t[i].buf) ferry_host_tensor_free(&t[i]);
+    if (ferry_tensor_read(a->named[k] + strlen(ferry_session_input_name(s, i)) + 1, &t[i], err)) return err->code;
+  }
+  for (int i = 0; i < n; i++) {
+    if (t[i].buf) continue;
+    if (!a->input_dir)
+      return ferry_fail(err, FERRY_E_INPUT, "%s: input '%s' is not given (--input %s=FILE)", a->model,
+                        ferry_session_input_name(s, i), ferry_session_input_name(s, i));
+    snprintf(path, sizeof path, "%s/input_%d.pb", a->input_dir, i);
+    if (ferry_tensor_read(path, &t[i], err)) return err->code;
+  }
+  return 0;
+}
+
+static void print_shape(const ferry_tview *t) {
+  printf("%s [", ferry_dtype_name(t->dtype));
+  for (int d = 0; d < t->rank; d++) printf("%s%lld", d ? ", " : "", (long long)t->dims[d]);
+  printf("]");
+}
+
+static int write_outputs(ferry_session *s, const char *dir, const ferry_tview *out, ferry_err *err) {
+  char path[4096], safe[256];
+  if (mkdir(dir, 0777) && errno != EEXIST) return ferry_fail(err, FERRY_E_SYSTEM, "%s: %s", dir, strerror(errno));
+  for (int k = 0; k < ferry_session_n_outputs(s); k++) {
+    const char *name = ferry_session_output_name(s, k);
+    snprintf(path, sizeof path, "%s/output_%d.pb", dir, k);
+    if (ferry_tensor_write_pb(path, name, &out[k], err)) return err->code;
+    ferry_file_safe_name(name, safe, sizeof safe);
+    snprintf(path, sizeof path, "%s/%s.npy", dir, safe);
+    if (ferry_tensor_write_npy(path, &out[k], err)) {
+      if (err->code != FERRY_E_INPUT) return err->code;
+      fprintf(stderr, "ferry: warning: %s\n", err->msg); /* a dtype numpy lacks: the .pb has it */
+    }
+  }
+  return 0;
+}
+
+static double seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void print_run(ferry_session *s, const ferry_tview *out, double t) {
+  ferry_run_stats st;
+  ferry_session_stats(s, &st);
+  for (int k = 0; k < ferry_session_n_outputs(s); k++) {
+    printf("output '%s': ", ferry_session_output_name(s, k));
+    print_shape(&out[k]);
+    printf("\n");
+  }
+  printf("ran in %.3f ms on %d thread%s; peak arena %zu bytes (%.3f MiB; tensors %.3f MiB in all); %d steps, %d "
+         "shaped at run time\n",
+         t * 1e3, st.threads, st.threads == 1 ? "" : "s", st.peak_bytes, st.peak_bytes / 1048576.0,
+         st.values_bytes / 1048576.0, st.steps, st.dynamic_steps);
+}
+
+static int run_model(const run_args *a, ferry_err *err) {
+  ferry_host_model hm;
+  ferry_session_opts o = {.threads = a->threads};
+  ferry_session *s = ferry_host_session_open(a->model, &o, &hm, err);
+  if (!s) return err->code;
+  int n = ferry_session_n_inputs(s), rc;
+  ferry_host_tensor *t = calloc((size_t)n + 1, sizeof *t);
+  ferry_tview *in = calloc((size_t)n + 1, sizeof *in), *out = calloc((size_t)ferry_session_n_outputs(s) + 1, sizeof *out);
+  if (!t || !in || !out) rc = ferry_fail(err, FERRY_E_SYSTEM, "out of memory");
+  else rc = read_inputs(s, a, t, err);
+  for (int i = 0; i < n && !rc; i++) in[i] = t[i].v;
+  double t0 = seconds();
+  if (!rc && (rc = ferry_session_run(s, in, n, out, err))) ferry_err_prefix(err, a->model);
+  double t1 = seconds();
+  if (!rc) print_run(s, out, t1 - t0);
+  if (!rc && a->output_dir) rc = write_outputs(s, a->output_dir, out, err);
+  for (int i = 0; t && i < n; i++) ferry_host_tensor_free(&t[i]);
+  free(t);
+  free(in);
+  free(out);
+  ferry_session_close(s);
+  ferry_host_model_free(&hm);
+  return rc;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_args a;
+  int rc = parse_run(argc, argv, &a);
+  if (rc) return rc;
+  ferry_err err = {0};
+  return run_model(&a, &err) ? fail(&err) : 0;
+}
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -223,6 +394,7 @@ typedef struct command {
 static const command commands[] = {
     {"inspect", "show a model's inputs, outputs, ops and parameters", inspect_help, cmd_inspect},
     {"convert", "optimize an ONNX model into a .ferry bundle", convert_help, cmd_convert},
+    {"run", "run a model on the CPU runtime and print or save its outputs", run_help, cmd_run},
 };
 
 static void print_usage(FILE *f) {

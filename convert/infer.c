@@ -253,6 +253,9 @@ static int attr_cb(void *node, const char *name, ferry_attrv *a) {
     memcpy(s, at->s.ptr, at->s.len);
     a->s = s;
     a->slen = (int64_t)at->s.len;
+  } else if (at->type == FERRY_A_STRINGS) {
+    a->s = ferry_attr_strings_joined(nv->st->m, at, &a->slen);
+    if (!a->s) return 0;
   } else if ((at->type == FERRY_A_TENSOR || at->type == FERRY_A_SPARSE_TENSOR) && at->t) {
     a->tdtype = at->t->dtype;
     a->trank = at->t->rank;

@@ -164,6 +164,20 @@ const ferry_attr *ferry_node_attr(const ferry_node *n, const char *name) {
   return NULL;
 }
 
+const char *ferry_attr_strings_joined(ferry_model *m, const ferry_attr *a, int64_t *len) {
+  size_t n = 0;
+  for (int i = 0; i < a->n; i++) n += a->strings[i].len + 1;
+  char *s = ferry_model_alloc(m, n + 1), *p = s;
+  if (!s) return NULL;
+  for (int i = 0; i < a->n; i++) {
+    if (a->strings[i].len) memcpy(p, a->strings[i].ptr, a->strings[i].len);
+    p += a->strings[i].len;
+    *p++ = 0;
+  }
+  *len = (int64_t)n;
+  return s;
+}
+
 void ferry_graph_walk(ferry_graph *g, void (*fn)(ferry_graph *, void *), void *user) {
   fn(g, user);
   for (int i = 0; i < g->n_nodes; i++) {

@@ -200,6 +200,11 @@ int ferry_graph_find(const ferry_graph *g, const char *name);
 /* The attribute named `name` of node `n`, NULL if absent. */
 const ferry_attr *ferry_node_attr(const ferry_node *n, const char *name);
 
+/* A STRINGS attribute as shape rules and kernels take it (runtime/shape.h):
+ * the strings one after another, each NUL-terminated, in the arena; *len
+ * gets the bytes. NULL on OOM. */
+const char *ferry_attr_strings_joined(ferry_model *m, const ferry_attr *a, int64_t *len);
+
 /* Frees the arrays of `g` and of every subgraph below it (their structs
  * live in the arena) and leaves `g` empty: for a graph that leaves the
  * model (a removed If branch) and at model free. NULL is fine. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define FERRY_SHA_NI 1
 #endif
@@ -90,10 +91,12 @@ __attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], con
   _mm_storeu_si128((__m128i *)&h[4], s1);
 }
 
+/* CPUID: leaf 7 EBX bit 29 is SHA, leaf 1 ECX bit 19 is SSE4.1. */
 static int have_sha_ni(void) {
-  static int known = -1;
-  if (known < 0) known = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
-  return known;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19))) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return (b >> 29) & 1;
 }
 #endif
 

@@ -11,7 +11,9 @@
  *          the shape rule could tell the shape; when it could not (the
  *          shape depends on the data: NonZero, Unique, TopK with a runtime
  *          k...) out[i].data is NULL and the kernel calls k->set_output()
- *          once it knows the shape;
+ *          once it knows the shape; an output the node leaves unnamed
+ *          (nothing reads it) has dtype 0 and data NULL: the kernel may
+ *          skip it (or set_output and write it: harmless);
  *   attr   the node's attributes, through the same accessor shape rules
  *          use (ferry_attr_int(k->sctx, ...) etc. work on k->sctx).
  * A kernel writes every element of its outputs, returns FERRY_OK, or

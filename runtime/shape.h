@@ -81,8 +81,10 @@ typedef struct ferry_attrv {
   int type;                  /* ONNX AttributeType numbers, 0 when absent */
   int64_t i;
   float f;
-  const char *s;
-  int64_t slen;
+  const char *s;              /* STRING: the bytes, NUL-terminated (every provider
+                                 of attributes guarantees it); STRINGS: the n strings one
+                                 after another, each NUL-terminated */
+  int64_t slen;               /* bytes at s (STRINGS: all of them, NULs included) */
   int n;
   const int64_t *ints;
   const float *floats;

@@ -44,7 +44,7 @@ static int set_output(ferry_kctx *k, int i, int dtype, int rank, const int64_t *
   ferry_tview *o = &c->out[i];
   o->dtype = dtype;
   o->rank = rank;
-  memcpy(o->dims, dims, (size_t)rank * sizeof *dims);
+  if (rank > 0) memcpy(o->dims, dims, (size_t)rank * sizeof *dims);
   o->numel = numel(rank, dims);
   o->data = own(c, bytes(dtype, o->numel));
   return 0;

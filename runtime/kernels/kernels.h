@@ -12,5 +12,6 @@
 #include "movement.h"
 #include "nn.h"
 #include "sequence.h"
+#include "linalg.h"
 
 #endif

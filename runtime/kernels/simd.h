@@ -19,7 +19,13 @@ static inline f32x4 f32x4_load(const float *p) {
 }
 static inline void f32x4_store(float *p, f32x4 v) { memcpy(p, &v, sizeof v); }
 static inline f32x4 f32x4_splat(float x) { return (f32x4){x, x, x, x}; }
-static inline f32x4 f32x4_max(f32x4 a, f32x4 b) { return a > b ? a : b; }
-static inline f32x4 f32x4_min(f32x4 a, f32x4 b) { return a < b ? a : b; }
+static inline f32x4 f32x4_max(f32x4 a, f32x4 b) { /* C has no vector ?: */
+  i32x4 m = (i32x4)(a > b);
+  return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b));
+}
+static inline f32x4 f32x4_min(f32x4 a, f32x4 b) {
+  i32x4 m = (i32x4)(a < b);
+  return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b));
+}
 
 #endif

@@ -700,7 +700,8 @@ int ferry_shape_NonZero(ferry_shape_ctx *c) {
   int64_t n = 0;
   o->dtype = FERRY_I64;
   o->rank = 2;
-  o->dims[0] = x->rank >= 0 ? ferry_k(c, x->rank) : c->D->fresh(c->D->ctx);
+  /* a scalar counts as one axis, as numpy and onnxruntime do */
+  o->dims[0] = x->rank >= 0 ? ferry_k(c, x->rank ? x->rank : 1) : c->D->fresh(c->D->ctx);
   if (!x->data || x->dtype == FERRY_STRING) {
     o->dims[1] = c->D->fresh(c->D->ctx);
     return FERRY_OK;

@@ -1,0 +1,166 @@
+/*
+ * bench/gemm.c - GFLOP/s of ferry's float32 GEMM (runtime/kernels/gemm.h)
+ * on one thread: 256^3, 512^3 and 1024x1024x256 (M x N x K), plus a
+ * transposed-B case, then Conv's kernel on resnet/mobilenet-like layers.
+ * Prints the micro-kernel the build uses (vector width and register tile);
+ * each figure is the best of repeated runs.
+ *
+ *   bench/gemm [seconds-per-size]
+ *
+ * The wasm figure: compile this file with runtime/kernels/{gemm,conv,util}.c,
+ * runtime/shape.c and runtime/base.c using clang --target=wasm32-wasi -O2
+ * -msimd128 -mbulk-memory -Iruntime -c, link with wasm-ld against
+ * wasi-libc's crt1-command.o -lc -lm, and run it under node's WASI.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernel.h"
+#include "kernels/gemm.h"
+#include "kernels/linalg.h"
+
+/* A kernel context of our own: scratch from malloc, parallel inline. */
+typedef struct bench_ctx {
+  ferry_kctx k;
+  void *owned[64];
+  int n_owned;
+} bench_ctx;
+
+static void *bench_scratch(ferry_kctx *k, size_t n) {
+  bench_ctx *b = (bench_ctx *)k;
+  void *p = NULL;
+  if (b->n_owned == 64 || posix_memalign(&p, 64, n ? n : 1)) return NULL;
+  return b->owned[b->n_owned++] = p;
+}
+
+static void bench_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
+  (void)k;
+  if (n > 0) fn(arg, 0, n);
+}
+
+static void bench_release(bench_ctx *b) {
+  for (int i = 0; i < b->n_owned; i++) free(b->owned[i]);
+  b->n_owned = 0;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *random_matrix(int64_t n) {
+  float *p = malloc((size_t)n * sizeof *p);
+  uint32_t s = 12345;
+  for (int64_t i = 0; p && i < n; i++) {
+    s = s * 1664525u + 1013904223u;
+    p[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+  }
+  return p;
+}
+
+/* Best GFLOP/s over repeated runs for about `secs` seconds. */
+static double bench_one(int64_t M, int64_t N, int64_t K, int trans_b, double secs) {
+  bench_ctx b;
+  memset(&b, 0, sizeof b);
+  b.k.scratch = bench_scratch;
+  b.k.parallel = bench_parallel;
+  float *A = random_matrix(M * K), *B = random_matrix(K * N), *C = malloc((size_t)(M * N) * sizeof *C);
+  if (!A || !B || !C) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  ferry_gemm_b bm = {{B, trans_b ? 1 : N, trans_b ? K : 1}, NULL, NULL};
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  double best = 1e30, start = now();
+  int runs = 0;
+  while (runs < 3 || now() - start < secs) {
+    double t0 = now();
+    ferry_sgemm(&b.k, M, N, K, (ferry_fmat){A, K, 1}, &bm, C, N, &e);
+    double t = now() - t0;
+    bench_release(&b);
+    if (t < best) best = t;
+    runs++;
+  }
+  free(A), free(B), free(C);
+  return 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
+}
+
+/* ---- convolutions: Conv's kernel on resnet-like layers ---- */
+
+typedef struct conv_attrs {
+  int64_t pads[4], strides[2], group;
+} conv_attrs;
+
+static int conv_attr(void *node, const char *name, ferry_attrv *a) {
+  const conv_attrs *c = node;
+  memset(a, 0, sizeof *a);
+  if (!strcmp(name, "pads")) *a = (ferry_attrv){.type = 7, .n = 4, .ints = c->pads};
+  else if (!strcmp(name, "strides")) *a = (ferry_attrv){.type = 7, .n = 2, .ints = c->strides};
+  else if (!strcmp(name, "group")) *a = (ferry_attrv){.type = 2, .i = c->group};
+  return a->type != 0;
+}
+
+/* Best GFLOP/s of an NCHW Conv (batch 1) with a k x k kernel. */
+static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, int64_t group, double secs) {
+  int64_t p = k / 2, OH = (H + 2 * p - k) / s + 1;
+  conv_attrs at = {{p, p, p, p}, {s, s}, group};
+  ferry_shape_ctx sc;
+  memset(&sc, 0, sizeof sc);
+  sc.attr = conv_attr;
+  sc.node = &at;
+  ferry_tview in[3], out[1];
+  memset(in, 0, sizeof in);
+  memset(out, 0, sizeof out);
+  in[0] = (ferry_tview){FERRY_F32, 4, {1, C, H, H}, C * H * H, random_matrix(C * H * H)};
+  in[1] = (ferry_tview){FERRY_F32, 4, {M, C / group, k, k}, M * C / group * k * k, random_matrix(M * C / group * k * k)};
+  in[2] = (ferry_tview){FERRY_F32, 1, {M}, M, random_matrix(M)};
+  out[0] = (ferry_tview){FERRY_F32, 4, {1, M, OH, OH}, M * OH * OH, malloc((size_t)(M * OH * OH) * sizeof(float))};
+  bench_ctx b;
+  memset(&b, 0, sizeof b);
+  b.k.scratch = bench_scratch;
+  b.k.parallel = bench_parallel;
+  b.k.sctx = &sc;
+  b.k.n_in = 3, b.k.n_out = 1, b.k.in = in, b.k.out = out, b.k.opset = 11;
+  double best = 1e30, start = now();
+  int runs = 0;
+  while (runs < 3 || now() - start < secs) {
+    double t0 = now();
+    if (ferry_kernel_Conv(&b.k)) {
+      fprintf(stderr, "conv failed: %s\n", b.k.err);
+      exit(1);
+    }
+    double t = now() - t0;
+    bench_release(&b);
+    if (t < best) best = t;
+    runs++;
+  }
+  for (int i = 0; i < 3; i++) free(in[i].data);
+  free(out[0].data);
+  return 2.0 * (double)(M * OH * OH) * (double)(C / group * k * k) / best * 1e-9;
+}
+
+int main(int argc, char **argv) {
+  double secs = argc > 1 ? atof(argv[1]) : 1.0;
+  static const int64_t sizes[][4] = {{256, 256, 256, 0}, {512, 512, 512, 0}, {1024, 1024, 256, 0}, {512, 512, 512, 1}};
+  printf("ferry sgemm, one thread, micro-kernel %s\n", ferry_gemm_config());
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    const int64_t *s = sizes[i];
+    printf("  %4lld x %4lld x %4lld%s  %6.1f GFLOP/s\n", (long long)s[0], (long long)s[1], (long long)s[2],
+           s[3] ? " (B^T)" : "      ", bench_one(s[0], s[1], s[2], (int)s[3], secs));
+  }
+  static const int64_t convs[][6] = {{3, 64, 224, 7, 2, 1},  {64, 64, 56, 3, 1, 1},  {128, 128, 28, 3, 1, 1},
+                                     {256, 256, 14, 3, 1, 1}, {512, 512, 7, 3, 1, 1}, {64, 128, 56, 1, 2, 1},
+                                     {32, 32, 112, 3, 1, 32}, {96, 24, 56, 1, 1, 1}};
+  printf("ferry Conv, one thread, batch 1 (C -> M, H x W, k x k / stride, group)\n");
+  for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
+    const int64_t *c = convs[i];
+    printf("  %3lld -> %3lld, %3lldx%-3lld %lldx%lld/%lld g%-3lld %6.1f GFLOP/s\n", (long long)c[0], (long long)c[1],
+           (long long)c[2], (long long)c[2], (long long)c[3], (long long)c[3], (long long)c[4], (long long)c[5],
+           bench_conv(c[0], c[1], c[2], c[3], c[4], c[5], secs));
+  }
+  return 0;
+}

@@ -1,0 +1,715 @@
+/*
+ * conv.c - Conv, FusedConv (com.microsoft), ConvTranspose, ConvInteger and
+ * QLinearConv (declared in linalg.h).
+ *
+ *   - geometry: conv_geometry() / convt_geometry() read the window
+ *     attributes (kernel_shape, strides, dilations, pads, auto_pad, group,
+ *     output_padding, output_shape) and compute output dims exactly as the
+ *     shape rules of runtime/ops/nn.c do, plus the pads the kernel needs;
+ *   - float32 Conv is a GEMM per (image, group): Y[Mg, out] = W[Mg, Cg*k] *
+ *     im2col(X)[Cg*k, out]. The im2col matrix is never built: its packer
+ *     (pack_im2col_2d, or the N-d one) writes the GEMM's packed B panels
+ *     straight from the image; 1x1 stride-1 unpadded convolutions use X as
+ *     B directly. Bias and the fused activation run in the GEMM epilogue.
+ *     Depthwise convolutions (one input channel per group) run a direct
+ *     kernel instead, parallel over channels;
+ *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
+ *     scatter-add onto the bias;
+ *   - float16/bfloat16/float64 go through float32;
+ *   - ConvInteger / QLinearConv widen to int32 with zero points
+ *     subtracted, build im2col explicitly and run ferry_igemm; QLinearConv
+ *     adds its int32 bias and requantizes (round half to even, saturate).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "linalg.h"
+#include "simd.h"
+#include "util.h"
+
+#define MAXSP (FERRY_MAX_RANK - 2)
+
+typedef struct cgeo {
+  int nsp;                               /* spatial dims */
+  int64_t N, C, M, G, Cg, Mg;            /* images, in/out channels, groups */
+  int64_t in[MAXSP], out[MAXSP], k[MAXSP], s[MAXSP], d[MAXSP], pb[MAXSP], pe[MAXSP];
+  int64_t in_size, out_size, k_size;     /* products of in, out, k */
+} cgeo;
+
+enum { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER };
+
+/* ---- geometry ---- */
+
+static int read_auto_pad(ferry_kctx *k, int *mode) {
+  ferry_attrv a;
+  memset(&a, 0, sizeof a);
+  *mode = PAD_NOTSET;
+  if (!ferry_attr_get(k->sctx, "auto_pad", &a) || a.type != 3 || !a.s) return FERRY_OK;
+  static const char *names[] = {"NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"};
+  for (int i = 0; i < 4; i++)
+    if ((int64_t)strlen(names[i]) == a.slen && !memcmp(a.s, names[i], (size_t)a.slen)) {
+      *mode = i;
+      return FERRY_OK;
+    }
+  if (a.slen == 0) return FERRY_OK;
+  return ferry_kernel_fail(k, "unknown auto_pad '%.*s'", (int)(a.slen > 32 ? 32 : a.slen), a.s);
+}
+
+#define WIN_MAX ((int64_t)1 << 31) /* bound on window attributes: no overflow below */
+
+/* *acc *= v for sizes (>= 0); 0 when the product would overflow (the
+ * sizes are then absurd). A division, not __builtin_mul_overflow: wasm32
+ * has no 128-bit multiply helper (__multi3). */
+static int mul_size(int64_t *acc, int64_t v) {
+  if (v && *acc > INT64_MAX / v) return 0;
+  *acc *= v;
+  return 1;
+}
+
+/* n ints of attribute `name` into v (dflt when absent), each >= min. */
+static int read_ints(ferry_kctx *k, const char *name, int n, int64_t dflt, int64_t min, int64_t *v) {
+  const int64_t *a;
+  int m = ferry_attr_ints(k->sctx, name, &a);
+  if (m && m != n) return ferry_kernel_fail(k, "%s has %d values, expected %d", name, m, n);
+  for (int i = 0; i < n; i++) {
+    v[i] = m ? a[i] : dflt;
+    if (v[i] < min) return ferry_kernel_fail(k, "%s must be >= %lld", name, (long long)min);
+    if (v[i] > WIN_MAX) return ferry_kernel_fail(k, "%s value %lld is too large", name, (long long)v[i]);
+  }
+  return FERRY_OK;
+}
+
+/* What Conv and ConvTranspose share: X [N, C, in...], W's spatial dims,
+ * strides, dilations, kernel_shape (which must agree with W), group. */
+static int read_window(ferry_kctx *k, cgeo *g, const ferry_tview *x, const ferry_tview *w) {
+  memset(g, 0, sizeof *g);
+  if (x->rank < 3) return ferry_kernel_fail(k, "input must have rank >= 3 (N, C, spatial...), got %d", x->rank);
+  if (w->rank != x->rank) return ferry_kernel_fail(k, "W has rank %d, X has rank %d", w->rank, x->rank);
+  g->nsp = x->rank - 2;
+  g->N = x->dims[0];
+  g->C = x->dims[1];
+  g->G = ferry_attr_int(k->sctx, "group", 1);
+  if (g->G < 1) return ferry_kernel_fail(k, "group must be >= 1");
+  int64_t ks[MAXSP];
+  int rc;
+  if ((rc = read_ints(k, "strides", g->nsp, 1, 1, g->s)) || (rc = read_ints(k, "dilations", g->nsp, 1, 1, g->d)) ||
+      (rc = read_ints(k, "kernel_shape", g->nsp, 0, 0, ks)))
+    return rc;
+  g->in_size = g->k_size = 1;
+  for (int i = 0; i < g->nsp; i++) {
+    g->in[i] = x->dims[i + 2];
+    g->k[i] = w->dims[i + 2];
+    if (ks[i] && ks[i] != g->k[i]) return ferry_kernel_fail(k, "kernel_shape differs from W's dims");
+    if (!mul_size(&g->in_size, g->in[i]) || !mul_size(&g->k_size, g->k[i]) || g->k[i] > WIN_MAX)
+      return ferry_kernel_fail(k, "window sizes are too large");
+  }
+  return FERRY_OK;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static int conv_geometry(ferry_kctx *k, cgeo *g, const ferry_tview *x, const ferry_tview *w) {
+  int rc = read_window(k, g, x, w), mode;
+  if (rc || (rc = read_auto_pad(k, &mode))) return rc;
+  int64_t p[2 * MAXSP];
+  if ((rc = read_ints(k, "pads", 2 * g->nsp, 0, 0, p))) return rc;
+  g->M = w->dims[0];
+  g->Cg = w->dims[1];
+  if (g->C != g->Cg * g->G)
+    return ferry_kernel_fail(k, "X has %lld channels, W expects %lld x group %lld", (long long)g->C, (long long)g->Cg,
+                             (long long)g->G);
+  if (g->M % g->G) return ferry_kernel_fail(k, "%lld output channels do not split into %lld groups", (long long)g->M, (long long)g->G);
+  g->Mg = g->M / g->G;
+  g->out_size = 1;
+  for (int i = 0; i < g->nsp; i++) {
+    int64_t s = g->s[i], ek = (g->k[i] - 1) * g->d[i] + 1, in = g->in[i];
+    if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+      g->out[i] = (in + s - 1) / s;
+      int64_t total = (g->out[i] - 1) * s + ek - in;
+      if (total < 0) total = 0;
+      g->pb[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+      g->pe[i] = total - g->pb[i];
+    } else {
+      g->pb[i] = mode == PAD_VALID ? 0 : p[i];
+      g->pe[i] = mode == PAD_VALID ? 0 : p[i + g->nsp];
+      g->out[i] = floor_div(in + g->pb[i] + g->pe[i] - ek, s) + 1;
+    }
+    if (g->out[i] < 0) return ferry_kernel_fail(k, "spatial dim %d: input is smaller than the kernel", i);
+    if (!mul_size(&g->out_size, g->out[i])) return ferry_kernel_fail(k, "output is too large");
+  }
+  return FERRY_OK;
+}
+
+static int convt_geometry(ferry_kctx *k, cgeo *g, const ferry_tview *x, const ferry_tview *w) {
+  int rc = read_window(k, g, x, w), mode;
+  if (rc || (rc = read_auto_pad(k, &mode))) return rc;
+  int64_t p[2 * MAXSP], op[MAXSP];
+  if ((rc = read_ints(k, "pads", 2 * g->nsp, 0, 0, p)) || (rc = read_ints(k, "output_padding", g->nsp, 0, 0, op)))
+    return rc;
+  if (w->dims[0] != g->C) return ferry_kernel_fail(k, "X's channels differ from W's first dim");
+  if (g->C % g->G) return ferry_kernel_fail(k, "%lld channels do not split into %lld groups", (long long)g->C, (long long)g->G);
+  g->Cg = g->C / g->G;
+  g->Mg = w->dims[1];
+  g->M = g->Mg * g->G;
+  const int64_t *os;
+  int n_os = ferry_attr_ints(k->sctx, "output_shape", &os);
+  if (n_os == g->nsp + 2) os += 2, n_os -= 2;
+  if (n_os && n_os != g->nsp) return ferry_kernel_fail(k, "output_shape has %d values", n_os);
+  g->out_size = 1;
+  for (int i = 0; i < g->nsp; i++) {
+    int64_t s = g->s[i], ek = (g->k[i] - 1) * g->d[i] + 1, in = g->in[i];
+    int64_t full = in > 0 ? in - 1 : 0; /* the output without padding */
+    if (!mul_size(&full, s) || full > INT64_MAX / 2 || (n_os && (os[i] < 0 || os[i] > ((int64_t)1 << 40))))
+      return ferry_kernel_fail(k, "output is too large");
+    full += op[i] + ek - (in > 0 ? 0 : s); /* s * (in - 1) + op + ek */
+    int same = mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER;
+    if (n_os || same) {
+      g->out[i] = n_os ? os[i] : ek + op[i] >= s ? in * s : full;
+      int64_t total = full - g->out[i];
+      if (total < 0) total = 0;
+      g->pb[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+      g->pe[i] = total - g->pb[i];
+    } else {
+      g->pb[i] = mode == PAD_VALID ? 0 : p[i];
+      g->pe[i] = mode == PAD_VALID ? 0 : p[i + g->nsp];
+      g->out[i] = full - g->pb[i] - g->pe[i];
+    }
+    if (g->out[i] < 0) return ferry_kernel_fail(k, "spatial dim %d: negative output size", i);
+    if (!mul_size(&g->out_size, g->out[i])) return ferry_kernel_fail(k, "output is too large");
+  }
+  return FERRY_OK;
+}
+
+static int conv_output(ferry_kctx *k, const cgeo *g, int dtype) {
+  int64_t od[FERRY_MAX_RANK] = {g->N, g->M};
+  for (int i = 0; i < g->nsp; i++) od[i + 2] = g->out[i];
+  return ferry_linalg_output(k, 0, dtype, g->nsp + 2, od);
+}
+
+/* The 2-D view of a 1-D or 2-D window: H, W, kernel, stride, dilation, pads. */
+typedef struct win2 {
+  int64_t H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
+} win2;
+
+static int as_2d(const cgeo *g, win2 *v) {
+  if (g->nsp > 2) return 0;
+  int o = g->nsp == 2;
+  *v = (win2){o ? g->in[0] : 1, g->in[o], o ? g->out[0] : 1, g->out[o], o ? g->k[0] : 1, g->k[o],
+              o ? g->s[0] : 1, g->s[o], o ? g->d[0] : 1, g->d[o], o ? g->pb[0] : 0, g->pb[o]};
+  return 1;
+}
+
+/* Offset in the image of group input channel c, kernel position kidx,
+ * output position j (N-d, any rank); -1 in the padding. */
+static int64_t window_offset(const cgeo *g, int64_t c, int64_t kidx, int64_t j) {
+  int64_t off = 0, stride = 1;
+  for (int i = g->nsp - 1; i >= 0; i--) {
+    int64_t kq = kidx / g->k[i], kr = kidx - kq * g->k[i];
+    int64_t oq = j / g->out[i], orr = j - oq * g->out[i];
+    int64_t pos = orr * g->s[i] - g->pb[i] + kr * g->d[i];
+    if (pos < 0 || pos >= g->in[i]) return -1;
+    off += pos * stride;
+    stride *= g->in[i];
+    kidx = kq, j = oq;
+  }
+  return c * g->in_size + off;
+}
+
+/* ---- float32 Conv: implicit im2col ---- */
+
+#define NR FERRY_GEMM_NR
+
+typedef struct im2col {
+  const cgeo *g;
+  win2 v;
+  const float *x; /* first input channel of the group */
+} im2col;
+
+/* Rows kdh/kdw/coff[0..pn) of one packed panel: the nr columns from
+ * output position (oh, ow) on, at d (row stride NR). */
+static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh, const int64_t *kdw, int64_t pn,
+                      int64_t oh, int64_t ow, int nr, float *d) {
+  const win2 *v = &ic->v;
+  int64_t ihb[NR], iwb[NR];
+  int same_row = ow + nr <= v->OW && v->sw == 1;
+  for (int jj = 0; jj < nr; jj++) {
+    ihb[jj] = oh * v->sh, iwb[jj] = ow * v->sw;
+    if (++ow == v->OW) ow = 0, oh++;
+  }
+  for (int64_t p = 0; p < pn; p++, d += NR) {
+    const float *xc = ic->x + coff[p];
+    if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
+    if (same_row) {
+      int64_t ih = ihb[0] + kdh[p], iw0 = iwb[0] + kdw[p];
+      if (ih < 0 || ih >= v->H) {
+        memset(d, 0, (size_t)nr * sizeof *d);
+        continue;
+      }
+      const float *row = xc + ih * v->W;
+      if (iw0 >= 0 && iw0 + nr <= v->W) {
+        if (nr == NR)
+          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(row + iw0 + u));
+        else
+          memcpy(d, row + iw0, (size_t)nr * sizeof *d);
+        continue;
+      }
+      for (int jj = 0; jj < nr; jj++) {
+        int64_t iw = iw0 + jj;
+        d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
+      }
+      continue;
+    }
+    for (int jj = 0; jj < nr; jj++) {
+      int64_t ih = ihb[jj] + kdh[p], iw = iwb[jj] + kdw[p];
+      d[jj] = ih >= 0 && ih < v->H && iw >= 0 && iw < v->W ? xc[ih * v->W + iw] : 0;
+    }
+  }
+}
+
+#define PACK_GROUP 8 /* im2col rows packed together: whole cache lines per panel */
+
+/* Packs im2col rows [k0, k0+kc) x columns [j0, j0+nc): a group of rows at
+ * a time across all panels, so the image is read along its rows. */
+static void pack_im2col_2d(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+  const im2col *ic = ctx;
+  const win2 *v = &ic->v;
+  int64_t coff[PACK_GROUP], kdh[PACK_GROUP], kdw[PACK_GROUP], khw = v->kh * v->kw;
+  for (int64_t p0 = 0; p0 < kc; p0 += PACK_GROUP) {
+    int64_t pn = kc - p0 < PACK_GROUP ? kc - p0 : PACK_GROUP;
+    for (int64_t p = 0; p < pn; p++) {
+      int64_t kk = k0 + p0 + p, c = kk / khw, r = kk - c * khw, ki = r / v->kw, kj = r - ki * v->kw;
+      coff[p] = c * v->H * v->W;
+      kdh[p] = ki * v->dh - v->ph;
+      kdw[p] = kj * v->dw - v->pw;
+    }
+    int64_t oh = j0 / v->OW, ow = j0 - oh * v->OW;
+    for (int64_t q = 0; q * NR < nc; q++) {
+      int nr = (int)(nc - q * NR < NR ? nc - q * NR : NR);
+      pack_cell(ic, coff, kdh, kdw, pn, oh, ow, nr, dst + q * kc * NR + p0 * NR);
+      for (ow += NR; ow >= v->OW; ow -= v->OW) oh++;
+    }
+  }
+}
+
+static void pack_im2col_nd(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+  const im2col *ic = ctx;
+  const cgeo *g = ic->g;
+  for (int64_t q = 0; q * NR < nc; q++) {
+    float *d = dst + q * kc * NR;
+    int nr = (int)(nc - q * NR < NR ? nc - q * NR : NR);
+    for (int64_t p = 0; p < kc; p++) {
+      int64_t kk = k0 + p, c = kk / g->k_size, kidx = kk - c * g->k_size;
+      for (int jj = 0; jj < NR; jj++) {
+        int64_t off = jj < nr ? window_offset(g, c, kidx, j0 + q * NR + jj) : -1;
+        d[p * NR + jj] = off >= 0 ? ic->x[off] : 0;
+      }
+    }
+  }
+}
+
+static int is_pointwise(const cgeo *g) {
+  for (int i = 0; i < g->nsp; i++)
+    if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] || g->pe[i]) return 0;
+  return 1;
+}
+
+/* ---- float32 Conv: depthwise ---- */
+
+typedef struct dwjob {
+  const cgeo *g;
+  win2 v;
+  const float *x, *w;
+  float *y;
+  const ferry_gemm_epi *e;
+} dwjob;
+
+/* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
+static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh, int64_t ow) {
+  float s = 0;
+  for (int64_t ki = 0; ki < v->kh; ki++) {
+    int64_t ih = oh * v->sh - v->ph + ki * v->dh;
+    if (ih < 0 || ih >= v->H) continue;
+    for (int64_t kj = 0; kj < v->kw; kj++) {
+      int64_t iw = ow * v->sw - v->pw + kj * v->dw;
+      if (iw >= 0 && iw < v->W) s += w[ki * v->kw + kj] * x[ih * v->W + iw];
+    }
+  }
+  return s;
+}
+
+/* x[p], x[p + s], x[p + 2s], x[p + 3s] */
+static inline f32x4 load_strided(const float *x, int64_t p, int64_t s) {
+  if (s == 1) return f32x4_load(x + p);
+  if (s == 2) return __builtin_shufflevector(f32x4_load(x + p), f32x4_load(x + p + 3), 0, 2, 5, 7);
+  return (f32x4){x[p], x[p + s], x[p + 2 * s], x[p + 3 * s]};
+}
+
+#define DW_MAX_TAPS 64 /* kernels up to this many taps keep splatted weights on the stack */
+
+/* Outputs [ow, hi) of row oh (every tap inside the image) with stride S
+ * (1 and 2 specialized when inlined, 0: v->sw); returns where it stopped
+ * (a multiple of 4 outputs). */
+static inline int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv, int64_t ki0, int64_t ki1, int64_t oh,
+                                  int64_t ow, int64_t hi, float *yr, const int64_t S) {
+  const int64_t sw = S ? S : v->sw, s4 = 4 * sw;
+  for (; ow + 16 <= hi; ow += 16) { /* four independent sums hide the add latency */
+    f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t ki = ki0; ki < ki1; ki++) {
+      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
+      for (int64_t kj = 0; kj < v->kw; kj++) {
+        f32x4 wk = wv[ki * v->kw + kj];
+        int64_t p = ow * sw - v->pw + kj * v->dw;
+        a0 += wk * load_strided(xr, p, sw);
+        a1 += wk * load_strided(xr, p + s4, sw);
+        a2 += wk * load_strided(xr, p + 2 * s4, sw);
+        a3 += wk * load_strided(xr, p + 3 * s4, sw);
+      }
+    }
+    f32x4_store(yr + ow, a0);
+    f32x4_store(yr + ow + 4, a1);
+    f32x4_store(yr + ow + 8, a2);
+    f32x4_store(yr + ow + 12, a3);
+  }
+  for (; ow + 4 <= hi; ow += 4) {
+    f32x4 acc = {0};
+    for (int64_t ki = ki0; ki < ki1; ki++) {
+      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
+      for (int64_t kj = 0; kj < v->kw; kj++)
+        acc += wv[ki * v->kw + kj] * load_strided(xr, ow * sw - v->pw + kj * v->dw, sw);
+    }
+    f32x4_store(yr + ow, acc);
+  }
+  return ow;
+}
+
+/* Output row oh of one depthwise channel: 4 outputs at a time where every
+ * tap of the row is inside the image, point by point at the edges. */
+static void dw_row(const win2 *v, const float *x, const float *w, const f32x4 *wv, int64_t oh, float *yr) {
+  int64_t lo = (v->pw + v->sw - 1) / v->sw, hi = v->W - 1 + v->pw - (v->kw - 1) * v->dw;
+  hi = hi < 0 ? 0 : hi / v->sw + 1;
+  if (hi > v->OW) hi = v->OW;
+  if (lo > hi) lo = hi;
+  int64_t ow = 0;
+  for (; ow < lo; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+  int64_t ki0 = 0, ki1 = v->kh; /* kernel rows inside the image */
+  while (ki0 < ki1 && oh * v->sh - v->ph + ki0 * v->dh < 0) ki0++;
+  while (ki1 > ki0 && oh * v->sh - v->ph + (ki1 - 1) * v->dh >= v->H) ki1--;
+  if (v->sw == 1)
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1);
+  else if (v->sw == 2)
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2);
+  else
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0);
+  for (; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+}
+
+static void dw_task(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v;
+  f32x4 wv[DW_MAX_TAPS];
+  for (int64_t nm = begin; nm < end; nm++) {
+    int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
+    const float *x = j->x + (n * g->C + c) * g->in_size, *w = j->w + m * g->k_size;
+    float *y = j->y + nm * g->out_size;
+    int fast = g->k_size <= DW_MAX_TAPS;
+    for (int64_t t = 0; fast && t < g->k_size; t++) wv[t] = f32x4_splat(w[t]);
+    for (int64_t oh = 0; oh < v->OH; oh++) {
+      float *yr = y + oh * v->OW;
+      if (fast) {
+        dw_row(v, x, w, wv, oh, yr);
+      } else {
+        for (int64_t ow = 0; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+      }
+      ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
+    }
+  }
+}
+
+/* Y = act(conv(X, W) + bias), all float32. */
+static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
+                    const ferry_act *act) {
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
+  if (act) e.act = *act;
+  if (!g->N || !g->M || !g->out_size) return FERRY_OK;
+  win2 v;
+  int two_d = as_2d(g, &v);
+  if (g->Cg == 1 && two_d) {
+    dwjob j = {g, v, X, W, Y, &e};
+    k->parallel(k, g->N * g->M, dw_task, &j);
+    return FERRY_OK;
+  }
+  int64_t Kg = g->Cg * g->k_size;
+  float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->Mg, g->out_size, Kg) * sizeof(float));
+  if (!ws) return FERRY_E_SYSTEM;
+  for (int64_t n = 0; n < g->N; n++)
+    for (int64_t gi = 0; gi < g->G; gi++) {
+      const float *x = X + (n * g->C + gi * g->Cg) * g->in_size;
+      im2col ic = {g, v, x};
+      ferry_gemm_b B = {{x, g->in_size, 1}, NULL, NULL};
+      if (!is_pointwise(g)) B.pack = two_d ? pack_im2col_2d : pack_im2col_nd, B.ctx = &ic;
+      e.bias = bias ? bias + gi * g->Mg : NULL;
+      ferry_sgemm_ws(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
+                     Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws);
+    }
+  return FERRY_OK;
+}
+
+static int is_float_dt(int dt) { return dt == FERRY_F32 || dt == FERRY_F16 || dt == FERRY_BF16 || dt == FERRY_F64; }
+
+static int conv_common(ferry_kctx *k, int fused) {
+  if (k->n_in < 2 || !k->in[0].data || !k->in[1].data) return ferry_kernel_fail(k, "Conv needs X and W");
+  const ferry_tview *x = &k->in[0], *w = &k->in[1], *b = k->n_in > 2 && k->in[2].data ? &k->in[2] : NULL;
+  cgeo g;
+  ferry_act act = {FERRY_ACT_NONE, 0, 0};
+  int rc = conv_geometry(k, &g, x, w);
+  if (rc || (fused && (rc = ferry_act_read(k, &act)))) return rc;
+  if (!is_float_dt(x->dtype) || w->dtype != x->dtype || (b && b->dtype != x->dtype))
+    return ferry_kernel_fail(k, "X, W and B must have the same float dtype");
+  if (b && b->numel != g.M) return ferry_kernel_fail(k, "B has %lld values, expected %lld", (long long)b->numel, (long long)g.M);
+  if ((rc = conv_output(k, &g, x->dtype))) return rc;
+  ferry_tview *o = &k->out[0];
+  if (x->dtype == FERRY_F32)
+    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act);
+  float *X = ferry_linalg_f32_in(k, x), *W = X ? ferry_linalg_f32_in(k, w) : NULL;
+  float *B = W && b ? ferry_linalg_f32_in(k, b) : NULL;
+  float *Y = W && (B || !b) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
+  if (!Y) return FERRY_E_SYSTEM;
+  if ((rc = conv_f32(k, &g, X, W, B, Y, &act))) return rc;
+  ferry_linalg_f32_out(Y, o);
+  return FERRY_OK;
+}
+
+int ferry_kernel_Conv(ferry_kctx *k) { return conv_common(k, 0); }
+int ferry_kernel_FusedConv(ferry_kctx *k) { return conv_common(k, 1); }
+
+/* ---- ConvTranspose ---- */
+
+typedef struct col2im {
+  const cgeo *g;
+  const float *col;  /* [Mg * k_size, in_size] of this image and group */
+  const float *bias; /* of this group, or NULL */
+  float *y;          /* first output channel of the group */
+} col2im;
+
+/* Adds column row r (kernel position kidx) onto output plane y (N-d). */
+static void scatter_nd(const cgeo *g, const float *colrow, int64_t kidx, float *y) {
+  int64_t kpos[MAXSP], idx[MAXSP] = {0};
+  for (int i = g->nsp - 1; i >= 0; i--) kpos[i] = kidx % g->k[i], kidx /= g->k[i];
+  for (int64_t j = 0; j < g->in_size; j++) {
+    int64_t off = 0, ok = 1;
+    for (int i = 0; i < g->nsp && ok; i++) {
+      int64_t pos = idx[i] * g->s[i] - g->pb[i] + kpos[i] * g->d[i];
+      ok = pos >= 0 && pos < g->out[i];
+      off = off * g->out[i] + pos;
+    }
+    if (ok) y[off] += colrow[j];
+    for (int i = g->nsp - 1; i >= 0; i--) {
+      if (++idx[i] < g->in[i]) break;
+      idx[i] = 0;
+    }
+  }
+}
+
+/* The same for a 1-D or 2-D window, a row at a time. */
+static void scatter_2d(const win2 *v, const float *colrow, int64_t ki, int64_t kj, float *y) {
+  /* here H, W are the input dims and OH, OW the output's */
+  int64_t off = kj * v->dw - v->pw;
+  int64_t lo = off >= 0 ? 0 : (-off + v->sw - 1) / v->sw;
+  int64_t hi = v->OW - 1 - off < 0 ? 0 : (v->OW - 1 - off) / v->sw + 1;
+  if (hi > v->W) hi = v->W;
+  for (int64_t ih = 0; ih < v->H; ih++) {
+    int64_t oh = ih * v->sh - v->ph + ki * v->dh;
+    if (oh < 0 || oh >= v->OH) continue;
+    const float *c = colrow + ih * v->W;
+    float *yr = y + oh * v->OW;
+    for (int64_t iw = lo; iw < hi; iw++) yr[iw * v->sw + off] += c[iw];
+  }
+}
+
+static void col2im_task(void *arg, int64_t begin, int64_t end) {
+  const col2im *j = arg;
+  const cgeo *g = j->g;
+  win2 v;
+  memset(&v, 0, sizeof v);
+  int two_d = as_2d(g, &v); /* H, W: the input; OH, OW: the output */
+  for (int64_t m = begin; m < end; m++) {
+    float *y = j->y + m * g->out_size;
+    float b0 = j->bias ? j->bias[m] : 0;
+    for (int64_t i = 0; i < g->out_size; i++) y[i] = b0;
+    for (int64_t kidx = 0; kidx < g->k_size; kidx++) {
+      const float *colrow = j->col + (m * g->k_size + kidx) * g->in_size;
+      if (two_d)
+        scatter_2d(&v, colrow, kidx / v.kw, kidx % v.kw, y);
+      else
+        scatter_nd(g, colrow, kidx, y);
+    }
+  }
+}
+
+static int convt_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y) {
+  if (!g->N || !g->M || !g->out_size) return FERRY_OK;
+  int64_t rows = g->Mg * g->k_size;
+  float *col = ferry_linalg_scratch(k, (size_t)(rows * g->in_size) * sizeof(float));
+  float *ws = col ? ferry_linalg_scratch(k, ferry_sgemm_ws_size(rows, g->in_size, g->Cg) * sizeof(float)) : NULL;
+  if (!ws) return FERRY_E_SYSTEM;
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  for (int64_t n = 0; n < g->N; n++)
+    for (int64_t gi = 0; gi < g->G; gi++) {
+      /* col[Mg*k, in] = W_g^T * X_g, W_g = [Cg, Mg*k] */
+      ferry_gemm_b B = {{X + (n * g->C + gi * g->Cg) * g->in_size, g->in_size, 1}, NULL, NULL};
+      ferry_sgemm_ws(k, rows, g->in_size, g->Cg, (ferry_fmat){W + gi * g->Cg * rows, 1, rows}, &B, col, g->in_size,
+                     &e, ws);
+      col2im j = {g, col, bias ? bias + gi * g->Mg : NULL, Y + (n * g->M + gi * g->Mg) * g->out_size};
+      k->parallel(k, g->Mg, col2im_task, &j);
+    }
+  return FERRY_OK;
+}
+
+int ferry_kernel_ConvTranspose(ferry_kctx *k) {
+  if (k->n_in < 2 || !k->in[0].data || !k->in[1].data) return ferry_kernel_fail(k, "ConvTranspose needs X and W");
+  const ferry_tview *x = &k->in[0], *w = &k->in[1], *b = k->n_in > 2 && k->in[2].data ? &k->in[2] : NULL;
+  cgeo g;
+  int rc = convt_geometry(k, &g, x, w);
+  if (rc) return rc;
+  if (!is_float_dt(x->dtype) || w->dtype != x->dtype || (b && b->dtype != x->dtype))
+    return ferry_kernel_fail(k, "X, W and B must have the same float dtype");
+  if (b && b->numel != g.M) return ferry_kernel_fail(k, "B has %lld values, expected %lld", (long long)b->numel, (long long)g.M);
+  if ((rc = conv_output(k, &g, x->dtype))) return rc;
+  ferry_tview *o = &k->out[0];
+  if (x->dtype == FERRY_F32) return convt_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data);
+  float *X = ferry_linalg_f32_in(k, x), *W = X ? ferry_linalg_f32_in(k, w) : NULL;
+  float *B = W && b ? ferry_linalg_f32_in(k, b) : NULL;
+  float *Y = W && (B || !b) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
+  if (!Y) return FERRY_E_SYSTEM;
+  if ((rc = convt_f32(k, &g, X, W, B, Y))) return rc;
+  ferry_linalg_f32_out(Y, o);
+  return FERRY_OK;
+}
+
+/* ---- integer convolutions ---- */
+
+static int is_8bit(int dt) { return dt == FERRY_U8 || dt == FERRY_I8; }
+
+static int32_t load8(const void *p, int dt, int64_t i) {
+  return dt == FERRY_U8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
+}
+
+typedef struct qconv {
+  cgeo g;
+  const ferry_tview *x, *w, *xz, *wz; /* zero points may be NULL */
+  int32_t *cols;                      /* [Cg*k, out] */
+  int32_t *wi;                        /* [Mg, Cg*k] */
+  int32_t *acc;                       /* [Mg, out] */
+} qconv;
+
+static int qconv_setup(ferry_kctx *k, qconv *q, int xi, int xzi, int wi, int wzi) {
+  memset(q, 0, sizeof *q);
+  if (k->n_in <= wi || !k->in[xi].data || !k->in[wi].data) return ferry_kernel_fail(k, "missing X or W");
+  q->x = &k->in[xi], q->w = &k->in[wi];
+  q->xz = xzi < k->n_in && k->in[xzi].data ? &k->in[xzi] : NULL;
+  q->wz = wzi < k->n_in && k->in[wzi].data ? &k->in[wzi] : NULL;
+  if (!is_8bit(q->x->dtype) || !is_8bit(q->w->dtype)) return ferry_kernel_fail(k, "X and W must be uint8 or int8");
+  int rc = conv_geometry(k, &q->g, q->x, q->w);
+  if (rc) return rc;
+  if (q->xz && (q->xz->numel != 1 || q->xz->dtype != q->x->dtype)) return ferry_kernel_fail(k, "x_zero_point must be one value of X's dtype");
+  if (q->wz && ((q->wz->numel != 1 && q->wz->numel != q->g.M) || q->wz->dtype != q->w->dtype))
+    return ferry_kernel_fail(k, "w_zero_point must have 1 or %lld values of W's dtype", (long long)q->g.M);
+  int64_t Kg = q->g.Cg * q->g.k_size;
+  q->cols = ferry_linalg_scratch(k, (size_t)(Kg * q->g.out_size) * sizeof(int32_t));
+  q->wi = q->cols ? ferry_linalg_scratch(k, (size_t)(q->g.Mg * Kg) * sizeof(int32_t)) : NULL;
+  q->acc = q->wi ? ferry_linalg_scratch(k, (size_t)(q->g.Mg * q->g.out_size) * sizeof(int32_t)) : NULL;
+  return q->acc ? FERRY_OK : FERRY_E_SYSTEM;
+}
+
+typedef struct qcols {
+  const qconv *q;
+  const void *x; /* first input channel of the group */
+  int32_t xz;
+} qcols;
+
+static void qcols_task(void *arg, int64_t begin, int64_t end) {
+  const qcols *c = arg;
+  const cgeo *g = &c->q->g;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t ch = r / g->k_size, kidx = r - ch * g->k_size;
+    int32_t *dst = c->q->cols + r * g->out_size;
+    for (int64_t j = 0; j < g->out_size; j++) {
+      int64_t off = window_offset(g, ch, kidx, j);
+      dst[j] = off >= 0 ? load8(c->x, c->q->x->dtype, off) - c->xz : 0;
+    }
+  }
+}
+
+/* The int32 accumulators of image n, group gi into q->acc. */
+static void qconv_group(ferry_kctx *k, qconv *q, int64_t n, int64_t gi) {
+  const cgeo *g = &q->g;
+  int64_t Kg = g->Cg * g->k_size, xsz = ferry_dtype_size(q->x->dtype);
+  qcols c = {q, (const char *)q->x->data + (n * g->C + gi * g->Cg) * g->in_size * xsz,
+             q->xz ? load8(q->xz->data, q->xz->dtype, 0) : 0};
+  k->parallel(k, Kg, qcols_task, &c);
+  for (int64_t m = 0; m < g->Mg; m++) {
+    int64_t mo = gi * g->Mg + m;
+    int32_t z = q->wz ? load8(q->wz->data, q->wz->dtype, q->wz->numel == 1 ? 0 : mo) : 0;
+    for (int64_t p = 0; p < Kg; p++) q->wi[m * Kg + p] = load8(q->w->data, q->w->dtype, mo * Kg + p) - z;
+  }
+  ferry_igemm(k, g->Mg, g->out_size, Kg, q->wi, q->cols, q->acc);
+}
+
+int ferry_kernel_ConvInteger(ferry_kctx *k) {
+  qconv q;
+  int rc = qconv_setup(k, &q, 0, 2, 1, 3);
+  if (rc || (rc = conv_output(k, &q.g, FERRY_I32))) return rc;
+  int32_t *y = k->out[0].data;
+  for (int64_t n = 0; n < q.g.N; n++)
+    for (int64_t gi = 0; gi < q.g.G; gi++) {
+      qconv_group(k, &q, n, gi);
+      memcpy(y + (n * q.g.M + gi * q.g.Mg) * q.g.out_size, q.acc, (size_t)(q.g.Mg * q.g.out_size) * sizeof *y);
+    }
+  return FERRY_OK;
+}
+
+/* x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, B] */
+int ferry_kernel_QLinearConv(ferry_kctx *k) {
+  qconv q;
+  if (k->n_in < 8 || !k->in[1].data || !k->in[4].data || !k->in[6].data)
+    return ferry_kernel_fail(k, "QLinearConv needs 8 inputs with scales");
+  int rc = qconv_setup(k, &q, 0, 2, 3, 5);
+  if (rc) return rc;
+  const cgeo *g = &q.g;
+  const ferry_tview *xs = &k->in[1], *ws = &k->in[4], *ys = &k->in[6];
+  const ferry_tview *yz = k->in[7].data ? &k->in[7] : NULL, *b = k->n_in > 8 && k->in[8].data ? &k->in[8] : NULL;
+  int dt = yz ? yz->dtype : q.x->dtype;
+  if (!is_8bit(dt) || (yz && yz->numel != 1)) return ferry_kernel_fail(k, "y_zero_point must be one uint8 or int8");
+  if (xs->numel != 1 || ys->numel != 1 || (ws->numel != 1 && ws->numel != g->M))
+    return ferry_kernel_fail(k, "x_scale and y_scale must be one value, w_scale 1 or %lld", (long long)g->M);
+  if (b && (b->dtype != FERRY_I32 || b->numel != g->M)) return ferry_kernel_fail(k, "B must be %lld int32 values", (long long)g->M);
+  if ((rc = conv_output(k, g, dt))) return rc;
+  float sx = (float)ferry_load_f64(xs->data, xs->dtype, 0), sy = (float)ferry_load_f64(ys->data, ys->dtype, 0);
+  int32_t zy = yz ? load8(yz->data, yz->dtype, 0) : 0;
+  double lo = dt == FERRY_U8 ? 0 : -128, hi = dt == FERRY_U8 ? 255 : 127;
+  for (int64_t n = 0; n < g->N; n++)
+    for (int64_t gi = 0; gi < g->G; gi++) {
+      qconv_group(k, &q, n, gi);
+      for (int64_t m = 0; m < g->Mg; m++) {
+        int64_t mo = gi * g->Mg + m;
+        float mult = sx * (float)ferry_load_f64(ws->data, ws->dtype, ws->numel == 1 ? 0 : mo) / sy;
+        int32_t bias = b ? ((const int32_t *)b->data)[mo] : 0;
+        const int32_t *a = q.acc + m * g->out_size;
+        int64_t base = (n * g->M + mo) * g->out_size;
+        for (int64_t j = 0; j < g->out_size; j++) {
+          double v = nearbyint((double)((int64_t)a[j] + bias) * mult) + zy;
+          v = v < lo ? lo : v > hi ? hi : v;
+          if (dt == FERRY_U8)
+            ((uint8_t *)k->out[0].data)[base + j] = (uint8_t)v;
+          else
+            ((int8_t *)k->out[0].data)[base + j] = (int8_t)v;
+        }
+      }
+    }
+  return FERRY_OK;
+}

@@ -1,0 +1,761 @@
+/*
+ * gemm.c - see gemm.h: the float32 GEMM (packing, register-blocked
+ * micro-kernel, cache blocking, epilogue, threads) and the int32 product of
+ * the quantized ops.
+ *
+ * How the float GEMM fits together (the BLIS scheme):
+ *   - A is packed into panels of MR rows (k-major: MR values per k), B into
+ *     panels of NR columns (two vectors per k), zero-padded at the edges, so
+ *     the micro-kernel never checks bounds; row-major sources are packed
+ *     with 4x4 vector transposes, B a group of rows at a time;
+ *   - the micro-kernel keeps an MR x NR tile of C in vector registers and
+ *     streams one A and one B panel: 4x8 with 4-wide vectors (SSE, wasm
+ *     SIMD128: 8 accumulators fit the 16 registers x86 and V8 have; 4x16
+ *     spilled and measured slower), 6x16 with 8-wide vectors when the
+ *     compiler targets AVX (vector_size(32), same source);
+ *   - blocks: KC values of k (an A panel and a B panel stay in L1/L2), NC
+ *     columns of B packed at a time (L3), MC rows of A per task;
+ *   - a tile is stored (or added, for later k-blocks) to C, and after the
+ *     last k-block the epilogue (alpha, bias, activation; vector code) runs
+ *     on it while it is in cache;
+ *   - ferry_sgemm packs all of A once, then for each B block packs it and
+ *     runs (row block x column chunk) tasks over k->parallel; the serial
+ *     variant packs A per block into a small caller workspace. Products
+ *     with one row or one column of C take a GEMV path without packing;
+ *     batches of small products run whole, one per parallel slot.
+ */
+#include "gemm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shape.h"
+#include "simd.h"
+#include "util.h"
+
+/* ---- vectors and blocking ---- */
+
+#if defined(__AVX__)
+typedef float fvec __attribute__((vector_size(32)));
+typedef int ivec __attribute__((vector_size(32)));
+#define VL 8
+#else
+typedef f32x4 fvec;
+typedef i32x4 ivec;
+#define VL 4
+#endif
+#ifndef MR /* rows of the register tile */
+#if VL == 8
+#define MR 6
+#else
+#define MR 4
+#endif
+#endif
+#define NR FERRY_GEMM_NR
+#define KC 256
+#define MC (MR * 32)
+#define NC 2048
+#define SUB_PANELS 16 /* B panels per task within a block */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+const char *ferry_gemm_config(void) { return "f32x" STR(VL) " " STR(MR) "x" STR(NR); }
+
+static inline fvec vload(const float *p) {
+  fvec v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void vstore(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+static inline fvec vsplat(float x) {
+#if VL == 8
+  return (fvec){x, x, x, x, x, x, x, x};
+#else
+  return (fvec){x, x, x, x};
+#endif
+}
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+void *ferry_linalg_scratch(ferry_kctx *k, size_t bytes) {
+  void *p = k->scratch(k, bytes ? bytes : 1);
+  if (!p) snprintf(k->err, sizeof k->err, "out of memory (%zu bytes of scratch)", bytes);
+  return p;
+}
+
+int ferry_linalg_output(ferry_kctx *k, int i, int dtype, int rank, const int64_t *dims) {
+  ferry_tview *o = &k->out[i];
+  if (!o->data) {
+    int rc = k->set_output(k, i, dtype, rank, dims);
+    if (rc) return rc == FERRY_E_INPUT ? rc : (snprintf(k->err, sizeof k->err, "cannot allocate output %d", i), rc);
+    return FERRY_OK;
+  }
+  if (o->dtype != dtype || o->rank != rank) return ferry_kernel_fail(k, "output %d has the wrong dtype or rank", i);
+  for (int d = 0; d < rank; d++)
+    if (o->dims[d] != dims[d])
+      return ferry_kernel_fail(k, "output %d: dim %d is %lld, the inputs give %lld", i, d, (long long)o->dims[d],
+                               (long long)dims[d]);
+  return FERRY_OK;
+}
+
+float *ferry_linalg_f32_in(ferry_kctx *k, const ferry_tview *t) {
+  if (t->dtype == FERRY_F32) return t->data;
+  float *p = ferry_linalg_scratch(k, (size_t)t->numel * sizeof *p);
+  if (!p) return NULL;
+  if (t->dtype == FERRY_F16)
+    for (int64_t i = 0; i < t->numel; i++) p[i] = ferry_f16_to_f32(((const uint16_t *)t->data)[i]);
+  else if (t->dtype == FERRY_BF16)
+    for (int64_t i = 0; i < t->numel; i++) p[i] = ferry_bf16_to_f32(((const uint16_t *)t->data)[i]);
+  else
+    for (int64_t i = 0; i < t->numel; i++) p[i] = (float)ferry_load_f64(t->data, t->dtype, i);
+  return p;
+}
+
+void ferry_linalg_f32_out(const float *src, ferry_tview *out) {
+  if (out->dtype == FERRY_F32) {
+    if (src != out->data) memmove(out->data, src, (size_t)out->numel * sizeof *src);
+  } else if (out->dtype == FERRY_F16) {
+    for (int64_t i = 0; i < out->numel; i++) ((uint16_t *)out->data)[i] = ferry_f32_to_f16(src[i]);
+  } else if (out->dtype == FERRY_BF16) {
+    for (int64_t i = 0; i < out->numel; i++) ((uint16_t *)out->data)[i] = ferry_f32_to_bf16(src[i]);
+  } else {
+    for (int64_t i = 0; i < out->numel; i++) ferry_store_f64(out->data, out->dtype, i, src[i]);
+  }
+}
+
+/* ---- activations and the epilogue ---- */
+
+static float act_one(const ferry_act *a, float x) {
+  switch (a->kind) {
+  case FERRY_ACT_RELU: return x < 0 ? 0 : x;
+  case FERRY_ACT_TANH: return tanhf(x);
+  case FERRY_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+  case FERRY_ACT_LEAKYRELU: return x < 0 ? x * a->a : x;
+  case FERRY_ACT_CLIP: return x < a->a ? a->a : x > a->b ? a->b : x;
+  case FERRY_ACT_HARDSIGMOID: {
+    float y = a->a * x + a->b;
+    return y < 0 ? 0 : y > 1 ? 1 : y;
+  }
+  default: return x;
+  }
+}
+
+/* where m: a, else b (m from a vector comparison: all ones or zeros) */
+static inline fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
+
+/* The activation on one vector: branch-free for the piecewise-linear
+ * ones (NaN passes through as in act_one), per lane for tanh/sigmoid. */
+static inline fvec act_vec(const ferry_act *a, fvec x) {
+  fvec zero = {0};
+  switch (a->kind) {
+  case FERRY_ACT_NONE: return x;
+  case FERRY_ACT_RELU: return vsel((ivec)(x < zero), zero, x);
+  case FERRY_ACT_LEAKYRELU: return vsel((ivec)(x < zero), x * a->a, x);
+  case FERRY_ACT_CLIP: {
+    fvec lo = vsplat(a->a), hi = vsplat(a->b);
+    x = vsel((ivec)(x < lo), lo, x);
+    return vsel((ivec)(x > hi), hi, x);
+  }
+  case FERRY_ACT_HARDSIGMOID: {
+    fvec y = x * a->a + a->b, one = vsplat(1);
+    y = vsel((ivec)(y < zero), zero, y);
+    return vsel((ivec)(y > one), one, y);
+  }
+  default:
+    for (int l = 0; l < VL; l++) x[l] = act_one(a, x[l]);
+    return x;
+  }
+}
+
+void ferry_act_apply(const ferry_act *act, float *x, int64_t n) {
+  if (act->kind == FERRY_ACT_NONE) return;
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) vstore(x + i, act_vec(act, vload(x + i)));
+  for (; i < n; i++) x[i] = act_one(act, x[i]);
+}
+
+/* The float list `name` (n values at most) or NULL. */
+static const float *attr_floats(ferry_kctx *k, const char *name, int *n) {
+  ferry_attrv a;
+  memset(&a, 0, sizeof a);
+  if (!ferry_attr_get(k->sctx, name, &a) || a.type != 6 || !a.floats) return NULL;
+  *n = a.n;
+  return a.floats;
+}
+
+static int act_kind(const char *s) {
+  static const char *names[] = {"", "Relu", "Tanh", "Sigmoid", "LeakyRelu", "Clip", "HardSigmoid"};
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (!strcmp(s, names[i])) return i;
+  return -1;
+}
+
+int ferry_act_read(ferry_kctx *k, ferry_act *act) {
+  ferry_attrv a;
+  char name[32] = "";
+  memset(act, 0, sizeof *act);
+  memset(&a, 0, sizeof a);
+  if (ferry_attr_get(k->sctx, "activation", &a) && a.type == 3 && a.s) {
+    if (a.slen < 0 || a.slen >= (int64_t)sizeof name) return ferry_kernel_fail(k, "activation name is too long");
+    memcpy(name, a.s, (size_t)a.slen);
+    name[a.slen] = 0;
+  }
+  act->kind = act_kind(name);
+  if (act->kind < 0) return ferry_kernel_fail(k, "unsupported fused activation '%s'", name);
+  /* defaults: ONNX's LeakyRelu and HardSigmoid, an open Clip */
+  act->a = act->kind == FERRY_ACT_LEAKYRELU ? 0.01f : act->kind == FERRY_ACT_HARDSIGMOID ? 0.2f : -INFINITY;
+  act->b = act->kind == FERRY_ACT_HARDSIGMOID ? 0.5f : INFINITY;
+  int n = 0;
+  const float *p = attr_floats(k, "activation_params", &n);
+  if (p) {
+    if (n > 0) act->a = p[0];
+    if (n > 1) act->b = p[1];
+  } else {
+    act->a = ferry_attr_float(k->sctx, "activation_alpha", act->a);
+    act->b = ferry_attr_float(k->sctx, "activation_beta", act->b);
+    if (act->kind == FERRY_ACT_LEAKYRELU) act->a = ferry_attr_float(k->sctx, "leaky_relu_alpha", act->a);
+  }
+  return FERRY_OK;
+}
+
+void ferry_gemm_epi_init(ferry_gemm_epi *e) {
+  memset(e, 0, sizeof *e);
+  e->alpha = 1;
+  e->beta = 1;
+}
+
+void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c) {
+  const float *b = e->bias ? e->bias + i * e->bias_rs + j0 * e->bias_cs : NULL;
+  float alpha = e->alpha, beta = e->beta, b0 = b && !e->bias_cs ? beta * b[0] : 0;
+  int64_t j = 0;
+  if (!b || e->bias_cs <= 1) {
+    for (; j + VL <= n; j += VL) {
+      fvec v = vload(c + j) * alpha;
+      if (b) v += e->bias_cs ? vload(b + j) * beta : vsplat(b0);
+      vstore(c + j, act_vec(&e->act, v));
+    }
+  }
+  for (; j < n; j++) {
+    float v = c[j] * alpha;
+    if (b) v += e->bias_cs ? beta * b[j * e->bias_cs] : b0;
+    c[j] = act_one(&e->act, v);
+  }
+}
+
+/* ---- packing ---- */
+
+/* d[j*ds + i] = s[i*ss + j] for a 4 x 4 block (i, j < 4). */
+static inline void transpose4(const float *s, int64_t ss, float *d, int64_t ds) {
+  f32x4 r0 = f32x4_load(s), r1 = f32x4_load(s + ss), r2 = f32x4_load(s + 2 * ss), r3 = f32x4_load(s + 3 * ss);
+  f32x4 t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+  f32x4 t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+  f32x4_store(d, __builtin_shufflevector(t0, t2, 0, 1, 4, 5));
+  f32x4_store(d + ds, __builtin_shufflevector(t0, t2, 2, 3, 6, 7));
+  f32x4_store(d + 2 * ds, __builtin_shufflevector(t1, t3, 0, 1, 4, 5));
+  f32x4_store(d + 3 * ds, __builtin_shufflevector(t1, t3, 2, 3, 6, 7));
+}
+
+/* dst[p*dn + i] = src[i*rs + p] for i < n rows, p < kc: rows of a
+ * row-major matrix become the columns of a packed panel. */
+static void gather_rows(const float *src, int64_t rs, int n, int64_t kc, float *dst, int dn) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) transpose4(src + i * rs + p, rs, dst + p * dn + i, dn);
+    for (; p < kc; p++)
+      for (int ii = i; ii < i + 4; ii++) dst[p * dn + ii] = src[ii * rs + p];
+  }
+  for (; i < n; i++)
+    for (int64_t p = 0; p < kc; p++) dst[p * dn + i] = src[i * rs + p];
+}
+
+/* Rows [i0, i0+mr) x k [k0, k0+kc) of A into one MR panel at dst. */
+static void pack_a_panel(ferry_fmat A, int64_t i0, int mr, int64_t k0, int64_t kc, float *dst) {
+  if (mr < MR) memset(dst, 0, (size_t)(kc * MR) * sizeof *dst);
+  if (A.cs == 1) {
+    gather_rows(A.p + i0 * A.rs + k0, A.rs, mr, kc, dst, MR);
+  } else if (A.rs == 1) {
+    for (int64_t p = 0; p < kc; p++) {
+      const float *s = A.p + (k0 + p) * A.cs + i0;
+      for (int ii = 0; ii < mr; ii++) dst[p * MR + ii] = s[ii];
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++)
+      for (int ii = 0; ii < mr; ii++) dst[p * MR + ii] = A.p[(i0 + ii) * A.rs + (k0 + p) * A.cs];
+  }
+}
+
+#define PACK_GROUP 8 /* B rows packed together: each panel gets whole cache lines */
+
+/* A plain B matrix packed (the ferry_gemm_packb_fn layout). */
+static void pack_b_plain(ferry_fmat B, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+  int64_t nq = (nc + NR - 1) / NR;
+  if (B.cs == 1) {
+    for (int64_t p0 = 0; p0 < kc; p0 += PACK_GROUP) {
+      int64_t pn = kc - p0 < PACK_GROUP ? kc - p0 : PACK_GROUP;
+      for (int64_t q = 0; q < nq; q++) {
+        int nr = (int)min64(NR, nc - q * NR);
+        float *d = dst + q * kc * NR + p0 * NR;
+        const float *s = B.p + (k0 + p0) * B.rs + j0 + q * NR;
+        for (int64_t p = 0; p < pn; p++, d += NR, s += B.rs) {
+          if (nr == NR) {
+            for (int v = 0; v < NR; v += VL) vstore(d + v, vload(s + v));
+          } else {
+            memcpy(d, s, (size_t)nr * sizeof *d);
+            memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t q = 0; q < nq; q++) {
+    int64_t j = j0 + q * NR;
+    int nr = (int)min64(NR, nc - q * NR);
+    float *d = dst + q * kc * NR;
+    if (nr < NR) memset(d, 0, (size_t)(kc * NR) * sizeof *d);
+    if (B.rs == 1) {
+      gather_rows(B.p + j * B.cs + k0, B.cs, nr, kc, d, NR);
+    } else {
+      for (int64_t p = 0; p < kc; p++)
+        for (int jj = 0; jj < nr; jj++) d[p * NR + jj] = B.p[(k0 + p) * B.rs + (j + jj) * B.cs];
+    }
+  }
+}
+
+static void pack_b(const ferry_gemm_b *B, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+  if (B->pack)
+    B->pack(B->ctx, k0, kc, j0, nc, dst);
+  else
+    pack_b_plain(B->m, k0, kc, j0, nc, dst);
+}
+
+/* ---- the micro-kernel: t[MR][NR] = A panel * B panel over kc ---- */
+
+#if MR == 2
+#define ROWS(X) X(0) X(1)
+#elif MR == 3
+#define ROWS(X) X(0) X(1) X(2)
+#elif MR == 4
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#elif MR == 5
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4)
+#elif MR == 6
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#elif MR == 8
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#endif
+#if NR == 2 * VL
+#define ROW_DECL(r) fvec c##r##0 = {0}, c##r##1 = {0};
+#define LOAD_B fvec b0 = vload(b), b1 = vload(b + VL);
+#define ROW_FMA(r)                  \
+  {                                 \
+    fvec a_ = vsplat(a[r]);         \
+    c##r##0 += a_ * b0;             \
+    c##r##1 += a_ * b1;             \
+  }
+#define ROW_STORE(r)                \
+  vstore(t + (r)*NR, c##r##0);      \
+  vstore(t + (r)*NR + VL, c##r##1);
+#elif NR == 4 * VL
+#define ROW_DECL(r) fvec c##r##0 = {0}, c##r##1 = {0}, c##r##2 = {0}, c##r##3 = {0};
+#define LOAD_B fvec b0 = vload(b), b1 = vload(b + VL), b2 = vload(b + 2 * VL), b3 = vload(b + 3 * VL);
+#define ROW_FMA(r)                  \
+  {                                 \
+    fvec a_ = vsplat(a[r]);         \
+    c##r##0 += a_ * b0;             \
+    c##r##1 += a_ * b1;             \
+    c##r##2 += a_ * b2;             \
+    c##r##3 += a_ * b3;             \
+  }
+#define ROW_STORE(r)                    \
+  vstore(t + (r)*NR, c##r##0);          \
+  vstore(t + (r)*NR + VL, c##r##1);     \
+  vstore(t + (r)*NR + 2 * VL, c##r##2); \
+  vstore(t + (r)*NR + 3 * VL, c##r##3);
+#endif
+
+static void ukernel(int64_t kc, const float *a, const float *b, float *t) {
+  ROWS(ROW_DECL)
+  int64_t p = 0;
+  for (; p < kc; p++) {
+    LOAD_B
+    ROWS(ROW_FMA)
+    a += MR;
+    b += NR;
+  }
+  ROWS(ROW_STORE)
+}
+
+/* ---- one product, split into blocks ---- */
+
+typedef struct gjob {
+  int64_t M, N, K;
+  ferry_fmat A;
+  const ferry_gemm_b *B;
+  float *C;
+  int64_t ldc;
+  const ferry_gemm_epi *e;
+  float *pa;           /* packed A (all k-blocks: block at k0 * mpad) */
+  int64_t mpad;        /* M rounded up to MR */
+  float *pb;           /* the current B block, packed */
+  int64_t j0, nc, k0, kc;
+  int first, last;     /* first / last k-block */
+  int64_t n_sub;       /* column chunks of the block */
+} gjob;
+
+/* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors. */
+static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr) {
+  const ferry_gemm_epi *e = g->e;
+  for (int ii = 0; ii < mr; ii++) {
+    float *c = g->C + (i0 + ii) * g->ldc + j;
+    const float *s = t + ii * NR, *b = e->bias ? e->bias + (i0 + ii) * e->bias_rs + j * e->bias_cs : NULL;
+    fvec b0 = vsplat(b && !e->bias_cs ? e->beta * b[0] : 0);
+    for (int v = 0; v < NR; v += VL) {
+      fvec x = vload(s + v);
+      if (!g->first) x += vload(c + v);
+      x *= e->alpha;
+      x += b && e->bias_cs ? vload(b + v) * e->beta : b0;
+      vstore(c + v, act_vec(&e->act, x));
+    }
+  }
+}
+
+/* Stores (first k-block) or adds a tile to C; the epilogue after the last. */
+static void store_tile(const gjob *g, const float *t, int64_t i0, int64_t j, int mr, int nr) {
+  if (nr == NR && g->last && g->e->bias_cs <= 1) return store_tile_epi(g, t, i0, j, mr);
+  for (int ii = 0; ii < mr; ii++) {
+    float *c = g->C + (i0 + ii) * g->ldc + j;
+    const float *s = t + ii * NR;
+    if (nr == NR) {
+      for (int v = 0; v < NR; v += VL) vstore(c + v, g->first ? vload(s + v) : vload(c + v) + vload(s + v));
+    } else if (g->first) {
+      memcpy(c, s, (size_t)nr * sizeof *c);
+    } else {
+      for (int jj = 0; jj < nr; jj++) c[jj] += s[jj];
+    }
+    if (g->last) ferry_gemm_epi_row(g->e, i0 + ii, j, nr, c);
+  }
+}
+
+/* Rows [i_begin, i_end) x B panels [q_begin, q_end) of the current block;
+ * pa holds the A panels from row ia0 for this k-block. */
+static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin, int64_t i_end, int64_t q_begin,
+                    int64_t q_end) {
+  float t[MR * NR] __attribute__((aligned(64)));
+  for (int64_t q = q_begin; q < q_end; q++) {
+    const float *bp = g->pb + q * g->kc * NR;
+    int64_t j = g->j0 + q * NR;
+    int nr = (int)min64(NR, g->j0 + g->nc - j);
+    for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
+      ukernel(g->kc, pa + (i0 - ia0) * g->kc, bp, t);
+      store_tile(g, t, i0, j, (int)min64(MR, g->M - i0), nr);
+    }
+  }
+}
+
+/* ---- GEMV: one row or one column of C ---- */
+
+typedef struct gemv {
+  const float *x;  /* X(t, k) at x[t*ts + k*ks] */
+  int64_t ts, ks;
+  const float *v;  /* v[k], contiguous */
+  int64_t K;
+  float *y;        /* y[t * ys] */
+  int64_t ys;
+  int rows;        /* 1: t is a row of C (N == 1), 0: a column (M == 1) */
+  const ferry_gemm_epi *e;
+  int64_t T;       /* outputs */
+} gemv;
+
+#define GEMV_CHUNK 256
+
+static float dot(const float *a, const float *b, int64_t n) {
+  fvec s0 = {0}, s1 = {0};
+  int64_t k = 0;
+  for (; k + 2 * VL <= n; k += 2 * VL) {
+    s0 += vload(a + k) * vload(b + k);
+    s1 += vload(a + k + VL) * vload(b + k + VL);
+  }
+  s0 += s1;
+  float s = 0;
+  for (int l = 0; l < VL; l++) s += s0[l];
+  for (; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+static void gemv_range(const gemv *g, int64_t t0, int64_t t1) {
+  float buf[GEMV_CHUNK] __attribute__((aligned(64)));
+  int64_t n = t1 - t0;
+  if (g->ks == 1) {
+    for (int64_t t = 0; t < n; t++) buf[t] = dot(g->x + (t0 + t) * g->ts, g->v, g->K);
+  } else if (g->ts == 1) {
+    memset(buf, 0, sizeof buf);
+    for (int64_t k = 0; k < g->K; k++) {
+      const float *x = g->x + k * g->ks + t0;
+      fvec a = vsplat(g->v[k]);
+      int64_t t = 0;
+      for (; t + VL <= n; t += VL) vstore(buf + t, vload(buf + t) + a * vload(x + t));
+      for (; t < n; t++) buf[t] += g->v[k] * x[t];
+    }
+  } else {
+    for (int64_t t = 0; t < n; t++) {
+      float s = 0;
+      for (int64_t k = 0; k < g->K; k++) s += g->x[(t0 + t) * g->ts + k * g->ks] * g->v[k];
+      buf[t] = s;
+    }
+  }
+  if (g->rows) {
+    for (int64_t t = 0; t < n; t++) {
+      g->y[(t0 + t) * g->ys] = buf[t];
+      ferry_gemm_epi_row(g->e, t0 + t, 0, 1, &g->y[(t0 + t) * g->ys]);
+    }
+  } else {
+    memcpy(g->y + t0, buf, (size_t)n * sizeof *buf);
+    ferry_gemm_epi_row(g->e, 0, t0, n, g->y + t0);
+  }
+}
+
+static void gemv_task(void *arg, int64_t begin, int64_t end) {
+  const gemv *g = arg;
+  for (int64_t u = begin; u < end; u++) gemv_range(g, u * GEMV_CHUNK, min64(g->T, (u + 1) * GEMV_CHUNK));
+}
+
+/* Sets up the GEMV for M == 1 or N == 1 with a plain B; v_work holds K
+ * floats for a strided vector. 0 when the product is not a GEMV. */
+static int gemv_setup(gemv *g, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                      int64_t ldc, const ferry_gemm_epi *e, float *v_work) {
+  if (B->pack || (M != 1 && N != 1) || K == 0) return 0;
+  const float *v;
+  int64_t vs;
+  if (M == 1) {
+    *g = (gemv){B->m.p, B->m.cs, B->m.rs, NULL, K, C, 1, 0, e, N};
+    v = A.p, vs = A.cs;
+  } else {
+    *g = (gemv){A.p, A.rs, A.cs, NULL, K, C, ldc, 1, e, M};
+    v = B->m.p, vs = B->m.rs;
+  }
+  if (vs == 1) {
+    g->v = v;
+  } else {
+    for (int64_t k = 0; k < K; k++) v_work[k] = v[k * vs];
+    g->v = v_work;
+  }
+  return 1;
+}
+
+/* ---- the serial driver ---- */
+
+static void zero_k(int64_t M, int64_t N, float *C, int64_t ldc, const ferry_gemm_epi *e) {
+  for (int64_t i = 0; i < M; i++) {
+    memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+    ferry_gemm_epi_row(e, i, 0, N, C + i * ldc);
+  }
+}
+
+size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K) {
+  int64_t mc = min64(round_up(M, MR), MC), kc = min64(K, KC), nc = min64(round_up(N, NR), NC);
+  return (size_t)(mc * kc + kc * nc + K + 16);
+}
+
+void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
+                        const ferry_gemm_epi *e, float *work) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zero_k(M, N, C, ldc, e);
+  gemv gv;
+  if (gemv_setup(&gv, M, N, K, A, B, C, ldc, e, work)) {
+    gemv_task(&gv, 0, (gv.T + GEMV_CHUNK - 1) / GEMV_CHUNK);
+    return;
+  }
+  int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC);
+  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, work + mc * kcmax, 0, 0, 0, 0, 0, 0, 0};
+  for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
+    g.nc = min64(NC, N - g.j0);
+    for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
+      g.kc = min64(KC, K - g.k0);
+      g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
+      pack_b(B, g.k0, g.kc, g.j0, g.nc, g.pb);
+      for (int64_t i0 = 0; i0 < M; i0 += MC) {
+        int64_t i1 = min64(M, i0 + MC);
+        for (int64_t r = i0; r < i1; r += MR)
+          pack_a_panel(A, r, (int)min64(MR, M - r), g.k0, g.kc, work + (r - i0) * g.kc);
+        compute(&g, work, i0, i0, i1, 0, (g.nc + NR - 1) / NR);
+      }
+    }
+  }
+}
+
+/* ---- the parallel driver ---- */
+
+static void pack_a_task(void *arg, int64_t begin, int64_t end) {
+  const gjob *g = arg;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t i0 = r * MR;
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+      int64_t kc = min64(KC, g->K - k0);
+      pack_a_panel(g->A, i0, (int)min64(MR, g->M - i0), k0, kc, g->pa + k0 * g->mpad + i0 * kc);
+    }
+  }
+}
+
+#define PACK_B_PANELS 8 /* B panels per packing task */
+
+static void pack_b_task(void *arg, int64_t begin, int64_t end) {
+  const gjob *g = arg;
+  int64_t q0 = begin * PACK_B_PANELS, q1 = end * PACK_B_PANELS;
+  int64_t n = min64(g->nc - q0 * NR, (q1 - q0) * NR);
+  pack_b(g->B, g->k0, g->kc, g->j0 + q0 * NR, n, g->pb + q0 * g->kc * NR);
+}
+
+static void compute_task(void *arg, int64_t begin, int64_t end) {
+  const gjob *g = arg;
+  int64_t n_panels = (g->nc + NR - 1) / NR;
+  for (int64_t u = begin; u < end; u++) {
+    int64_t mb = u / g->n_sub, sb = u % g->n_sub;
+    int64_t i0 = mb * MC, i1 = min64(g->M, i0 + MC);
+    int64_t q0 = sb * SUB_PANELS, q1 = min64(n_panels, q0 + SUB_PANELS);
+    compute(g, g->pa + g->k0 * g->mpad, 0, i0, i1, q0, q1);
+  }
+}
+
+#define SERIAL_BELOW (32768.0 * 8) /* multiply-adds below which splitting does not pay */
+
+static int gemv_shaped(int64_t M, int64_t N, const ferry_gemm_b *B) { return !B->pack && (M == 1 || N == 1); }
+
+size_t ferry_sgemm_ws_size(int64_t M, int64_t N, int64_t K) {
+  if (M <= 0 || N <= 0 || K <= 0) return 16;
+  if ((double)M * (double)N * (double)K < SERIAL_BELOW) return ferry_sgemm_work(M, N, K);
+  int64_t mpad = round_up(M, MR), ncmax = min64(round_up(N, NR), NC);
+  return (size_t)(mpad * K + ncmax * min64(K, KC) + K + 32);
+}
+
+void ferry_sgemm_ws(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                    int64_t ldc, const ferry_gemm_epi *e, float *ws) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zero_k(M, N, C, ldc, e);
+  if ((double)M * (double)N * (double)K < SERIAL_BELOW) return ferry_sgemm_serial(M, N, K, A, B, C, ldc, e, ws);
+  gemv gv;
+  if (gemv_shaped(M, N, B) && gemv_setup(&gv, M, N, K, A, B, C, ldc, e, ws)) {
+    k->parallel(k, (gv.T + GEMV_CHUNK - 1) / GEMV_CHUNK, gemv_task, &gv);
+    return;
+  }
+  int64_t mpad = round_up(M, MR);
+  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, ws + round_up(mpad * K, 16), 0, 0, 0, 0, 0, 0, 0};
+  k->parallel(k, mpad / MR, pack_a_task, &g);
+  for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
+    g.nc = min64(NC, N - g.j0);
+    int64_t n_panels = (g.nc + NR - 1) / NR;
+    g.n_sub = (n_panels + SUB_PANELS - 1) / SUB_PANELS;
+    for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
+      g.kc = min64(KC, K - g.k0);
+      g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
+      k->parallel(k, (n_panels + PACK_B_PANELS - 1) / PACK_B_PANELS, pack_b_task, &g);
+      k->parallel(k, ((M + MC - 1) / MC) * g.n_sub, compute_task, &g);
+    }
+  }
+}
+
+int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                int64_t ldc, const ferry_gemm_epi *e) {
+  float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(M, N, K) * sizeof(float));
+  if (!ws) return FERRY_E_SYSTEM;
+  ferry_sgemm_ws(k, M, N, K, A, B, C, ldc, e, ws);
+  return FERRY_OK;
+}
+
+/* ---- batches of products ---- */
+
+typedef struct bjob {
+  int64_t nbatch, n_slots, M, N, K, ldc;
+  ferry_gemm_offs_fn offs;
+  const void *ctx;
+  ferry_fmat A, B;
+  float *C;
+  const ferry_gemm_epi *e;
+  float *work;
+  size_t work_n;
+} bjob;
+
+static void batch_slot_task(void *arg, int64_t begin, int64_t end) {
+  const bjob *j = arg;
+  for (int64_t slot = begin; slot < end; slot++)
+    for (int64_t b = slot * j->nbatch / j->n_slots; b < (slot + 1) * j->nbatch / j->n_slots; b++) {
+      int64_t ao, bo, co;
+      j->offs(j->ctx, b, &ao, &bo, &co);
+      ferry_fmat A = {j->A.p + ao, j->A.rs, j->A.cs};
+      ferry_gemm_b B = {{j->B.p + bo, j->B.rs, j->B.cs}, NULL, NULL};
+      ferry_sgemm_serial(j->M, j->N, j->K, A, &B, j->C + co, j->ldc, j->e, j->work + (size_t)slot * j->work_n);
+    }
+}
+
+#define BATCH_SLOTS 32
+#define BATCH_SMALL (64.0 * 64 * 64 * 4) /* multiply-adds below which a product runs in one thread */
+
+int ferry_sgemm_batch(ferry_kctx *k, int64_t nbatch, ferry_gemm_offs_fn offs, const void *ctx, int64_t M, int64_t N,
+                      int64_t K, ferry_fmat A, ferry_fmat B, float *C, int64_t ldc, const ferry_gemm_epi *e) {
+  if (nbatch <= 0 || M <= 0 || N <= 0) return FERRY_OK;
+  if (nbatch > 1 && (double)M * (double)N * (double)K < BATCH_SMALL) {
+    bjob j = {nbatch, nbatch < BATCH_SLOTS ? nbatch : BATCH_SLOTS, M, N, K, ldc, offs, ctx, A, B, C, e, NULL, 0};
+    j.work_n = (ferry_sgemm_work(M, N, K) + 15) / 16 * 16;
+    if (!(j.work = ferry_linalg_scratch(k, j.work_n * (size_t)j.n_slots * sizeof(float)))) return FERRY_E_SYSTEM;
+    k->parallel(k, j.n_slots, batch_slot_task, &j);
+    return FERRY_OK;
+  }
+  float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(M, N, K) * sizeof(float));
+  if (!ws) return FERRY_E_SYSTEM;
+  for (int64_t b = 0; b < nbatch; b++) {
+    int64_t ao, bo, co;
+    offs(ctx, b, &ao, &bo, &co);
+    ferry_gemm_b Bb = {{B.p + bo, B.rs, B.cs}, NULL, NULL};
+    ferry_sgemm_ws(k, M, N, K, (ferry_fmat){A.p + ao, A.rs, A.cs}, &Bb, C + co, ldc, e, ws);
+  }
+  return FERRY_OK;
+}
+
+/* ---- int32 products ---- */
+
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+
+typedef struct ijob {
+  int64_t M, N, K;
+  const int32_t *A, *B;
+  int32_t *C;
+} ijob;
+
+#define IKB 128
+#define INB 512
+
+/* C[i, j0:j1] += A[i, k0:k1] * B[k0:k1, j0:j1] (wrapping). */
+static void irow(const ijob *g, int64_t i, int64_t k0, int64_t k1, int64_t j0, int64_t j1) {
+  uint32_t *c = (uint32_t *)(g->C + i * g->N);
+  for (int64_t p = k0; p < k1; p++) {
+    uint32_t a = (uint32_t)g->A[i * g->K + p];
+    if (!a) continue;
+    const uint32_t *b = (const uint32_t *)(g->B + p * g->N);
+    u32x4 av = {a, a, a, a};
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+      u32x4 cv, bv;
+      memcpy(&cv, c + j, sizeof cv);
+      memcpy(&bv, b + j, sizeof bv);
+      cv += av * bv;
+      memcpy(c + j, &cv, sizeof cv);
+    }
+    for (; j < j1; j++) c[j] += a * b[j];
+  }
+}
+
+static void igemm_task(void *arg, int64_t begin, int64_t end) {
+  const ijob *g = arg;
+  for (int64_t i = begin; i < end; i++) memset(g->C + i * g->N, 0, (size_t)g->N * sizeof *g->C);
+  for (int64_t j0 = 0; j0 < g->N; j0 += INB)
+    for (int64_t k0 = 0; k0 < g->K; k0 += IKB)
+      for (int64_t i = begin; i < end; i++) irow(g, i, k0, min64(g->K, k0 + IKB), j0, min64(g->N, j0 + INB));
+}
+
+void ferry_igemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, const int32_t *A, const int32_t *B, int32_t *C) {
+  ijob g = {M, N, K, A, B, C};
+  if (M > 0 && N > 0) k->parallel(k, M, igemm_task, &g);
+}

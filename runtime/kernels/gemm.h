@@ -1,0 +1,135 @@
+/*
+ * gemm.h - the float32 matrix product every linear-algebra kernel runs on
+ * (internal to runtime/kernels/: MatMul, Gemm, Conv, ConvTranspose, Einsum).
+ *
+ *   C[M,N] = act(alpha * A[M,K] * B[K,N] + beta * bias)
+ *
+ * A is any strided matrix (so transposes are free); B is a strided matrix
+ * or a packer callback that writes B's packed panels itself (Conv's
+ * implicit im2col). The epilogue (alpha, a broadcast bias, an activation)
+ * runs on each tile of C right after its last k-block, while it is still in
+ * cache. ferry_sgemm splits the work over k->parallel and takes its
+ * workspace from k->scratch; ferry_sgemm_serial runs in the caller's thread
+ * with a caller-provided workspace, for kernels that parallelize over many
+ * small products themselves.
+ */
+#ifndef FERRY_KERNELS_GEMM_H
+#define FERRY_KERNELS_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernel.h"
+
+/* Columns of one packed B panel (the layout a packer callback writes):
+ * two vectors of the widest float vector the build targets. */
+#ifndef FERRY_GEMM_NR
+#if defined(__AVX__)
+#define FERRY_GEMM_NR 16
+#else
+#define FERRY_GEMM_NR 8
+#endif
+#endif
+
+/* Activations fused into the epilogue (com.microsoft FusedConv/FusedGemm). */
+enum ferry_act_kind {
+  FERRY_ACT_NONE,
+  FERRY_ACT_RELU,
+  FERRY_ACT_TANH,
+  FERRY_ACT_SIGMOID,
+  FERRY_ACT_LEAKYRELU,  /* a: alpha */
+  FERRY_ACT_CLIP,       /* a: min, b: max */
+  FERRY_ACT_HARDSIGMOID /* a: alpha, b: beta */
+};
+
+typedef struct ferry_act {
+  int kind; /* enum ferry_act_kind */
+  float a, b;
+} ferry_act;
+
+/* Reads `activation` and its parameters (activation_params, or FusedGemm's
+ * activation_alpha/_beta) from the node; FERRY_OK, or an error (k->err). */
+int ferry_act_read(ferry_kctx *k, ferry_act *act);
+/* x[0..n) = act(x[0..n)). */
+void ferry_act_apply(const ferry_act *act, float *x, int64_t n);
+
+typedef struct ferry_gemm_epi {
+  float alpha;       /* scales A*B */
+  float beta;        /* scales the bias */
+  const float *bias; /* NULL: none; element (i, j) at bias[i*bias_rs + j*bias_cs] */
+  int64_t bias_rs, bias_cs;
+  ferry_act act;
+} ferry_gemm_epi;
+
+/* alpha 1, beta 1, no bias, no activation. */
+void ferry_gemm_epi_init(ferry_gemm_epi *e);
+/* Applies the epilogue to c[0..n), row i of C from column j0, which holds
+ * the plain sum A*B. */
+void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c);
+
+/* A float matrix: element (i, j) at p[i*rs + j*cs]. */
+typedef struct ferry_fmat {
+  const float *p;
+  int64_t rs, cs;
+} ferry_fmat;
+
+/* Writes B's rows [k0, k0+kc) x columns [j0, j0+nc) packed: panels of
+ * FERRY_GEMM_NR columns, panel q at dst + q*kc*NR holding element (p, jj)
+ * at [p*NR + jj], columns past nc zero. Called concurrently on disjoint
+ * panels. */
+typedef void (*ferry_gemm_packb_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst);
+
+/* The B operand: a matrix, or (pack != NULL) a packer and its context. */
+typedef struct ferry_gemm_b {
+  ferry_fmat m;
+  ferry_gemm_packb_fn pack;
+  const void *ctx;
+} ferry_gemm_b;
+
+/* C (row stride ldc) = epi(A * B) over k->parallel; FERRY_OK, or
+ * FERRY_E_SYSTEM with k->err set when scratch runs out. */
+int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                int64_t ldc, const ferry_gemm_epi *e);
+
+/* The same with a workspace of ferry_sgemm_ws_size(M, N, K) floats
+ * (64-byte aligned) from the caller, for loops of products. */
+size_t ferry_sgemm_ws_size(int64_t M, int64_t N, int64_t K);
+void ferry_sgemm_ws(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                    int64_t ldc, const ferry_gemm_epi *e, float *ws);
+
+/* nbatch products C_b = epi(A_b * B_b), all M x N x K: offs() gives the
+ * offsets (in floats) of A_b, B_b and C_b from A.p, B.p and C. Small
+ * products run whole in parallel slots, big ones one after another with
+ * threads inside. */
+typedef void (*ferry_gemm_offs_fn)(const void *ctx, int64_t b, int64_t *a_off, int64_t *b_off, int64_t *c_off);
+int ferry_sgemm_batch(ferry_kctx *k, int64_t nbatch, ferry_gemm_offs_fn offs, const void *ctx, int64_t M, int64_t N,
+                      int64_t K, ferry_fmat A, ferry_fmat B, float *C, int64_t ldc, const ferry_gemm_epi *e);
+
+/* The same in the caller's thread; `work` holds ferry_sgemm_work(M, N, K)
+ * floats, 64-byte aligned. */
+size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K);
+void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
+                        const ferry_gemm_epi *e, float *work);
+
+/* The micro-kernel this build uses, e.g. "f32x4 4x16" (benchmarks print it). */
+const char *ferry_gemm_config(void);
+
+/* ---- helpers the linear-algebra kernels share ---- */
+
+/* Scratch or NULL with k->err set ("out of memory"). */
+void *ferry_linalg_scratch(ferry_kctx *k, size_t bytes);
+/* Shapes out[i] when the executor could not (data NULL), else checks that
+ * its dtype and dims are these; FERRY_OK or an error. */
+int ferry_linalg_output(ferry_kctx *k, int i, int dtype, int rank, const int64_t *dims);
+/* t's elements as float32: t's own data, or a converted copy in scratch
+ * (float16, bfloat16, float64...); NULL when out of memory (k->err set). */
+float *ferry_linalg_f32_in(ferry_kctx *k, const ferry_tview *t);
+/* out = src (out->numel float32 values) converted to out's dtype. */
+void ferry_linalg_f32_out(const float *src, ferry_tview *out);
+
+/* Integer products for the quantized ops: C[M,N] = A[M,K] * B[K,N], all
+ * int32 row-major (callers subtract zero points while widening), with
+ * wrapping arithmetic; rows split over k->parallel. */
+void ferry_igemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, const int32_t *A, const int32_t *B, int32_t *C);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * rt.h - the runtime's internal structures, shared by its parts:
+ *
+ *   model.c    the bundle's graphs as the runtime uses them (rt_graph):
+ *              registry rows, kernels, weight views, liveness;
+ *   plan.c     per input-shape signature, every value's shape (shape rules
+ *              through integer dims) and arena offset: an rt_plan, cached;
+ *   exec.c     replays a plan's steps, calls kernels (ferry_kctx), shapes
+ *              data-dependent steps at run time, runs subgraphs;
+ *   session.c  the public API of ferry.h on top of these.
+ *
+ * Nothing here is public: ferry.h is the API.
+ */
+#ifndef FERRY_RT_H
+#define FERRY_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "bundle.h"
+#include "ferry.h"
+#include "kernel.h"
+#include "ops.h"
+#include "threads.h"
+
+/* A dim the plan cannot know (data-dependent): the integer dimops' "fresh". */
+#define RT_UNKNOWN INT64_MIN
+
+typedef struct rt_graph rt_graph;
+typedef struct rt_model rt_model;
+
+typedef struct rt_value {
+  const ferry_bvalue *bv;
+  int konst;          /* data from the bundle (a weight or a Constant output) */
+  int input;          /* position in the graph's inputs, -1 if none */
+  int die;            /* node after which the value is dead: its last reader,
+                         or its producer when unread; n_nodes for outputs */
+} rt_value;
+
+/* What shape rules' and kernels' attribute callback gets as `node`. */
+typedef struct rt_attrs {
+  const rt_model *m;
+  const ferry_bnode *bn;
+  char **joined;            /* per attribute: a STRINGS list as NUL-terminated
+                               strings one after another (shape.h), else NULL */
+  int64_t *joined_len;
+} rt_attrs;
+
+typedef struct rt_node {
+  const ferry_bnode *bn;
+  rt_attrs at;
+  const ferry_opdef *op;
+  ferry_kernel_fn kernel;   /* NULL while the op has none */
+  int skip;                 /* every output is bundle data: nothing to run */
+} rt_node;
+
+/* A value as a plan knows it. */
+typedef struct rt_vplan {
+  int known;                /* a tensor whose dtype and dims are known at plan time */
+  int kind;                 /* enum ferry_sval_kind as the shape rule said */
+  ferry_tview view;         /* dtype, rank, dims, numel (data not set) */
+  size_t bytes;
+  size_t offset;            /* in the graph's arena; SIZE_MAX: not there */
+} rt_vplan;
+
+/* One kernel call: the flat list of these is what a run replays. */
+typedef struct rt_step {
+  int node;                 /* its node in the graph */
+  ferry_kernel_fn kernel;
+  const int *in, *out;      /* value slots (-1: omitted), up to the last present one */
+  int n_in, n_out;
+  int dynamic;              /* an input or output shape is unknown at plan
+                               time: the node is shaped again at run time */
+  int first_free, n_free;   /* values dead after the step: plan->frees[...] */
+} rt_step;
+
+typedef struct rt_plan {
+  int64_t *sig;             /* the input-shape signature it was made for */
+  int n_sig;
+  rt_vplan *v;              /* per value of the graph */
+  rt_step *steps;           /* every node that runs (not Constants), in order */
+  int n_steps;
+  int *frees;
+  size_t arena_bytes;       /* the arena's size: the allocation peak */
+  size_t values_bytes;      /* sum of the planned values' sizes */
+  int n_dynamic;            /* dynamic steps */
+  uint64_t used;            /* when last used (cache eviction) */
+} rt_plan;
+
+struct rt_graph {
+  int index;                /* in the bundle */
+  const ferry_bgraph *bg;
+  rt_graph *parent;
+  int owner;                /* the parent's node holding this graph, -1 for graph 0 */
+  rt_model *model;
+  rt_value *values;
+  rt_node *nodes;
+  int max_in, max_out;      /* most inputs/outputs of one node */
+  int *sigv;                /* what a plan depends on: inputs, then outer values */
+  int n_sigv;
+  int64_t *sig;             /* the signature of the current run */
+  /* plan cache (plan.c) */
+  rt_plan **plans;
+  int n_plans;
+  /* execution state (exec.c); graphs form a tree, so none runs twice at once */
+  ferry_tview *vals;        /* every value's current view */
+  void **heap;              /* per value: its own buffer (data-dependent shape) */
+  size_t *heap_bytes;
+  char *arena;
+  size_t arena_cap;
+  ferry_tview *kin, *kout;  /* kernel arguments */
+  int active;               /* running now */
+  rt_plan *plan;            /* the plan of the current run */
+  char *outbuf[2];          /* subgraph outputs, double-buffered */
+  size_t outcap[2];
+  int flip;
+};
+
+struct rt_model {
+  ferry_bundle *b;
+  int n_graphs;
+  rt_graph *graphs;
+  char missing[400];        /* ops with no kernel, "Conv, Relu" */
+  int n_missing;
+  int max_plans;
+  uint64_t clock;           /* plan use counter */
+  int plans_made;
+  /* run-time accounting (exec.c) */
+  size_t live, peak, values_bytes;
+  ferry_scratch scratch;
+  ferry_pool *pool;
+  int stop_at_first_error;
+};
+
+/* ---- model.c ---- */
+
+/* Builds the runtime graphs of an opened bundle; refuses unknown ops and
+ * weights the runtime cannot use. */
+int rt_model_init(rt_model *m, ferry_bundle *b, const ferry_session_opts *o, ferry_err *err);
+void rt_model_done(rt_model *m);
+/* The bundle data of a konst value as a view (data NULL while its shard is missing). */
+void rt_konst_view(const rt_model *m, const rt_value *v, ferry_tview *t);
+/* "node 'name' (Op)" or "node #i (Op)". */
+const char *rt_node_label(const rt_graph *g, int node, char *buf, size_t n);
+/* The attribute callback of shape rules and kernels; `node` is an rt_attrs. */
+int rt_attr(void *node, const char *name, ferry_attrv *a);
+/* Bytes of `numel` elements of dtype, SIZE_MAX on overflow or a dtype without a size. */
+size_t rt_bytes(int dtype, int64_t numel);
+/* The graph held by the node's attribute `attr`, NULL if none. */
+rt_graph *rt_subgraph(const rt_graph *g, int node, const char *attr);
+
+/* ---- plan.c ---- */
+
+/* The integer dimops (handles are the numbers); *err set on division by 0. */
+void rt_dimops(ferry_dimops *d, int *err);
+/* The plan for the current inputs and outer values in g->vals (cached). */
+rt_plan *rt_plan_get(rt_graph *g, ferry_err *err);
+void rt_plans_free(rt_graph *g);
+/* Runs node ni's shape rule on the current views (content from their data);
+ * fills out[] (FERRY_MAX(8, n_outputs) entries). */
+int rt_shape_node(rt_graph *g, int ni, ferry_sval *out, int n_out_cap, ferry_err *err);
+
+/* ---- exec.c ---- */
+
+/* Data of empty tensors: a valid, aligned address nobody reads. */
+extern char rt_empty_data[];
+
+/* Runs graph g on the inputs the caller put in g->vals[input values]; the
+ * outputs stay in g->vals until rt_exec_cleanup. */
+int rt_exec(rt_graph *g, ferry_err *err);
+/* Copies g's outputs (after rt_exec) into *buf (grown as needed, 64-byte
+ * aligned parts) and points out[0 .. n) at them. */
+int rt_copy_outputs(rt_graph *g, char **buf, size_t *cap, ferry_tview *out, int n, ferry_err *err);
+/* Frees what the run left allocated (buffers of data-dependent shapes). */
+void rt_exec_cleanup(rt_graph *g);
+
+#endif
