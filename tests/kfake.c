@@ -113,15 +113,20 @@ void kf_attr_string(kf_call *c, const char *name, const char *s) {
   a->v.s = s;
   a->v.slen = (int64_t)strlen(s);
 }
+/* Lists are copied: callers often pass compound literals that die first. */
 void kf_attr_ints(kf_call *c, const char *name, int n, const int64_t *v) {
   kf_attr *a = add(c, name, 7);
+  int64_t *copy = own(c, (size_t)n * sizeof *v);
+  if (n) memcpy(copy, v, (size_t)n * sizeof *v);
   a->v.n = n;
-  a->v.ints = v;
+  a->v.ints = copy;
 }
 void kf_attr_floats(kf_call *c, const char *name, int n, const float *v) {
   kf_attr *a = add(c, name, 6);
+  float *copy = own(c, (size_t)n * sizeof *v);
+  if (n) memcpy(copy, v, (size_t)n * sizeof *v);
   a->v.n = n;
-  a->v.floats = v;
+  a->v.floats = copy;
 }
 
 int kf_run(kf_call *c, ferry_kernel_fn fn) { return fn(&c->k); }
