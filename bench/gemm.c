@@ -115,10 +115,12 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
   ferry_tview in[3], out[1];
   memset(in, 0, sizeof in);
   memset(out, 0, sizeof out);
-  in[0] = (ferry_tview){FERRY_F32, 4, {1, C, H, H}, C * H * H, random_matrix(C * H * H)};
-  in[1] = (ferry_tview){FERRY_F32, 4, {M, C / group, k, k}, M * C / group * k * k, random_matrix(M * C / group * k * k)};
-  in[2] = (ferry_tview){FERRY_F32, 1, {M}, M, random_matrix(M)};
-  out[0] = (ferry_tview){FERRY_F32, 4, {1, M, OH, OH}, M * OH * OH, malloc((size_t)(M * OH * OH) * sizeof(float))};
+  in[0] = (ferry_tview){.dtype = FERRY_F32, .rank = 4, .dims = {1, C, H, H}, .numel = C * H * H, .data = random_matrix(C * H * H)};
+  in[1] = (ferry_tview){.dtype = FERRY_F32, .rank = 4, .dims = {M, C / group, k, k}, .numel = M * C / group * k * k,
+                          .data = random_matrix(M * C / group * k * k)};
+  in[2] = (ferry_tview){.dtype = FERRY_F32, .rank = 1, .dims = {M}, .numel = M, .data = random_matrix(M)};
+  out[0] = (ferry_tview){.dtype = FERRY_F32, .rank = 4, .dims = {1, M, OH, OH}, .numel = M * OH * OH,
+                           .data = malloc((size_t)(M * OH * OH) * sizeof(float))};
   bench_ctx b;
   memset(&b, 0, sizeof b);
   b.k.scratch = bench_scratch;

@@ -231,12 +231,15 @@ static const char run_help[] =
     "\n"
     "Options:\n"
     "  --input NAME=FILE  the tensor for input NAME: a .npy file or an ONNX TensorProto\n"
-    "                     (.pb) file (repeatable)\n"
+    "                     (.pb) file (repeatable); sequence and optional inputs are\n"
+    "                     SequenceProto and OptionalProto .pb files\n"
     "  --input-dir DIR    inputs from an ONNX test_data_set folder: input_0.pb,\n"
     "                     input_1.pb... in the model's input order (--input wins)\n"
     "  --output-dir DIR   write output K as DIR/output_K.pb (TensorProto) and as\n"
     "                     DIR/NAME.npy (characters other than letters, digits, '.', '_'\n"
-    "                     and '-' in NAME become '_'); DIR is made if missing\n"
+    "                     and '-' in NAME become '_'); DIR is made if missing; a\n"
+    "                     sequence or optional output as a SequenceProto or\n"
+    "                     OptionalProto .pb only\n"
     "  --threads N        threads for the kernels (default 1)\n"
     "\n"
     "Example:\n"
@@ -295,7 +298,9 @@ static int read_inputs(ferry_session *s, const run_args *a, ferry_host_tensor *t
       return ferry_fail(err, FERRY_E_INPUT, "%s: the model has no input '%s'", a->model, a->named[k]);
     }
     if (t[i].buf) ferry_host_tensor_free(&t[i]);
-    if (ferry_tensor_read(a->named[k] + strlen(ferry_session_input_name(s, i)) + 1, &t[i], err)) return err->code;
+    if (ferry_value_read(a->named[k] + strlen(ferry_session_input_name(s, i)) + 1, ferry_session_input_info(s, i)->kind,
+                         &t[i], err))
+      return err->code;
   }
   for (int i = 0; i < n; i++) {
     if (t[i].buf) continue;
@@ -303,12 +308,21 @@ static int read_inputs(ferry_session *s, const run_args *a, ferry_host_tensor *t
       return ferry_fail(err, FERRY_E_INPUT, "%s: input '%s' is not given (--input %s=FILE)", a->model,
                         ferry_session_input_name(s, i), ferry_session_input_name(s, i));
     snprintf(path, sizeof path, "%s/input_%d.pb", a->input_dir, i);
-    if (ferry_tensor_read(path, &t[i], err)) return err->code;
+    if (ferry_value_read(path, ferry_session_input_info(s, i)->kind, &t[i], err)) return err->code;
   }
   return 0;
 }
 
 static void print_shape(const ferry_tview *t) {
+  if (t->kind) { /* a sequence or optional: its items' shapes */
+    printf("%s(", t->kind == FERRY_TV_SEQUENCE ? "sequence" : "optional");
+    for (int i = 0; i < t->n_items; i++) {
+      printf("%s", i ? ", " : "");
+      print_shape(&t->items[i]);
+    }
+    printf("%s)", t->n_items ? "" : t->kind == FERRY_TV_SEQUENCE ? "empty" : "none");
+    return;
+  }
   printf("%s [", ferry_dtype_name(t->dtype));
   for (int d = 0; d < t->rank; d++) printf("%s%lld", d ? ", " : "", (long long)t->dims[d]);
   printf("]");
@@ -320,7 +334,8 @@ static int write_outputs(ferry_session *s, const char *dir, const ferry_tview *o
   for (int k = 0; k < ferry_session_n_outputs(s); k++) {
     const char *name = ferry_session_output_name(s, k);
     snprintf(path, sizeof path, "%s/output_%d.pb", dir, k);
-    if (ferry_tensor_write_pb(path, name, &out[k], err)) return err->code;
+    if (ferry_value_write_pb(path, name, &out[k], err)) return err->code;
+    if (out[k].kind) continue; /* a sequence or optional: .pb only (SequenceProto, OptionalProto) */
     ferry_file_safe_name(name, safe, sizeof safe);
     snprintf(path, sizeof path, "%s/%s.npy", dir, safe);
     if (ferry_tensor_write_npy(path, &out[k], err)) {

@@ -3,7 +3,10 @@
  * (tensor_io.h). The .npy header is a Python dict literal; only the three
  * keys numpy writes are read ('descr', 'fortran_order', 'shape'). A
  * TensorProto's elements come from raw_data or from the typed field ONNX
- * assigns to its dtype (float_data, int32_data, ...).
+ * assigns to its dtype (float_data, int32_data, ...). Sequences and
+ * optionals are read into a tree of views (their tensors read as above),
+ * then packed into one block with ferry_value_copy; written as a tree of
+ * protos whose tensors point at the value's data.
  */
 #include "tensor_io.h"
 
@@ -299,6 +302,218 @@ int ferry_tensor_write_pb(const char *path, const char *name, const ferry_tview 
   onnx__tensor_proto__pack(&tp, out);
   int rc = write_file(path, out, n, NULL, 0, err);
   free(out);
+  return rc;
+}
+
+/* ---- SequenceProto and OptionalProto ---- */
+
+#define MAX_NESTING 8
+
+/* Allocations of a value being built or written, freed together. */
+typedef struct pool {
+  void **p;
+  int n, cap;
+} pool;
+
+static void *pool_keep(pool *P, void *x) {
+  if (!x) return NULL;
+  if (P->n == P->cap) {
+    int cap = P->cap ? 2 * P->cap : 16;
+    void **p = realloc(P->p, (size_t)cap * sizeof *p);
+    if (!p) return free(x), NULL;
+    P->p = p, P->cap = cap;
+  }
+  return P->p[P->n++] = x;
+}
+
+static void *pool_calloc(pool *P, size_t n, size_t size) { return pool_keep(P, calloc(n ? n : 1, size)); }
+
+static void pool_free(pool *P) {
+  for (int i = 0; i < P->n; i++) free(P->p[i]);
+  free(P->p);
+}
+
+typedef struct vread {
+  const char *path;
+  pool P;
+  ferry_err *err;
+} vread;
+
+static int v_oom(vread *r) { return ferry_fail(r->err, FERRY_E_SYSTEM, "%s: out of memory", r->path); }
+
+static int tensor_value(vread *r, const Onnx__TensorProto *tp, ferry_tview *v) {
+  ferry_host_tensor h;
+  memset(&h, 0, sizeof h);
+  int rc = from_proto(r->path, tp, &h, r->err);
+  free(h.name);
+  if (h.buf && !pool_keep(&r->P, h.buf)) return v_oom(r);
+  *v = h.v;
+  return rc;
+}
+
+static int optional_value(vread *r, const Onnx__OptionalProto *op, ferry_tview *v, int depth);
+
+static int sequence_value(vread *r, const Onnx__SequenceProto *sp, ferry_tview *v, int depth) {
+  size_t n = sp->n_tensor_values + sp->n_sequence_values + sp->n_optional_values;
+  if (depth > MAX_NESTING) return ferry_fail(r->err, FERRY_E_INPUT, "%s: sequences nest too deep", r->path);
+  if (sp->n_sparse_tensor_values || (sp->elem_type != 0 && sp->elem_type != 1 && sp->elem_type != 3 && sp->elem_type != 5))
+    return ferry_fail(r->err, FERRY_E_INPUT, "%s: sequences of sparse tensors or maps are not supported", r->path);
+  if (n > INT32_MAX / 2) return ferry_fail(r->err, FERRY_E_INPUT, "%s: too many items", r->path);
+  memset(v, 0, sizeof *v);
+  v->kind = FERRY_TV_SEQUENCE;
+  v->rank = -1;
+  v->n_items = (int)n;
+  if (!(v->items = pool_calloc(&r->P, n, sizeof *v->items))) return v_oom(r);
+  int rc = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < sp->n_tensor_values && !rc; i++) rc = tensor_value(r, sp->tensor_values[i], &v->items[k++]);
+  for (size_t i = 0; i < sp->n_sequence_values && !rc; i++)
+    rc = sequence_value(r, sp->sequence_values[i], &v->items[k++], depth + 1);
+  for (size_t i = 0; i < sp->n_optional_values && !rc; i++)
+    rc = optional_value(r, sp->optional_values[i], &v->items[k++], depth + 1);
+  v->dtype = n ? v->items[0].dtype : 0;
+  return rc;
+}
+
+static int optional_value(vread *r, const Onnx__OptionalProto *op, ferry_tview *v, int depth) {
+  if (depth > MAX_NESTING) return ferry_fail(r->err, FERRY_E_INPUT, "%s: optionals nest too deep", r->path);
+  if (op->sparse_tensor_value || op->elem_type == 2 || op->elem_type == 4)
+    return ferry_fail(r->err, FERRY_E_INPUT, "%s: optional sparse tensors or maps are not supported", r->path);
+  memset(v, 0, sizeof *v);
+  v->kind = FERRY_TV_OPTIONAL;
+  v->rank = -1;
+  if (!op->tensor_value && !op->sequence_value && !op->optional_value) return 0; /* none */
+  v->n_items = 1;
+  if (!(v->items = pool_calloc(&r->P, 1, sizeof *v->items))) return v_oom(r);
+  int rc = op->tensor_value     ? tensor_value(r, op->tensor_value, v->items)
+           : op->sequence_value ? sequence_value(r, op->sequence_value, v->items, depth + 1)
+                                : optional_value(r, op->optional_value, v->items, depth + 1);
+  v->dtype = v->items[0].dtype;
+  return rc;
+}
+
+/* The value tree in r's pool, copied into one block of t's. */
+static int pack_value(vread *r, const ferry_tview *v, const char *name, ferry_host_tensor *t) {
+  size_t bytes = ferry_value_bytes(v);
+  if (bytes == SIZE_MAX)
+    return ferry_fail(r->err, FERRY_E_INPUT, "%s: a malformed value (items of different dtypes?)", r->path);
+  if (!tensor_buf(t, bytes)) return v_oom(r);
+  ferry_value_copy(&t->v, v, t->buf);
+  if (name && *name && !(t->name = strdup(name))) return v_oom(r);
+  return 0;
+}
+
+int ferry_value_read(const char *path, int kind, ferry_host_tensor *t, ferry_err *err) {
+  if (kind == FERRY_TV_TENSOR) return ferry_tensor_read(path, t, err);
+  if (kind != FERRY_TV_SEQUENCE && kind != FERRY_TV_OPTIONAL)
+    return memset(t, 0, sizeof *t), ferry_fail(err, FERRY_E_INPUT, "%s: values of kind %d cannot be read", path, kind);
+  size_t len = 0;
+  memset(t, 0, sizeof *t);
+  char *buf = read_file(path, &len, err);
+  if (!buf) return err->code;
+  vread r = {.path = path, .err = err};
+  ferry_tview v;
+  int rc;
+  if (kind == FERRY_TV_SEQUENCE) {
+    Onnx__SequenceProto *sp = onnx__sequence_proto__unpack(NULL, len, (const uint8_t *)buf);
+    rc = !sp ? ferry_fail(err, FERRY_E_INPUT, "%s: not a SequenceProto", path) : sequence_value(&r, sp, &v, 0);
+    if (!rc) rc = pack_value(&r, &v, sp->name, t);
+    if (sp) onnx__sequence_proto__free_unpacked(sp, NULL);
+  } else {
+    Onnx__OptionalProto *op = onnx__optional_proto__unpack(NULL, len, (const uint8_t *)buf);
+    rc = !op ? ferry_fail(err, FERRY_E_INPUT, "%s: not an OptionalProto", path) : optional_value(&r, op, &v, 0);
+    if (!rc) rc = pack_value(&r, &v, op->name, t);
+    if (op) onnx__optional_proto__free_unpacked(op, NULL);
+  }
+  pool_free(&r.P);
+  free(buf);
+  if (rc) ferry_host_tensor_free(t);
+  return rc;
+}
+
+/* Protos of a value, their parts in P (the tensors' data stays v's). */
+static Onnx__TensorProto *tensor_proto(pool *P, const char *name, const ferry_tview *t) {
+  Onnx__TensorProto *tp = pool_calloc(P, 1, sizeof *tp);
+  int64_t *dims = pool_calloc(P, (size_t)t->rank + 1, sizeof *dims);
+  size_t bytes = elem_bytes(t->dtype, t->numel);
+  if (!tp || !dims || bytes == SIZE_MAX) return NULL;
+  onnx__tensor_proto__init(tp);
+  for (int i = 0; i < t->rank; i++) dims[i] = t->dims[i];
+  tp->n_dims = (size_t)t->rank;
+  tp->dims = dims;
+  tp->has_data_type = 1;
+  tp->data_type = t->dtype;
+  tp->name = (char *)name;
+  tp->has_raw_data = 1;
+  tp->raw_data.len = bytes;
+  tp->raw_data.data = t->data;
+  return tp;
+}
+
+static Onnx__OptionalProto *optional_proto(pool *P, const char *name, const ferry_tview *v, int depth);
+
+static int proto_type(const ferry_tview *v) {
+  return v->kind == FERRY_TV_SEQUENCE ? 3 : v->kind == FERRY_TV_OPTIONAL ? 5 : 1;
+}
+
+static Onnx__SequenceProto *sequence_proto(pool *P, const char *name, const ferry_tview *v, int depth) {
+  Onnx__SequenceProto *sp = pool_calloc(P, 1, sizeof *sp);
+  if (!sp || depth > MAX_NESTING) return NULL;
+  onnx__sequence_proto__init(sp);
+  sp->name = (char *)name;
+  sp->has_elem_type = 1;
+  sp->elem_type = v->n_items ? proto_type(&v->items[0]) : 1;
+  void **items = pool_calloc(P, (size_t)v->n_items, sizeof *items);
+  if (!items) return NULL;
+  for (int i = 0; i < v->n_items; i++) {
+    const ferry_tview *it = &v->items[i];
+    if (proto_type(it) != sp->elem_type) return NULL;
+    items[i] = it->kind == FERRY_TV_SEQUENCE   ? (void *)sequence_proto(P, name, it, depth + 1)
+               : it->kind == FERRY_TV_OPTIONAL ? (void *)optional_proto(P, name, it, depth + 1)
+                                               : (void *)tensor_proto(P, name, it);
+    if (!items[i]) return NULL;
+  }
+  if (sp->elem_type == 1) sp->n_tensor_values = (size_t)v->n_items, sp->tensor_values = (Onnx__TensorProto **)items;
+  if (sp->elem_type == 3) sp->n_sequence_values = (size_t)v->n_items, sp->sequence_values = (Onnx__SequenceProto **)items;
+  if (sp->elem_type == 5) sp->n_optional_values = (size_t)v->n_items, sp->optional_values = (Onnx__OptionalProto **)items;
+  return sp;
+}
+
+static Onnx__OptionalProto *optional_proto(pool *P, const char *name, const ferry_tview *v, int depth) {
+  Onnx__OptionalProto *op = pool_calloc(P, 1, sizeof *op);
+  if (!op || depth > MAX_NESTING) return NULL;
+  onnx__optional_proto__init(op);
+  op->name = (char *)name;
+  op->has_elem_type = 1;
+  if (!v->n_items) return op; /* none: UNDEFINED, no value */
+  const ferry_tview *it = &v->items[0];
+  op->elem_type = proto_type(it);
+  if (it->kind == FERRY_TV_SEQUENCE) return (op->sequence_value = sequence_proto(P, name, it, depth + 1)) ? op : NULL;
+  if (it->kind == FERRY_TV_OPTIONAL) return (op->optional_value = optional_proto(P, name, it, depth + 1)) ? op : NULL;
+  return (op->tensor_value = tensor_proto(P, name, it)) ? op : NULL;
+}
+
+int ferry_value_write_pb(const char *path, const char *name, const ferry_tview *v, ferry_err *err) {
+  if (v->kind == FERRY_TV_TENSOR) return ferry_tensor_write_pb(path, name, v, err);
+  pool P = {0};
+  int rc;
+  const ProtobufCMessage *m = ferry_value_bytes(v) == SIZE_MAX ? NULL
+                              : v->kind == FERRY_TV_SEQUENCE ? (const ProtobufCMessage *)sequence_proto(&P, name, v, 0)
+                              : v->kind == FERRY_TV_OPTIONAL ? (const ProtobufCMessage *)optional_proto(&P, name, v, 0)
+                                                             : NULL;
+  if (!m) {
+    rc = ferry_fail(err, FERRY_E_INPUT, "%s: cannot write this value (kind %d)", path, v->kind);
+  } else {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *out = malloc(n ? n : 1);
+    if (!out) rc = ferry_fail(err, FERRY_E_SYSTEM, "%s: out of memory", path);
+    else {
+      protobuf_c_message_pack(m, out);
+      rc = write_file(path, out, n, NULL, 0, err);
+    }
+    free(out);
+  }
+  pool_free(&P);
   return rc;
 }
 

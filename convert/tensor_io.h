@@ -4,7 +4,8 @@
  *
  *   - tensors from and to .npy files (numpy's format, version 1-3, C order,
  *     little-endian) and ONNX TensorProto files (.pb, as in ONNX's
- *     test_data_set_N folders), through protobuf-c;
+ *     test_data_set_N folders), through protobuf-c; sequences and
+ *     optionals from and to SequenceProto and OptionalProto files;
  *   - sessions from files: a bundle is mapped read-only with its shards
  *     (NAME.ferry.1, ...) and used in place; an ONNX model is converted
  *     first (ferry_convert_file, default options) into a temporary folder
@@ -35,6 +36,18 @@ void ferry_host_tensor_free(ferry_host_tensor *t);
 int ferry_tensor_write_npy(const char *path, const ferry_tview *t, ferry_err *err);
 /* Writes t as a TensorProto named `name` (raw_data). */
 int ferry_tensor_write_pb(const char *path, const char *name, const ferry_tview *t, ferry_err *err);
+
+/* Values of every kind from and to .pb files: kind 0 a tensor (as
+ * ferry_tensor_read: .npy or TensorProto), 1 a SequenceProto, 2 an
+ * OptionalProto (ONNX's onnx-data.proto; nested sequences and optionals
+ * too, sparse tensors and maps refused). A protobuf file does not say which
+ * message it holds, so the reader is told (a model's declared input kind).
+ * t->v is the value: a sequence's or optional's items and their data all
+ * live in t->buf (free with ferry_host_tensor_free). */
+int ferry_value_read(const char *path, int kind, ferry_host_tensor *t, ferry_err *err);
+/* Writes v (any kind) as a TensorProto, SequenceProto or OptionalProto
+ * named `name`; items are named after it (raw_data tensors). */
+int ferry_value_write_pb(const char *path, const char *name, const ferry_tview *v, ferry_err *err);
 
 /* `name` made safe as a file name: [A-Za-z0-9._-] kept, others '_', never
  * empty or starting with '.'; out has room for n bytes. */

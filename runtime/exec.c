@@ -11,8 +11,14 @@
  * rule cannot size at all (NonZero, If, Loop) reach the kernel unshaped and
  * it calls set_output.
  *
+ * Sequences and optionals (kernel.h) are never planned: each gets a block
+ * of its own holding a deep copy of its items (value.c), made by the
+ * kernel's set_items, kept like a data-dependent tensor's buffer ("heap")
+ * and freed after the value's last reader.
+ *
  * The kctx callbacks: scratch (a bump region, reset after each step, kept
  * across the nested steps of a subgraph the kernel runs), set_output,
+ * set_items,
  * run_graph (a subgraph is run like the main graph, with its own plans
  * and arena; its outer values are views of the enclosing graphs' current
  * values; its outputs are copied to a double buffer, so they stay valid
@@ -109,6 +115,9 @@ static int view_shape(ferry_tview *t, int dtype, int rank, const int64_t *dims, 
   t->rank = rank;
   if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
   t->numel = n;
+  t->kind = FERRY_TV_TENSOR;
+  t->n_items = 0;
+  t->items = NULL;
   *bytes = rt_bytes(dtype, n);
   return *bytes == SIZE_MAX ? -1 : 0;
 }
@@ -133,11 +142,27 @@ static int k_set_output(ferry_kctx *k, int i, int dtype, int rank, const int64_t
   size_t bytes;
   if (i < 0 || i >= k->n_out) return ferry_kernel_fail(k, "set_output: no output %d", i);
   ferry_tview *t = &k->out[i];
-  if (t->data) return ferry_kernel_fail(k, "set_output: output %d is shaped already", i);
+  if (t->data || t->items) return ferry_kernel_fail(k, "set_output: output %d is shaped already", i);
   if (view_shape(t, dtype, rank, dims, &bytes))
     return ferry_kernel_fail(k, "set_output: output %d gets an invalid dtype or shape", i);
   if (alloc_output(x->g, x->node, i, t, bytes))
     return ferry_kernel_fail(k, "out of memory for output %d (%zu bytes)", i, bytes), FERRY_E_SYSTEM;
+  return 0;
+}
+
+static int k_set_items(ferry_kctx *k, int i, int kind, int dtype, int n_items, const ferry_tview *items) {
+  xstep *x = k->exec;
+  if (i < 0 || i >= k->n_out) return ferry_kernel_fail(k, "set_items: no output %d", i);
+  ferry_tview *t = &k->out[i], block;
+  if (t->data || t->items) return ferry_kernel_fail(k, "set_items: output %d is set already", i);
+  if (kind != FERRY_TV_SEQUENCE && kind != FERRY_TV_OPTIONAL)
+    return ferry_kernel_fail(k, "set_items: output %d gets kind %d, not a sequence or optional", i, kind);
+  ferry_tview v = {.dtype = dtype, .rank = -1, .kind = kind, .n_items = n_items, .items = (ferry_tview *)items};
+  size_t bytes = ferry_value_bytes(&v);
+  if (bytes == SIZE_MAX) return ferry_kernel_fail(k, "set_items: output %d gets malformed or mixed-dtype items", i);
+  if (alloc_output(x->g, x->node, i, &block, bytes ? bytes : FERRY_ALIGN))
+    return ferry_kernel_fail(k, "out of memory for output %d (%zu bytes)", i, bytes), FERRY_E_SYSTEM;
+  ferry_value_copy(t, &v, block.data);
   return 0;
 }
 
@@ -152,6 +177,13 @@ static int bind_inputs(rt_graph *b, const ferry_tview *in, int n, char *msg, siz
     ferry_tview *t = &b->vals[b->bg->inputs[k]];
     size_t bytes;
     *t = in[k];
+    if (in[k].kind) { /* a sequence or optional: the caller's items, checked */
+      if (ferry_value_bytes(&in[k]) == SIZE_MAX)
+        return snprintf(msg, len, "subgraph input %d is not a valid sequence or optional", k), -1;
+      t->rank = -1, t->numel = 0, t->data = NULL;
+      if (!t->items) t->items = (ferry_tview *)(void *)empty_data; /* set, with no items */
+      continue;
+    }
     if (view_shape(t, in[k].dtype, in[k].rank, in[k].dims, &bytes) || (!in[k].data && t->numel))
       return snprintf(msg, len, "subgraph input %d is not a valid tensor", k), -1;
     if (!t->data) t->data = empty_data;
@@ -191,6 +223,13 @@ static void unshaped(ferry_tview *t, int dtype) {
   t->rank = -1;
 }
 
+/* The element dtype a value declares (the innermost one of a sequence or
+ * optional), 0 if none. */
+static int declared_dtype(const ferry_btype *t) {
+  while (t->kind != 0 && t->elem) t = t->elem;
+  return t->kind == 0 ? t->dtype : 0;
+}
+
 /* Output k of a dynamic step from the rule's answer s: 0, -1 out of
  * memory, 1 when the plan had sized it differently. */
 static int shape_output(rt_graph *g, const rt_step *st, int k, const ferry_sval *s, ferry_tview *t) {
@@ -203,8 +242,11 @@ static int shape_output(rt_graph *g, const rt_step *st, int k, const ferry_sval 
   for (int i = 0; i < s->rank && i < FERRY_MAX_RANK; i++) dims[i] = s->dims[i];
   int known = s->kind == FERRY_SV_TENSOR && s->rank >= 0 && !view_shape(&want, s->dtype, s->rank, dims, &bytes);
   for (int i = 0; known && i < s->rank; i++) known = s->dims[i] != RT_UNKNOWN;
-  if (!known) /* named: a dtype even when the rule has none (dtype 0 means unnamed) */
-    return unshaped(t, ferry_dtype_valid(s->dtype) && s->dtype ? s->dtype : g->values[vi].bv->type.dtype), 0;
+  if (!known) { /* named: a dtype even when the rule has none (dtype 0 means unnamed) */
+    unshaped(t, ferry_dtype_valid(s->dtype) && s->dtype ? s->dtype : declared_dtype(&g->values[vi].bv->type));
+    if (s->kind == FERRY_SV_SEQUENCE || s->kind == FERRY_SV_OPTIONAL) t->kind = s->kind; /* set_items makes it */
+    return 0;
+  }
   if (vp->known) {
     if (vp->view.rank != want.rank || vp->view.dtype != want.dtype ||
         memcmp(vp->view.dims, want.dims, (size_t)want.rank * sizeof *want.dims))
@@ -244,14 +286,17 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
   rt_dimops(&x.D, &x.derr);
   x.sc = (ferry_shape_ctx){.D = &x.D, .opset = nd->bn->opset, .attr = rt_attr, .node = (void *)&nd->at};
   ferry_kctx k = {.opset = nd->bn->opset, .n_in = st->n_in, .n_out = st->n_out, .in = g->kin, .out = g->kout,
-                  .sctx = &x.sc, .scratch = k_scratch, .set_output = k_set_output, .run_graph = k_run_graph,
+                  .sctx = &x.sc, .scratch = k_scratch, .set_output = k_set_output, .set_items = k_set_items,
+                  .run_graph = k_run_graph,
                   .parallel = k_parallel, .exec = &x};
   char lb[300];
   int rc = st->kernel(&k);
   if (rc) return ferry_fail(err, rc, "%s: %s", rt_node_label(g, st->node, lb, sizeof lb), k.err[0] ? k.err : "kernel failed");
-  for (int i = 0; i < st->n_out; i++)
-    if (st->out[i] >= 0 && !g->kout[i].data && (g->kout[i].rank < 0 || g->kout[i].numel))
+  for (int i = 0; i < st->n_out; i++) {
+    const ferry_tview *o = &g->kout[i];
+    if (st->out[i] >= 0 && (o->kind ? !o->items : !o->data && (o->rank < 0 || o->numel)))
       return ferry_fail(err, FERRY_E_INPUT, "%s: the kernel left output %d unset", rt_node_label(g, st->node, lb, sizeof lb), i);
+  }
   return 0;
 }
 
@@ -260,9 +305,22 @@ static void after_step(rt_graph *g, const rt_step *st) {
     int vi = st->out[k];
     if (vi < 0) continue;
     g->vals[vi] = g->kout[k];
-    if (!g->vals[vi].data) g->vals[vi].data = empty_data;
+    if (!g->vals[vi].data && !g->vals[vi].kind) g->vals[vi].data = empty_data;
   }
   for (int k = 0; k < st->n_free; k++) free_heap(g, g->plan->frees[st->first_free + k]);
+}
+
+/* A sequence or optional reaching an op that takes tensors only (a
+ * malformed model): an error, not a kernel reading a view without data. */
+static int tensors_wanted(rt_graph *g, const rt_step *st, ferry_err *err) {
+  const ferry_opdef *op = g->nodes[st->node].op;
+  char lb[300];
+  if (!op || (op->flags & (FERRY_OPF_SEQUENCE | FERRY_OPF_CONTROL)) || !strcmp(op->name, "Identity")) return 0;
+  for (int k = 0; k < st->n_in; k++)
+    if (g->kin[k].kind)
+      return ferry_fail(err, FERRY_E_INPUT, "%s: input %d is a sequence or optional, the op takes tensors",
+                        rt_node_label(g, st->node, lb, sizeof lb), k);
+  return 0;
 }
 
 static int run_step(rt_graph *g, const rt_step *st, ferry_err *err) {
@@ -271,7 +329,8 @@ static int run_step(rt_graph *g, const rt_step *st, ferry_err *err) {
   size_t mark = ferry_scratch_mark(&g->model->scratch);
   int rc = 0;
   gather_inputs(g, st);
-  if (st->dynamic) rc = dynamic_outputs(g, st, err);
+  if (st->dynamic) rc = tensors_wanted(g, st, err); /* only dynamic steps can read sequences */
+  if (st->dynamic && !rc) rc = dynamic_outputs(g, st, err);
   else static_outputs(g, st);
   if (!rc) rc = call_kernel(g, st, err);
   if (!rc) after_step(g, st);
@@ -300,9 +359,13 @@ int rt_copy_outputs(rt_graph *g, char **buf, size_t *cap, ferry_tview *out, int 
   size_t total = 0;
   for (int k = 0; k < n; k++) {
     const ferry_tview *t = &g->vals[g->bg->outputs[k]];
-    if (!t->data || t->rank < 0)
-      return ferry_fail(err, FERRY_E_INPUT, "output '%s' was not computed", g->values[g->bg->outputs[k]].bv->name.s);
-    total += ferry_align_up(rt_bytes(t->dtype, t->numel));
+    const char *name = g->values[g->bg->outputs[k]].bv->name.s;
+    if (t->kind ? !t->items : !t->data || t->rank < 0)
+      return ferry_fail(err, FERRY_E_INPUT, "output '%s' was not computed", name);
+    size_t b = t->kind ? ferry_value_bytes(t) : ferry_align_up(rt_bytes(t->dtype, t->numel));
+    if (b == SIZE_MAX || total > SIZE_MAX - b - FERRY_ALIGN)
+      return ferry_fail(err, FERRY_E_INPUT, "output '%s' is not a valid value", name);
+    total += b;
   }
   if (total > *cap) {
     ferry_aligned_free(*buf);
@@ -313,6 +376,11 @@ int rt_copy_outputs(rt_graph *g, char **buf, size_t *cap, ferry_tview *out, int 
   }
   for (size_t k = 0, at = 0; k < (size_t)n; k++) {
     const ferry_tview *t = &g->vals[g->bg->outputs[k]];
+    if (t->kind) {
+      ferry_value_copy(&out[k], t, *buf ? *buf + at : NULL); /* NULL: nothing to copy */
+      at += ferry_value_bytes(t);
+      continue;
+    }
     size_t bytes = rt_bytes(t->dtype, t->numel);
     out[k] = *t;
     out[k].data = bytes ? *buf + at : empty_data;

@@ -70,9 +70,11 @@ void ferry_session_close(ferry_session *s);
  * "2*seq + 1"), NULL for fixed dims. rank is -1 when unknown. */
 typedef struct ferry_io_info {
   const char *name;
-  int kind;                     /* 0 tensor; 1 sequence, 2 optional, 3 map, 4 sparse,
-                                   5 unknown: kinds the API cannot pass yet */
-  int dtype;                    /* enum ferry_dtype, 0 unknown */
+  int kind;                     /* 0 tensor, 1 sequence, 2 optional (ferry_tview's
+                                   kinds); 3 map, 4 sparse, 5 unknown: kinds the
+                                   API cannot pass */
+  int dtype;                    /* enum ferry_dtype, 0 unknown; of a sequence or
+                                   optional: its (innermost) element's */
   int rank;
   int64_t dims[FERRY_MAX_RANK];
   const char *dim_names[FERRY_MAX_RANK];
@@ -93,7 +95,13 @@ const ferry_io_info *ferry_session_output_info(const ferry_session *s, int i);
  * order; numel is recomputed from dims; data is read, never written).
  * Checks dtypes, ranks and dims against the declarations and binds the
  * symbolic dims. Fills outputs[0 .. n_outputs): views of memory the session
- * owns, valid until the next run or close. */
+ * owns, valid until the next run or close.
+ *
+ * Sequence and optional inputs and outputs (io_info kind 1, 2) are
+ * ferry_tviews of that kind (kernel.h): items[0 .. n_items) are the
+ * elements (tensors; an optional(sequence)'s item is a sequence), an
+ * optional with n_items 0 is none. An input's items are read in place; an
+ * output's items, like tensor data, live in the session's memory. */
 int ferry_session_run(ferry_session *s, const ferry_tview *inputs, int n, ferry_tview *outputs,
                       ferry_err *err);
 

@@ -16,6 +16,8 @@
  *          skip it (or set_output and write it: harmless);
  *   attr   the node's attributes, through the same accessor shape rules
  *          use (ferry_attr_int(k->sctx, ...) etc. work on k->sctx).
+ * Sequences and optionals are ferry_tviews of another kind (below): read
+ * through items[], made with k->set_items().
  * A kernel writes every element of its outputs, returns FERRY_OK, or
  * fills k->err (one line, no node name: the executor adds it) and returns
  * FERRY_E_INPUT for bad data (an index out of range) - never crashes,
@@ -34,14 +36,32 @@
 #include "ferry_base.h"
 #include "shape.h"
 
-/* A tensor as kernels see it: contiguous, row-major, little-endian. */
+/* A value as kernels see it. Usually a tensor: contiguous, row-major,
+ * little-endian; `kind` is then 0 (the zero value: code that only knows
+ * tensors never looks past `data`).
+ *
+ * Sequences and optionals (kind FERRY_TV_SEQUENCE, FERRY_TV_OPTIONAL) hold
+ * their elements in items[0 .. n_items): tensors, or sequences for an
+ * optional(sequence). A sequence's dtype is its element dtype (0 unknown:
+ * an empty sequence of an undeclared type), rank -1, numel 0, data NULL.
+ * An optional has n_items 0 (none) or 1 (present) and the dtype of what it
+ * holds. Kernels read items like inputs and make such outputs with
+ * k->set_items, which copies them; values of these kinds live outside the
+ * arena's planning (the executor gives each its own block, freed after its
+ * last reader) and every step reading one is shaped at run time. Build
+ * views with designated initializers or memset, so that kind is 0. */
 typedef struct ferry_tview {
   int dtype;                      /* enum ferry_dtype; 0 for an omitted input */
   int rank;
   int64_t dims[FERRY_MAX_RANK];
   int64_t numel;
   void *data;                     /* NULL for an omitted input */
+  int kind;                       /* enum ferry_tview_kind: 0 tensor */
+  int n_items;                    /* sequence length; optional: 0 none, 1 present */
+  struct ferry_tview *items;
 } ferry_tview;
+
+enum ferry_tview_kind { FERRY_TV_TENSOR = 0, FERRY_TV_SEQUENCE = 1, FERRY_TV_OPTIONAL = 2 };
 
 typedef struct ferry_kctx ferry_kctx;
 typedef int (*ferry_kernel_fn)(ferry_kctx *k);
@@ -60,6 +80,11 @@ struct ferry_kctx {
   /* shapes and allocates out[i] when the shape rule could not
    * (out[i].data == NULL); returns 0 or an error code */
   int (*set_output)(ferry_kctx *k, int i, int dtype, int rank, const int64_t *dims);
+  /* makes out[i] a sequence or optional (kind) of element dtype `dtype`
+   * holding copies of items[0 .. n_items) (tensors, or sequences inside
+   * an optional); the copies are the executor's, the items stay the
+   * caller's; returns 0 or an error code (k->err set) */
+  int (*set_items)(ferry_kctx *k, int i, int kind, int dtype, int n_items, const ferry_tview *items);
   /* runs the subgraph held by attribute `attr` (If/Loop/Scan bodies) on
    * `inputs`; fills outputs[] with views valid until the next call with
    * the same attribute or the end of this kernel */
@@ -72,6 +97,16 @@ struct ferry_kctx {
   void *exec;                     /* the executor's private state */
   char err[256];
 };
+
+/* Deep copies of values of every kind (runtime/value.c): the bytes a copy
+ * of v takes (tensor data, and for sequences and optionals their items
+ * arrays and items, each part 64-byte aligned), SIZE_MAX when v is not a
+ * well-formed value (bad dtype or dims, data missing, items of different
+ * dtypes, an optional with more than one item, nesting deeper than 8);
+ * and the copy into buf (that many bytes, 64-byte aligned): *dst views it.
+ * numel is recomputed from dims. */
+size_t ferry_value_bytes(const ferry_tview *v);
+void ferry_value_copy(ferry_tview *dst, const ferry_tview *v, void *buf);
 
 /* Formats k->err and returns FERRY_E_INPUT. */
 int ferry_kernel_fail(ferry_kctx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,6 +16,12 @@
  * exec.c runs its rule again at run time with the real data
  * (rt_shape_node) and gives its outputs buffers of their own.
  *
+ * Sequences and optionals are never known to a plan (their items are
+ * data): inputs and outer values of those kinds are unknown from the
+ * start, rules' outputs of those kinds too, so every step that reads or
+ * makes one is dynamic; at run time their svals describe the element
+ * (the dims all items agree on).
+ *
  * Memory: values of known size get offsets in one arena, replaying the
  * graph's allocations (outputs before the node runs) and frees (after each
  * value's last reader, model.c's `die`) through the best-fit allocator of
@@ -107,10 +113,48 @@ static void absent(ferry_sval *s) {
   s->n_content = -1;
 }
 
+/* A sequence's element shape as rules see it: dims all items agree on,
+ * RT_UNKNOWN where they differ, rank -1 when ranks differ or it is empty. */
+static void merge_items(const ferry_tview *seq, ferry_sval *s) {
+  s->rank = -1;
+  for (int i = 0; i < seq->n_items; i++) {
+    const ferry_tview *it = &seq->items[i];
+    if (it->kind || it->rank < 0 || it->rank > FERRY_MAX_RANK || (i && it->rank != s->rank)) {
+      s->rank = -1;
+      return;
+    }
+    for (int d = 0; d < it->rank; d++) s->dims[d] = i && s->dims[d] != it->dims[d] ? RT_UNKNOWN : it->dims[d];
+    s->rank = it->rank;
+  }
+}
+
+/* A sequence or optional: its element as the rules' ferry_sval has it. */
+static void container_sval(const ferry_tview *t, ferry_sval *s) {
+  s->kind = t->kind;
+  s->rank = -1;
+  if (t->kind == FERRY_TV_SEQUENCE) {
+    merge_items(t, s);
+    return;
+  }
+  if (t->kind != FERRY_TV_OPTIONAL || t->n_items != 1) return;
+  const ferry_tview *e = &t->items[0];
+  s->elem_kind = e->kind;
+  if (e->kind == FERRY_TV_SEQUENCE) {
+    merge_items(e, s);
+    return;
+  }
+  s->rank = e->rank;
+  for (int i = 0; i < e->rank && i < FERRY_MAX_RANK; i++) s->dims[i] = e->dims[i];
+}
+
 static void sval_of_view(const ferry_tview *t, ferry_sval *s) {
   absent(s);
   s->present = 1;
   s->dtype = t->dtype;
+  if (t->kind) {
+    container_sval(t, s);
+    return;
+  }
   s->rank = t->rank;
   for (int i = 0; i < t->rank && i < FERRY_MAX_RANK; i++) s->dims[i] = t->dims[i];
 }
@@ -167,6 +211,11 @@ static int seed_values(pctx *c) {
     vp->view.rank = -1;
     c->n_content[i] = -1;
     if (!(v->konst || v->input >= 0 || v->bv->outer >= 0)) continue;
+    if (g->vals[i].kind) { /* a sequence or optional: never planned, its readers shaped at run time */
+      vp->kind = g->vals[i].kind;
+      vp->view.dtype = g->vals[i].dtype;
+      continue;
+    }
     vp->known = 1;
     vp->view = g->vals[i];
     vp->view.data = NULL;

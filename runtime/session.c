@@ -65,11 +65,17 @@ fail:
   snprintf(out, n, "?");
 }
 
+/* The element dtype of a sequence or optional type (innermost), 0 if none. */
+static int elem_dtype(const ferry_btype *t) {
+  while ((t->kind == 1 || t->kind == 2) && t->elem) t = t->elem;
+  return t->kind == 0 ? t->dtype : 0;
+}
+
 static int describe(const ferry_session *s, const ferry_bvalue *v, ferry_io_info *io) {
   memset(io, 0, sizeof *io);
   io->name = v->name.s;
   io->kind = v->type.kind;
-  io->dtype = v->type.kind == 0 ? v->type.dtype : 0;
+  io->dtype = v->type.kind == 0 ? v->type.dtype : elem_dtype(&v->type);
   io->rank = v->type.kind == 0 && v->type.rank <= FERRY_MAX_RANK ? v->type.rank : -1;
   for (int i = 0; i < io->rank; i++) {
     const ferry_bdim *d = &v->type.dims[i];
@@ -180,10 +186,46 @@ const ferry_io_info *ferry_session_output_info(const ferry_session *s, int i) {
 
 /* ---- checking inputs ---- */
 
+static const char *kind_name(int kind) {
+  static const char *names[] = {"a tensor", "a sequence", "an optional", "a map", "a sparse tensor"};
+  return kind >= 0 && kind < 5 ? names[kind] : "of an unknown kind";
+}
+
+/* 1 when t's kind and its items' kinds are those type ty declares. */
+static int kinds_match(const ferry_tview *t, const ferry_btype *ty) {
+  if (ty->kind > 2) return 1; /* not declared */
+  if (t->kind != ty->kind) return 0;
+  for (int k = 0; t->kind && ty->elem && k < t->n_items; k++)
+    if (!kinds_match(&t->items[k], ty->elem)) return 0;
+  return 1;
+}
+
+/* A sequence or optional input: its kind, element dtype and items. */
+static int check_container(const ferry_session *s, int i, const ferry_tview *t, ferry_err *err) {
+  const ferry_bvalue *v = &main_graph(s)->bg->values[s->in_values[i]];
+  int want = elem_dtype(&v->type), have = t->dtype;
+  for (int k = 0; k < t->n_items && !have && t->items; k++) have = t->items[k].dtype;
+  if (ferry_value_bytes(t) == SIZE_MAX)
+    return ferry_fail(err, FERRY_E_INPUT, "input '%s' is not a well-formed %s (items, dtypes, shapes, data)", v->name.s,
+                      t->kind == 1 ? "sequence" : "optional");
+  if (!kinds_match(t, &v->type))
+    return ferry_fail(err, FERRY_E_INPUT, "input '%s' holds items of another kind than the model declares", v->name.s);
+  if (want && have && want != have)
+    return ferry_fail(err, FERRY_E_INPUT, "input '%s' holds %s, the model wants %s", v->name.s, ferry_dtype_name(have),
+                      ferry_dtype_name(want));
+  return 0;
+}
+
 static int check_kind(const ferry_session *s, int i, const ferry_tview *t, ferry_err *err) {
   const ferry_bvalue *v = &main_graph(s)->bg->values[s->in_values[i]];
   const char *name = v->name.s;
-  if (v->type.kind != 0) return ferry_fail(err, FERRY_E_INPUT, "input '%s' is not a tensor: the runtime takes tensors only", name);
+  if (v->type.kind > 2 || t->kind < 0 || t->kind > 2)
+    return ferry_fail(err, FERRY_E_INPUT, "input '%s' is %s: the runtime takes tensors, sequences and optionals", name,
+                      kind_name(v->type.kind > 2 ? v->type.kind : t->kind));
+  if (t->kind != v->type.kind)
+    return ferry_fail(err, FERRY_E_INPUT, "input '%s' is %s, the model wants %s", name, kind_name(t->kind),
+                      kind_name(v->type.kind));
+  if (t->kind) return check_container(s, i, t, err);
   if (!ferry_dtype_valid(t->dtype) || !t->dtype || rt_bytes(t->dtype, 0) == SIZE_MAX)
     return ferry_fail(err, FERRY_E_INPUT, "input '%s' has dtype %s, which the runtime cannot take", name,
                       ferry_dtype_name(t->dtype));
@@ -202,7 +244,7 @@ static int check_kind(const ferry_session *s, int i, const ferry_tview *t, ferry
 /* Binds single-symbol dims of input i, checks constant ones. */
 static int bind_dims(ferry_session *s, int i, const ferry_tview *t, ferry_err *err) {
   const ferry_bvalue *v = &main_graph(s)->bg->values[s->in_values[i]];
-  for (int d = 0; d < t->rank && v->type.rank >= 0; d++) {
+  for (int d = 0; !t->kind && d < t->rank && v->type.rank >= 0; d++) {
     const ferry_bdim *dm = &v->type.dims[d];
     if (dm->n != 1) continue;
     int64_t a = dm->ops[0].arg, x = t->dims[d];
@@ -226,7 +268,7 @@ static int bind_dims(ferry_session *s, int i, const ferry_tview *t, ferry_err *e
 static int check_exprs(ferry_session *s, int i, const ferry_tview *t, ferry_err *err) {
   const ferry_bvalue *v = &main_graph(s)->bg->values[s->in_values[i]];
   int ns = ferry_bundle_n_symbols(s->b);
-  for (int d = 0; d < t->rank && v->type.rank >= 0; d++) {
+  for (int d = 0; !t->kind && d < t->rank && v->type.rank >= 0; d++) {
     const ferry_bdim *dm = &v->type.dims[d];
     int64_t want;
     if (dm->n == 1 || ferry_bundle_eval_dim(s->b, dm, s->binding, ns, &want) || want == t->dims[d]) continue;
@@ -247,6 +289,14 @@ static int set_inputs(ferry_session *s, const ferry_tview *in, ferry_err *err) {
   for (int i = 0; i < s->n_in && !rc; i++) {
     ferry_tview *t = &g->vals[s->in_values[i]];
     *t = in[i];
+    if (t->kind) { /* the caller's items, checked by check_kind */
+      const ferry_bvalue *v = &g->bg->values[s->in_values[i]];
+      for (int k = 0; k < t->n_items && !t->dtype; k++) t->dtype = t->items[k].dtype;
+      if (!t->dtype) t->dtype = elem_dtype(&v->type);
+      t->rank = -1, t->numel = 0, t->data = NULL;
+      if (!t->items) t->items = (ferry_tview *)(void *)rt_empty_data; /* set, with no items */
+      continue;
+    }
     t->numel = 1;
     for (int d = 0; d < t->rank; d++)
       if (__builtin_mul_overflow(t->numel, t->dims[d], &t->numel) || rt_bytes(t->dtype, t->numel) == SIZE_MAX)

@@ -15,8 +15,9 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libyaml-dev libstb-dev
   # unit tests (Check) and memory checking
   check valgrind
-  # wasm32 builds: clang --target=wasm32 and wasm-ld
-  clang lld libclang-rt-14-dev
+  # wasm32 builds: clang --target=wasm32-wasi and wasm-ld; wasi-libc and compiler-rt's
+  # wasm32 builtins for ferry.wasm (make wasm)
+  clang lld libclang-rt-14-dev wasi-libc libclang-rt-14-dev-wasm32
   # ONNX conformance suite: /usr/share/libonnx-testdata/data/
   libonnx-testdata
   # scripts/make-models.py: real PyTorch exports (run with /usr/bin/python3)

@@ -60,6 +60,11 @@ static int no_graph(ferry_kctx *k, const char *attr, const ferry_tview *in, int 
   return ferry_kernel_fail(k, "kfake: no subgraph '%s' in a unit test", attr);
 }
 
+static int no_items(ferry_kctx *k, int i, int kind, int dtype, int n_items, const ferry_tview *items) {
+  (void)kind, (void)dtype, (void)n_items, (void)items;
+  return ferry_kernel_fail(k, "kfake: output %d cannot be a sequence or optional in a unit test", i);
+}
+
 void kf_init(kf_call *c, int opset) {
   memset(c, 0, sizeof *c);
   c->s.opset = opset;
@@ -72,6 +77,7 @@ void kf_init(kf_call *c, int opset) {
   c->k.scratch = scratch;
   c->k.set_output = set_output;
   c->k.run_graph = no_graph;
+  c->k.set_items = no_items;
   c->k.parallel = parallel;
   c->k.exec = c;
 }

@@ -1,7 +1,8 @@
 /*
  * kfake.h - calling one kernel directly in a unit test, without an
  * executor: tensors and attributes built by hand, scratch and outputs from
- * malloc (freed by kf_free), parallel() run inline, no subgraphs.
+ * malloc (freed by kf_free), parallel() run inline, no subgraphs and no
+ * sequence or optional outputs (run_graph and set_items fail).
  *
  *   kf_call c;
  *   kf_init(&c, 13);

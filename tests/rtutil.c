@@ -114,6 +114,42 @@ int rtu_read_set(const char *dir, const char *prefix, int n, ferry_host_tensor *
   return 0;
 }
 
+static const char *kind_name(int kind) {
+  return kind == FERRY_TV_TENSOR ? "a tensor" : kind == FERRY_TV_SEQUENCE ? "a sequence" : kind == FERRY_TV_OPTIONAL ? "an optional" : "?";
+}
+
+int rtu_compare_value(const ferry_tview *got, const ferry_tview *want, double rtol, double atol, rtu_diff *d,
+                      char *msg, size_t n) {
+  rtu_diff local;
+  char sub[300];
+  if (!d) d = &local;
+  memset(d, 0, sizeof *d);
+  if (got->kind == FERRY_TV_TENSOR && want->kind == FERRY_TV_TENSOR) return rtu_compare(got, want, rtol, atol, d, msg, n);
+  if (got->kind != want->kind) return snprintf(msg, n, "%s, want %s", kind_name(got->kind), kind_name(want->kind)), d->bad = 1, 1;
+  if (got->n_items != want->n_items)
+    return snprintf(msg, n, "%d items, want %d", got->n_items, want->n_items), d->bad = 1, 1;
+  int bad = 0;
+  for (int i = 0; i < want->n_items; i++) {
+    rtu_diff di;
+    if (!rtu_compare_value(&got->items[i], &want->items[i], rtol, atol, &di, sub, sizeof sub)) continue;
+    if (!bad++) snprintf(msg, n, "item %d: %s", i, sub);
+    d->bad += di.bad;
+    if (di.max_abs > d->max_abs) d->max_abs = di.max_abs;
+    if (di.max_ratio > d->max_ratio) d->max_ratio = di.max_ratio;
+  }
+  return bad != 0;
+}
+
+int rtu_read_values(const char *dir, const char *prefix, int n, const int *kinds, ferry_host_tensor *t, ferry_err *err) {
+  char p[4096];
+  memset(t, 0, (size_t)n * sizeof *t);
+  for (int k = 0; k < n; k++) {
+    snprintf(p, sizeof p, "%s/%s_%d.pb", dir, prefix, k);
+    if (ferry_value_read(p, kinds ? kinds[k] : 0, &t[k], err)) return err->code;
+  }
+  return 0;
+}
+
 void rtu_rm_tree(const char *dir) {
   DIR *d = opendir(dir);
   struct dirent *e;

@@ -22,7 +22,9 @@
  *     sequence_lens, outputs zero past a row's length) runs the same loop
  *     once per batch row on sub-views.
  * Tensors of every fixed-size dtype move as bytes; strings are out of
- * scope (the runtime has no string tensors), as are sequence values.
+ * scope (the runtime has no string tensors). Sequences and optionals
+ * (If's results, Loop's carried values) move as deep copies
+ * (ferry_value_copy) and leave through set_items.
  */
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +87,7 @@ static int out_shape(ferry_kctx *k, int i, int dtype, int rank, const int64_t *d
 
 /* out[i] = a copy of v. */
 static int emit(ferry_kctx *k, int i, const ferry_tview *v) {
+  if (v->kind) return k->set_items(k, i, v->kind, v->dtype, v->n_items, v->items);
   int64_t n = tbytes(v->dtype, v->numel);
   if (n < 0) return ferry_kernel_fail(k, "output %d: dtype %d is not supported", i, v->dtype);
   int rc = out_shape(k, i, v->dtype, v->rank, v->dims);
@@ -128,20 +131,35 @@ typedef struct carry {
 /* c starts at v (its buffers, zeroed once by the caller, are kept). */
 static int carry_init(carry *c, const ferry_tview *v) {
   c->v = *v;
+  if (v->kind) return ferry_value_bytes(v) != SIZE_MAX;
   return v->dtype && tbytes(v->dtype, v->numel) >= 0;
+}
+
+/* Room for n bytes in c's next buffer. */
+static int carry_room(ferry_kctx *k, carry *c, size_t n) {
+  int b = c->next;
+  if (n <= c->cap[b] && c->buf[b]) return FERRY_OK;
+  size_t cap = n > 2 * c->cap[b] ? n : 2 * c->cap[b];
+  c->buf[b] = k->scratch(k, cap ? cap : 1);
+  if (!c->buf[b]) return oom(k);
+  c->cap[b] = cap;
+  return FERRY_OK;
 }
 
 /* c = a copy of v (v may point into c's current buffer). */
 static int carry_set(ferry_kctx *k, carry *c, const ferry_tview *v) {
+  int b = c->next, rc;
+  if (v->kind) { /* a sequence or optional: a deep copy */
+    size_t n = ferry_value_bytes(v);
+    if (n == SIZE_MAX) return ferry_kernel_fail(k, "a loop-carried sequence or optional is malformed");
+    if ((rc = carry_room(k, c, n))) return rc;
+    ferry_value_copy(&c->v, v, c->buf[b]);
+    c->next = !b;
+    return FERRY_OK;
+  }
   int64_t n = tbytes(v->dtype, v->numel);
   if (n < 0) return ferry_kernel_fail(k, "a loop-carried value has unsupported dtype %d", v->dtype);
-  int b = c->next;
-  if ((size_t)n > c->cap[b] || !c->buf[b]) {
-    size_t cap = (size_t)n > 2 * c->cap[b] ? (size_t)n : 2 * c->cap[b];
-    c->buf[b] = k->scratch(k, cap ? cap : 1);
-    if (!c->buf[b]) return oom(k);
-    c->cap[b] = cap;
-  }
+  if ((rc = carry_room(k, c, (size_t)n))) return rc;
   if (n) memcpy(c->buf[b], v->data, (size_t)n);
   c->v = *v;
   c->v.data = c->buf[b];
@@ -241,8 +259,8 @@ static int loop_setup(ferry_kctx *k, loop *L) {
   for (int i = 0; i < L->n_carry; i++)
     if (!carry_init(&L->c[i], &k->in[2 + i]))
       return ferry_kernel_fail(k, "loop-carried input %d is missing or has an unsupported dtype", i);
-  L->ins[0] = (ferry_tview){FERRY_I64, 0, {0}, 1, &L->iter};
-  L->ins[1] = (ferry_tview){FERRY_BOOL, 0, {0}, 1, &L->cond};
+  L->ins[0] = (ferry_tview){.dtype = FERRY_I64, .numel = 1, .data = &L->iter};
+  L->ins[1] = (ferry_tview){.dtype = FERRY_BOOL, .numel = 1, .data = &L->cond};
   return FERRY_OK;
 }
 

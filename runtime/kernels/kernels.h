@@ -13,5 +13,6 @@
 #include "nn.h"
 #include "sequence.h"
 #include "linalg.h"
+#include "misc.h"
 
 #endif

@@ -29,7 +29,11 @@ static int copy_as(ferry_kctx *k, int rank, const int64_t *dims) {
   return FERRY_OK;
 }
 
-int ferry_kernel_Identity(ferry_kctx *k) { return copy_as(k, k->in[0].rank, k->in[0].dims); }
+int ferry_kernel_Identity(ferry_kctx *k) {
+  const ferry_tview *x = &k->in[0];
+  if (x->kind) return k->set_items(k, 0, x->kind, x->dtype, x->n_items, x->items); /* a sequence or optional */
+  return copy_as(k, x->rank, x->dims);
+}
 
 /* Integer list from attribute `name` (opset < from) or input i; count, -1
  * when absent, -2 (k->err set) when too long. */

@@ -110,6 +110,7 @@ int ferry_shape_SplitToSequence(ferry_shape_ctx *c) {
   }
   int64_t d;
   int same = n > 0;
+  if (split->rank == 0 && n == 1 && v[0] <= 0) return ferry_shape_fail(c, "split %lld must be positive", (long long)v[0]);
   for (int i = 1; i < n; i++) same &= v[i] == v[0];
   if (split->rank == 0 && n == 1 && c->D->is_const(c->D->ctx, x->dims[axis], &d) && d % v[0])
     same = 0; /* the last part is shorter */

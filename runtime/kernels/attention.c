@@ -1,0 +1,202 @@
+/*
+ * attention.c - ferry.Attention, what convert/pass_fuse_nlp.c's
+ * fuse-attention makes of MatMul [scale] [Add mask] Softmax MatMul:
+ *
+ *   Y = Softmax(Q @ K * scale + mask, last axis) @ V
+ *
+ * Q [.., Sq, D], K [.., D, Sk] (already transposed: the first MatMul's
+ * right operand), V [.., Sk, Dv], mask (optional, input 3) broadcast onto
+ * the scores [.., Sq, Sk]; the batch dims of Q, K and V broadcast as
+ * numpy's matmul does, and the mask must broadcast into the result's batch
+ * (a mask that would enlarge it is refused, since the op's shape rule does
+ * not see it). Inputs need rank >= 2.
+ *
+ * att_plan() checks the shapes and works out broadcast strides; the work
+ * is then split into tasks of up to `rb` query rows of one batch-head, run
+ * in a fixed number of slots over k->parallel, each slot with its own
+ * workspace: one block of scores plus the GEMM's packing buffers. A task
+ * runs the project's GEMM (gemm.h, ferry_sgemm_serial) twice: scores =
+ * Q_rows @ K with the scale and the mask applied in its epilogue (alpha and
+ * a strided bias), then a numerically stable softmax of each row (the
+ * vector exp of nn_util.c, as the Softmax kernel uses), then Y_rows =
+ * P @ V. The scores never exist whole, unlike in the unfused graph.
+ * float16/bfloat16/float64 inputs run through float32 copies.
+ */
+#include <string.h>
+
+#include "gemm.h"
+#include "misc.h"
+#include "nn.h"
+#include "util.h"
+
+#define ATT_SLOTS 32        /* workspaces / parallel slots */
+#define ATT_BLOCK 16384     /* floats of scores per task, at most (64 KiB) */
+#define ATT_MIN_ROWS 8      /* fewer rows per task than this waste the packing of K */
+
+typedef struct att {
+  int brank;                      /* rank of the broadcast batch dims */
+  int64_t bdims[FERRY_MAX_RANK];  /* batch dims, then [Sq, Sk] (mask strides use them) */
+  int64_t nb, Sq, Sk, D, Dv;
+  int64_t qst[FERRY_MAX_RANK], kst[FERRY_MAX_RANK], vst[FERRY_MAX_RANK], mst[FERRY_MAX_RANK];
+  const float *q, *k, *v, *mask; /* mask NULL when absent */
+  float scale;
+  float *y;
+  int64_t rb, nrb, n_tasks, n_slots;
+  size_t slot_floats, score_floats;
+  float *ws;
+} att;
+
+/* Broadcasts the batch dims (all but the last two) of t into a->bdims. */
+static int batch_broadcast(ferry_kctx *k, att *a, const ferry_tview *t, const char *name) {
+  int r = t->rank - 2;
+  if (r > a->brank) {
+    memmove(a->bdims + (r - a->brank), a->bdims, (size_t)a->brank * sizeof *a->bdims);
+    for (int i = 0; i < r - a->brank; i++) a->bdims[i] = 1;
+    a->brank = r;
+  }
+  for (int i = 0; i < r; i++) {
+    int64_t d = t->dims[i], *o = &a->bdims[a->brank - r + i];
+    if (d == *o || d == 1) continue;
+    if (*o != 1) return ferry_kernel_fail(k, "%s's batch dims do not broadcast with the others", name);
+    *o = d;
+  }
+  return FERRY_OK;
+}
+
+/* Checks Q, K, V (and the mask) and fills the geometry of *a. */
+static int att_shapes(ferry_kctx *k, att *a, const ferry_tview *m) {
+  const ferry_tview *q = &k->in[0], *kk = &k->in[1], *v = &k->in[2];
+  if (q->rank < 2 || kk->rank < 2 || v->rank < 2)
+    return ferry_kernel_fail(k, "Q, K and V need rank >= 2, got %d, %d and %d", q->rank, kk->rank, v->rank);
+  a->Sq = q->dims[q->rank - 2], a->D = q->dims[q->rank - 1];
+  a->Sk = kk->dims[kk->rank - 1], a->Dv = v->dims[v->rank - 1];
+  if (kk->dims[kk->rank - 2] != a->D || v->dims[v->rank - 2] != a->Sk)
+    return ferry_kernel_fail(k, "Q [.., %lld, %lld], K [.., %lld, %lld] and V [.., %lld, %lld] do not chain",
+                             (long long)a->Sq, (long long)a->D, (long long)kk->dims[kk->rank - 2], (long long)a->Sk,
+                             (long long)v->dims[v->rank - 2], (long long)a->Dv);
+  a->brank = 0;
+  int rc;
+  if ((rc = batch_broadcast(k, a, q, "Q")) || (rc = batch_broadcast(k, a, kk, "K")) ||
+      (rc = batch_broadcast(k, a, v, "V")))
+    return rc;
+  a->nb = ferry_nn_prod(a->bdims, 0, a->brank);
+  a->bdims[a->brank] = a->Sq, a->bdims[a->brank + 1] = a->Sk; /* the scores' shape */
+  if (!m) return FERRY_OK;
+  if (m->rank > a->brank + 2) return ferry_kernel_fail(k, "the mask has a higher rank than the scores");
+  for (int i = 0; i < m->rank; i++) {
+    int64_t d = m->dims[i], s = a->bdims[a->brank + 2 - m->rank + i];
+    if (d != s && d != 1) return ferry_kernel_fail(k, "the mask does not broadcast onto the scores");
+  }
+  return FERRY_OK;
+}
+
+/* Strides of t's batch dims (and of its last two) in the scores' batch,
+ * with the last two dims as t's own: [batch.., r, c]. */
+static void att_strides(const att *a, const ferry_tview *t, int64_t r, int64_t c, int64_t *st) {
+  int64_t od[FERRY_MAX_RANK];
+  memcpy(od, a->bdims, (size_t)a->brank * sizeof *od);
+  od[a->brank] = r, od[a->brank + 1] = c;
+  ferry_broadcast_strides(t, a->brank + 2, od, st);
+}
+
+/* Query rows per task, tasks and slots, and the workspace. */
+static int att_plan(ferry_kctx *k, att *a) {
+  int64_t rb = a->Sk > 0 ? ATT_BLOCK / a->Sk : a->Sq, per = (ATT_SLOTS + a->nb - 1) / a->nb;
+  if (per > 1 && (a->Sq + per - 1) / per < rb) rb = (a->Sq + per - 1) / per; /* enough tasks for the threads */
+  if (rb < ATT_MIN_ROWS) rb = ATT_MIN_ROWS;
+  if (rb > a->Sq) rb = a->Sq;
+  a->rb = rb;
+  a->nrb = (a->Sq + rb - 1) / rb;
+  a->n_tasks = a->nb * a->nrb;
+  a->n_slots = a->n_tasks < ATT_SLOTS ? a->n_tasks : ATT_SLOTS;
+  size_t w1 = ferry_sgemm_work(rb, a->Sk, a->D), w2 = ferry_sgemm_work(rb, a->Dv, a->Sk);
+  a->score_floats = ((size_t)(rb * a->Sk) + 15) / 16 * 16; /* keeps every buffer 64-byte aligned */
+  a->slot_floats = a->score_floats + ((w1 > w2 ? w1 : w2) + 15) / 16 * 16;
+  if ((double)a->slot_floats * (double)a->n_slots > 9.0e18) return ferry_kernel_fail(k, "attention too large");
+  a->ws = ferry_nn_scratch(k, (int64_t)a->slot_floats * a->n_slots, sizeof(float));
+  return a->ws ? FERRY_OK : FERRY_E_SYSTEM;
+}
+
+/* Softmax of each of `rows` rows of n floats, in place. */
+static void softmax_rows(float *s, int64_t rows, int64_t n) {
+  for (int64_t i = 0; i < rows; i++) {
+    float *r = s + i * n;
+    float m = ferry_nn_max_f32(r, n);
+    ferry_nn_affine_f32(r, r, n, 1.0f / ferry_nn_exp_sum_f32(r, r, n, m), 0.0f);
+  }
+}
+
+/* One task: rows [r0, r0 + rows) of batch-head b. */
+static void att_task(const att *a, int64_t t, float *ws) {
+  int64_t b = t / a->nrb, r0 = (t % a->nrb) * a->rb, rows = a->Sq - r0 < a->rb ? a->Sq - r0 : a->rb;
+  float *s = ws, *work = ws + a->score_floats;
+  int64_t qo = ferry_broadcast_offset(b, a->brank, a->bdims, a->qst) + r0 * a->qst[a->brank];
+  int64_t ko = ferry_broadcast_offset(b, a->brank, a->bdims, a->kst);
+  int64_t vo = ferry_broadcast_offset(b, a->brank, a->bdims, a->vst);
+  ferry_gemm_epi e1, e2;
+  ferry_gemm_epi_init(&e1);
+  ferry_gemm_epi_init(&e2);
+  e1.alpha = a->scale;
+  if (a->mask) {
+    int64_t rs = a->mst[a->brank];
+    e1.bias = a->mask + ferry_broadcast_offset(b, a->brank, a->bdims, a->mst) + r0 * rs;
+    e1.bias_rs = rs, e1.bias_cs = a->mst[a->brank + 1];
+  }
+  ferry_gemm_b K = {{a->k + ko, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo, a->Dv, 1}, NULL, NULL};
+  ferry_sgemm_serial(rows, a->Sk, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, a->Sk, &e1, work);
+  softmax_rows(s, rows, a->Sk);
+  ferry_sgemm_serial(rows, a->Dv, a->Sk, (ferry_fmat){s, a->Sk, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2,
+                     work);
+}
+
+static void slots_task(void *arg, int64_t begin, int64_t end) {
+  const att *a = arg;
+  for (int64_t s = begin; s < end; s++)
+    for (int64_t t = s * a->n_tasks / a->n_slots; t < (s + 1) * a->n_tasks / a->n_slots; t++)
+      att_task(a, t, a->ws + (size_t)s * a->slot_floats);
+}
+
+/* The input as float32 (converted into scratch unless it is float32); an
+ * empty one as a dummy pointer the GEMM never reads (offsets from NULL are
+ * undefined). */
+static const float *f32_input(ferry_kctx *k, const ferry_tview *t, int *rc) {
+  static const float none[1];
+  if (t->numel == 0 || !t->data) return none;
+  if (t->dtype == FERRY_F32) return t->data;
+  const float *p = ferry_linalg_f32_in(k, t);
+  if (!p) *rc = FERRY_E_SYSTEM;
+  return p;
+}
+
+int ferry_kernel_Attention(ferry_kctx *k) {
+  if (k->n_in < 3) return ferry_kernel_fail(k, "needs Q, K and V");
+  const ferry_tview *m = k->n_in > 3 && k->in[3].dtype ? &k->in[3] : NULL;
+  if (ferry_attr_int(k->sctx, "has_mask", m != NULL) && !m) return ferry_kernel_fail(k, "has_mask but no mask");
+  for (int i = 0; i < (m ? 4 : 3); i++)
+    if (!ferry_dtype_is_float(k->in[i].dtype)) return ferry_kernel_fail(k, "input %d is not a float tensor", i);
+  att a;
+  memset(&a, 0, sizeof a);
+  int rc = att_shapes(k, &a, m);
+  if (rc) return rc;
+  int64_t od[FERRY_MAX_RANK];
+  memcpy(od, a.bdims, (size_t)a.brank * sizeof *od);
+  od[a.brank] = a.Sq, od[a.brank + 1] = a.Dv;
+  if ((rc = ferry_linalg_output(k, 0, k->in[0].dtype, a.brank + 2, od))) return rc;
+  ferry_tview *o = &k->out[0];
+  if (o->numel == 0) return FERRY_OK;
+  a.scale = ferry_attr_float(k->sctx, "scale", 1.0f);
+  att_strides(&a, &k->in[0], a.Sq, a.D, a.qst);
+  att_strides(&a, &k->in[1], a.D, a.Sk, a.kst);
+  att_strides(&a, &k->in[2], a.Sk, a.Dv, a.vst);
+  if (m) att_strides(&a, m, a.Sq, a.Sk, a.mst);
+  rc = FERRY_OK;
+  a.q = f32_input(k, &k->in[0], &rc);
+  a.k = f32_input(k, &k->in[1], &rc);
+  a.v = f32_input(k, &k->in[2], &rc);
+  a.mask = m ? f32_input(k, m, &rc) : NULL;
+  a.y = o->dtype == FERRY_F32 ? o->data : ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float));
+  if (rc || !a.y || (rc = att_plan(k, &a))) return rc ? rc : FERRY_E_SYSTEM;
+  k->parallel(k, a.n_slots, slots_task, &a);
+  if (o->dtype != FERRY_F32) ferry_linalg_f32_out(a.y, o);
+  return FERRY_OK;
+}

@@ -1,0 +1,248 @@
+/*
+ * check_wasm.c - ferry.wasm (make wasm) in node, through runtime/js/ferry-node.mjs.
+ *
+ *   module   node is there; the module has no imports and exports the ABI
+ *            of runtime/js/wasm_api.c;
+ *   models   real models converted by `ferry convert` give their reference
+ *            outputs (test_data_set_0) within rtol 1e-3, atol 1e-4
+ *            (tests/wasm/run-bundle.mjs), also as a sharded bundle;
+ *   errors   a corrupt, truncated or foreign file and a bad input are JS
+ *            Errors carrying the runtime's message, and the instance keeps
+ *            working after them;
+ *   conformance  ONNX's node tests (tests/wasm/conformance.mjs): ferry.wasm
+ *            fails none that tests/conformance-allowlist.txt does not list.
+ *
+ * Environment (make check sets it): FERRY, FERRY_WASM, FERRY_TEST_MODELS,
+ * FERRY_SRCDIR, ONNX_TESTDATA. A missing node or ferry.wasm is a failure,
+ * not a skip.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define ck_assert_has(hay, needle) \
+  ck_assert_msg(strstr((hay), (needle)) != NULL, "missing %s in:\n%s", (needle), (hay))
+
+/* Runs a shell command, stdout and stderr together into `log`; returns the
+ * exit status (-1 for a signal). */
+static int sh(const char *cmd, char *log, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  ck_assert_msg(p != NULL, "popen %s", cmd);
+  size_t got = fread(log, 1, cap - 1, p);
+  log[got] = 0;
+  int st = pclose(p);
+  return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs JS `code` as an ES module with ferry-node.mjs imported as loadFerry
+ * and `ferry` loaded from $FERRY_WASM; returns node's exit status. */
+static int node_js(const char *code, char *log, size_t cap) {
+  char dir[64], file[128], cmd[1024];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  snprintf(file, sizeof file, "%s/t.mjs", dir);
+  size_t n = strlen(code) + 4096;
+  char *js = malloc(n);
+  snprintf(js, n,
+           "import { loadFerry } from '%s/runtime/js/ferry-node.mjs';\n"
+           "const ferry = await loadFerry(process.env.FERRY_WASM);\n%s\n",
+           tu_env("FERRY_SRCDIR"), code);
+  ck_assert_int_eq(tu_write(file, js, strlen(js)), 0);
+  free(js);
+  snprintf(cmd, sizeof cmd, "timeout 300 node '%s' 2>&1", file);
+  int rc = sh(cmd, log, cap);
+  unlink(file);
+  rmdir(dir);
+  return rc;
+}
+
+/* ---- module ---- */
+
+START_TEST(test_module_has_no_imports) {
+  char log[8192], cmd[2048];
+  const char *wasm = tu_env("FERRY_WASM");
+  ck_assert_msg(access(wasm, R_OK) == 0, "%s is missing (make wasm)", wasm);
+  ck_assert_msg(sh("node --version 2>&1", log, sizeof log) == 0, "node is needed: %s", log);
+  snprintf(cmd, sizeof cmd,
+           "node -e 'const m = new WebAssembly.Module(require(\"fs\").readFileSync(process.argv[1]));"
+           " console.log(\"imports\", JSON.stringify(WebAssembly.Module.imports(m)));"
+           " console.log(\"exports\", WebAssembly.Module.exports(m).map((e) => e.name).join(\" \"))' '%s' 2>&1",
+           wasm);
+  ck_assert_int_eq(sh(cmd, log, sizeof log), 0);
+  ck_assert_has(log, "imports []\n");
+  const char *want[] = {" memory", " _initialize", " malloc", " free", " aligned_alloc", " ferry_wasm_open",
+                        " ferry_wasm_add_shard", " ferry_wasm_run", " ferry_wasm_close", " ferry_wasm_last_error",
+                        " ferry_wasm_io_name", " ferry_wasm_output", " ferry_wasm_value_data"};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) ck_assert_has(log, want[i]);
+}
+END_TEST
+
+/* ---- models ---- */
+
+/* Converts MODEL.onnx (extra convert args) into dir and checks ferry.wasm
+ * against MODEL/test_data_set_0. */
+static void check_model(const char *dir, const char *model, const char *args) {
+  char onnx[1024], bundle[1024], cmd[8192], log[8192], *o, *e;
+  snprintf(onnx, sizeof onnx, "%s/%s.onnx", tu_env("FERRY_TEST_MODELS"), model);
+  snprintf(bundle, sizeof bundle, "%s/%s.ferry", dir, model);
+  snprintf(cmd, sizeof cmd, "convert '%s' -o '%s' %s", onnx, bundle, args);
+  int rc = tu_run(cmd, &o, &e);
+  ck_assert_msg(rc == 0, "%s: %s", onnx, e);
+  free(o), free(e);
+  snprintf(cmd, sizeof cmd,
+           "timeout 300 node '%s/tests/wasm/run-bundle.mjs' '%s' --data '%s/%s/test_data_set_0'"
+           " --rtol 1e-3 --atol 1e-4 2>&1",
+           tu_env("FERRY_SRCDIR"), bundle, tu_env("FERRY_TEST_MODELS"), model);
+  rc = sh(cmd, log, sizeof log);
+  fprintf(stderr, "%s %s:\n%s", model, args, log);
+  ck_assert_msg(rc == 0, "%s: ferry.wasm differs from the reference or failed (exit %d):\n%s", model, rc, log);
+  ck_assert_has(log, "PASS");
+}
+
+START_TEST(test_models_match_reference) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  const char *models[] = {"squeezenet1_1", "bert_tiny_op13", "gpt_tiny_op17", "mobilenet_v2", "resnet18"};
+  char path[1024];
+  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+    check_model(dir, models[i], "");
+    snprintf(path, sizeof path, "%s/%s.ferry", dir, models[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+END_TEST
+
+/* A bundle in several files: ferry-node.mjs reads NAME.ferry.1, ... */
+START_TEST(test_sharded_bundle) {
+  char dir[64], path[1024];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  check_model(dir, "squeezenet1_1", "--shard-size 1M");
+  snprintf(path, sizeof path, "%s/squeezenet1_1.ferry.2", dir);
+  ck_assert_msg(access(path, R_OK) == 0, "expected several shards");
+  for (int k = 0; k < 64; k++) {
+    snprintf(path, sizeof path, k ? "%s/squeezenet1_1.ferry.%d" : "%s/squeezenet1_1.ferry", dir, k);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_errors_are_js_errors) {
+  char dir[64], good[1024], bad[1024], trunc[1024], junk[1024], *o, *e;
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  snprintf(good, sizeof good, "%s/gpt.ferry", dir);
+  snprintf(bad, sizeof bad, "%s/bad.ferry", dir);
+  snprintf(trunc, sizeof trunc, "%s/trunc.ferry", dir);
+  snprintf(junk, sizeof junk, "%s/junk.ferry", dir);
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "convert '%s' -o '%s'", tu_model("gpt_tiny_op17.onnx"), good);
+  ck_assert_int_eq(tu_run(cmd, &o, &e), 0);
+  free(o), free(e);
+  size_t n;
+  char *b = tu_read(good, &n);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_uint_gt(n, 4096);
+  ck_assert_int_eq(tu_write(trunc, b, 100), 0);
+  b[n / 2] ^= 0x5a; /* in the weights: the DATA section's CRC catches it */
+  ck_assert_int_eq(tu_write(bad, b, n), 0);
+  ck_assert_int_eq(tu_write(junk, "hello, not a bundle at all", 26), 0);
+  free(b);
+
+  char js[8192], log[8192];
+  snprintf(js, sizeof js,
+           "for (const f of ['%s', '%s', '%s']) {\n"
+           "  try { ferry.openBundle(f); console.log('opened', f); }\n"
+           "  catch (e) { console.log(e instanceof Error ? 'Error' : 'not an Error', e.code, e.message); }\n"
+           "}\n"
+           "const s = ferry.openBundle('%s');\n"
+           "try { s.run({ input_ids: { data: new Int32Array(14), dims: [2, 7], dtype: 'int32' } }); }\n"
+           "catch (e) { console.log(e instanceof Error ? 'Error' : 'not an Error', e.code, e.message); }\n"
+           "const out = s.run({ input_ids: { data: new BigInt64Array(14).fill(3n), dims: [2, 7] } });\n"
+           "console.log('ran', out.logits.dtype, out.logits.dims.join('x'), out.logits.data.every(Number.isFinite));\n"
+           "s.close();\n",
+           bad, trunc, junk, good);
+  int rc = node_js(js, log, sizeof log);
+  fprintf(stderr, "%s", log);
+  ck_assert_msg(rc == 0, "exit %d:\n%s", rc, log);
+  ck_assert_has(log, "Error 2 corrupt DATA section (CRC32 ");
+  ck_assert_has(log, "Error 2 truncated: ");
+  ck_assert_has(log, "Error 2 not a ferry bundle (bad magic)");
+  ck_assert_has(log, "Error 2 input 'input_ids' is int32, the model wants int64");
+  ck_assert_has(log, "ran float32 2x7x256 true");
+  ck_assert_msg(strstr(log, "opened") == NULL && strstr(log, "not an Error") == NULL, "%s", log);
+  unlink(good), unlink(bad), unlink(trunc), unlink(junk);
+  rmdir(dir);
+}
+END_TEST
+
+/* ---- conformance ---- */
+
+START_TEST(test_node_tests_as_native) {
+  char dir[64], cmd[8192], log[16384], *o, *e;
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  const char *data = tu_env("ONNX_TESTDATA");
+  snprintf(cmd, sizeof cmd, "ls '%s/node' >'%s/list'", data, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "%s/list", dir);
+  char *list = tu_read(cmd, NULL);
+  ck_assert_ptr_nonnull(list);
+  int n = 0;
+  for (char *t = strtok(list, "\n"); t; t = strtok(NULL, "\n"), n++) {
+    /* a failed conversion leaves no bundle but TEST.error: conformance.mjs counts it */
+    snprintf(cmd, sizeof cmd, "convert '%s/node/%s/model.onnx' -o '%s/%s.ferry'", data, t, dir, t);
+    if (tu_run(cmd, &o, &e)) {
+      snprintf(cmd, sizeof cmd, "%s/%s.error", dir, t);
+      tu_write(cmd, e ? e : "", e ? strlen(e) : 0);
+    }
+    free(o), free(e);
+  }
+  free(list);
+  ck_assert_int_gt(n, 900);
+  const char *src = tu_env("FERRY_SRCDIR");
+  snprintf(cmd, sizeof cmd, "timeout 600 node '%s/tests/wasm/conformance.mjs' '%s' '%s/node' '%s/tests/conformance-allowlist.txt' 2>&1",
+           src, dir, data, src);
+  int rc = sh(cmd, log, sizeof log);
+  fprintf(stderr, "%s", log);
+  ck_assert_msg(rc == 0, "exit %d:\n%s", rc, log);
+  ck_assert_has(log, " 0 failed unexpectedly");
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+static Suite *wasm_suite(void) {
+  Suite *s = suite_create("wasm");
+  TCase *c = tcase_create("module");
+  tcase_set_timeout(c, 60);
+  tcase_add_test(c, test_module_has_no_imports);
+  suite_add_tcase(s, c);
+  c = tcase_create("models");
+  tcase_set_timeout(c, 600);
+  tcase_add_test(c, test_models_match_reference);
+  tcase_add_test(c, test_sharded_bundle);
+  suite_add_tcase(s, c);
+  c = tcase_create("errors");
+  tcase_set_timeout(c, 120);
+  tcase_add_test(c, test_errors_are_js_errors);
+  suite_add_tcase(s, c);
+  c = tcase_create("conformance");
+  tcase_set_timeout(c, 900);
+  tcase_add_test(c, test_node_tests_as_native);
+  suite_add_tcase(s, c);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(wasm_suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
