@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # quickstart.sh: the README's first command. On a fresh Debian 12 machine it
 # installs what ferry needs (scripts/setup-debian.sh, idempotent), builds ferry
-# and runs it on the example model shipped in examples/: inspect, then convert
-# to a bundle.
+# and runs it on the example model shipped in examples/: inspect, convert to a
+# bundle, run the bundle on the example input with ferry's CPU runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
@@ -14,3 +14,5 @@ echo "== ferry inspect examples/squeezenet1_1.onnx"
 echo "== ferry convert examples/squeezenet1_1.onnx -o build/squeezenet1_1.ferry --verbose"
 mkdir -p build
 ./cli/ferry convert examples/squeezenet1_1.onnx -o build/squeezenet1_1.ferry --verbose
+echo "== ferry run build/squeezenet1_1.ferry --input-dir examples/squeezenet1_1/test_data_set_0"
+./cli/ferry run build/squeezenet1_1.ferry --input-dir examples/squeezenet1_1/test_data_set_0 --output-dir build/out
