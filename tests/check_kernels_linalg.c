@@ -23,7 +23,6 @@
  *               the executor could not shape go through set_output.
  */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,60 +46,11 @@ static const char *const OPS[] = {
 /* Node tests allowed to fail or error, and why: none so far. */
 static const char *const KNOWN[] = {NULL};
 
-static int is_mine(const char *op) {
-  for (size_t i = 0; i < sizeof OPS / sizeof *OPS; i++)
-    if (strcmp(OPS[i], op) == 0) return 1;
-  return 0;
-}
-
-static int is_known(const char *name) {
-  for (size_t i = 0; i < sizeof KNOWN / sizeof *KNOWN; i++)
-    if (KNOWN[i] && strcmp(KNOWN[i], name) == 0) return 1;
-  return 0;
-}
-
-/* The op of a one-node test, or NULL. */
-static char *single_op(const char *name) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/node/%s/model.onnx", tu_env("ONNX_TESTDATA"), name);
-  ferry_err err;
-  ferry_model *m = ferry_onnx_load(path, &err);
-  if (!m) return NULL;
-  char *op = m->graph->n_nodes == 1 ? strdup(m->graph->nodes[0].op) : NULL;
-  ferry_model_free(m);
-  return op;
-}
-
 START_TEST(test_node_tests) {
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s/node", tu_env("ONNX_TESTDATA"));
-  DIR *d = opendir(dir);
-  ck_assert_msg(d != NULL, "cannot open %s", dir);
-  struct dirent *e;
-  int counts[4] = {0}, bad = 0;
-  while ((e = readdir(d))) {
-    if (strncmp(e->d_name, "test_", 5) != 0) continue;
-    char *op = single_op(e->d_name);
-    if (!op || !is_mine(op)) {
-      free(op);
-      continue;
-    }
-    char msg[512] = "";
-    int rc = nodetest_run(e->d_name, msg, sizeof msg);
-    counts[rc]++;
-    if (rc != NT_PASS && !is_known(e->d_name)) {
-      fprintf(stderr, "%s (%s): %s: %s\n", e->d_name, op,
-              rc == NT_FAIL ? "FAIL" : rc == NT_ERROR ? "ERROR" : "SKIP", msg);
-      bad++;
-    }
-    if (rc == NT_PASS && is_known(e->d_name)) fprintf(stderr, "%s passes: take it off KNOWN\n", e->d_name);
-    free(op);
-  }
-  closedir(d);
-  fprintf(stderr, "linalg node tests: %d pass, %d fail, %d error, %d skip\n", counts[NT_PASS], counts[NT_FAIL],
-          counts[NT_ERROR], counts[NT_SKIP]);
-  ck_assert_int_ge(counts[NT_PASS], 40);
-  ck_assert_msg(bad == 0, "%d node tests failed (see above)", bad);
+  nodetest_tally t;
+  nodetest_run_family("linalg", OPS, (int)(sizeof OPS / sizeof *OPS), KNOWN, (int)(sizeof KNOWN / sizeof *KNOWN), &t);
+  ck_assert_int_ge(t.n[NT_PASS], 40);
+  ck_assert_msg(t.unexpected == 0, "%d node tests failed (see above)", t.unexpected);
 }
 END_TEST
 

@@ -607,7 +607,7 @@ END_TEST
 /* ---- control flow with a fake run_graph ---- */
 
 static ferry_tview tv(int dtype, int rank, const int64_t *dims, void *data) {
-  ferry_tview v = {dtype, rank, {0}, 1, data};
+  ferry_tview v = {.dtype = dtype, .rank = rank, .numel = 1, .data = data};
   for (int i = 0; i < rank; i++) v.numel *= (v.dims[i] = dims[i]);
   return v;
 }

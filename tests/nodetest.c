@@ -5,6 +5,8 @@
  */
 #include "nodetest.h"
 
+#include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,4 +197,57 @@ int nodetest_run(const char *name, char *msg, size_t n) {
   }
   ferry_model_free(m);
   return rc;
+}
+
+static int in_list(const char *const *list, int n, const char *s) {
+  for (int i = 0; i < n; i++)
+    if (list[i] && strcmp(list[i], s) == 0) return 1;
+  return 0;
+}
+
+/* The op of a one-node test, or NULL. */
+static char *single_op(const char *name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/node/%s/model.onnx", tu_env("ONNX_TESTDATA"), name);
+  ferry_err err;
+  ferry_model *m = ferry_onnx_load(path, &err);
+  if (!m) return NULL;
+  char *op = m->graph->n_nodes == 1 ? strdup(m->graph->nodes[0].op) : NULL;
+  ferry_model_free(m);
+  return op;
+}
+
+void nodetest_run_family(const char *family, const char *const *ops, int n_ops, const char *const *known,
+                         int n_known, nodetest_tally *t) {
+  memset(t, 0, sizeof *t);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/node", tu_env("ONNX_TESTDATA"));
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "cannot open %s", dir);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strncmp(e->d_name, "test_", 5) != 0) continue;
+    char *op = single_op(e->d_name);
+    if (!op || !in_list(ops, n_ops, op)) {
+      free(op);
+      continue;
+    }
+    char msg[512] = "";
+    int rc = nodetest_run(e->d_name, msg, sizeof msg);
+    int is_known = in_list(known, n_known, e->d_name);
+    t->n[rc]++;
+    if (rc != NT_PASS && !is_known) {
+      fprintf(stderr, "%s (%s): %s: %s\n", e->d_name, op,
+              rc == NT_FAIL ? "FAIL" : rc == NT_ERROR ? "ERROR" : "SKIP", msg);
+      t->unexpected++;
+    }
+    if (rc == NT_PASS && is_known) {
+      fprintf(stderr, "%s passes: take it off KNOWN\n", e->d_name);
+      t->stale_known++;
+    }
+    free(op);
+  }
+  closedir(d);
+  fprintf(stderr, "%s node tests: %d pass, %d fail, %d error, %d skip\n", family, t->n[NT_PASS], t->n[NT_FAIL],
+          t->n[NT_ERROR], t->n[NT_SKIP]);
 }
