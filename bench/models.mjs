@@ -1,0 +1,159 @@
+// models.mjs - one-thread latency of real models in four runtimes, measured in
+// the same run: onnxruntime-node, ferry native (bench/ferry_native.c),
+// onnxruntime-web (wasm backend in node) and ferry.wasm (runtime/js/ferry-node.mjs).
+// Run by bench/models.sh, which installs onnxruntime, converts the models and
+// builds ferry_native:
+//
+//   node bench/models.mjs --models DIR --bundles DIR --ort DIR --native EXE
+//        --wasm FERRY_WASM --runs N [--extra FILE] [--out docs/performance.md] [--command TEXT]
+//
+// Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
+// [-1, 1), token ids in [0, 100), masks 1), WARMUP (5) runs, then the median
+// of N runs. Prints a table and writes it (plus --extra lines: machine,
+// GEMM, wasm size) to --out atomically (temp file + rename).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { loadFerry } from '../runtime/js/ferry-node.mjs';
+
+const WARMUP = 5;
+// name, ONNX file (under --models), bundle name, symbolic dims or fixed shapes
+const MODELS = [
+  { name: 'squeezenet1_1', onnx: 'squeezenet1_1.onnx' },
+  { name: 'mobilenet_v2', onnx: 'mobilenet_v2.onnx' },
+  { name: 'resnet18', onnx: 'resnet18.onnx' },
+  { name: 'bert_tiny_op13 (seq 128)', onnx: 'bert_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
+  { name: 'gpt_tiny_op13 (seq 128)', onnx: 'gpt_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
+  { name: 'PaddleOCR v4 det 640x640', onnx: 'npm/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 640, 640] } },
+];
+const ARRAYS = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array, float64: Float64Array };
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+for (const k of ['models', 'bundles', 'ort', 'native', 'wasm', 'runs'])
+  if (!args[k]) throw new Error(`models.mjs: --${k} is required`);
+const runs = Number(args.runs);
+
+const median = (t) => {
+  t = [...t].sort((a, b) => a - b);
+  const n = t.length;
+  return n % 2 ? t[(n - 1) / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+};
+async function time(run) {
+  for (let i = 0; i < WARMUP; i++) await run();
+  const t = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await run();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+// inputs from ferry's view of the model (names, dtypes, dims in run order)
+function makeInputs(inputs, m) {
+  let seed = 1;
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+  return inputs.map((inp) => {
+    const dims = m.shapes?.[inp.name] ?? inp.dims.map((d) => (typeof d === 'number' ? d : m.dims?.[d] ?? 1));
+    const Ctor = ARRAYS[inp.dtype];
+    if (!Ctor) throw new Error(`${m.name}: input '${inp.name}': dtype ${inp.dtype} not handled`);
+    const n = dims.reduce((a, b) => a * b, 1), data = new Ctor(n);
+    const isMask = /mask/i.test(inp.name) || inp.dtype === 'bool';
+    for (let i = 0; i < n; i++) {
+      if (/float/.test(inp.dtype)) data[i] = rand() * 2 - 1;
+      else { const v = isMask ? 1 : Math.floor(rand() * 100); data[i] = Ctor === BigInt64Array ? BigInt(v) : v; }
+    }
+    return { name: inp.name, dtype: inp.dtype, dims, data };
+  });
+}
+
+const req = createRequire(path.join(path.resolve(args.ort), 'package.json'));
+const ortNode = req('onnxruntime-node');
+const ortWeb = await import(pathToFileURL(req.resolve('onnxruntime-web')).href);
+ortWeb.env.wasm.numThreads = 1; // before the first session; intraOpNumThreads is ignored by the web backend
+ortWeb.env.wasm.simd = true;
+ortWeb.env.wasm.proxy = false;
+const ferry = await loadFerry(args.wasm);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
+
+const rows = [];
+try {
+  for (const m of MODELS) {
+    const onnx = path.join(args.models, m.onnx);
+    const bundle = path.join(args.bundles, path.basename(m.onnx, '.onnx') + '.ferry');
+    const fs_ = ferry.openBundle(bundle);
+    const ins = makeInputs(fs_.inputs, m);
+    const row = { name: m.name };
+    process.stderr.write(`${m.name}: ORT-node`);
+    {
+      const s = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+      const feeds = Object.fromEntries(ins.map((x) => [x.name, new ortNode.Tensor(x.dtype, x.data, x.dims)]));
+      row.ortNode = await time(() => s.run(feeds));
+      await s.release?.();
+    }
+    process.stderr.write(', ferry native');
+    {
+      const specs = ins.map((x, i) => {
+        const f = path.join(tmp, `in${i}.bin`);
+        fs.writeFileSync(f, new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
+        return `${f}:${x.dims.join('x')}`;
+      });
+      const r = spawnSync(args.native, [bundle, String(runs), String(WARMUP), ...specs], { encoding: 'utf8' });
+      const got = /median ([0-9.]+)/.exec(r.stdout || '');
+      if (r.status !== 0 || !got) throw new Error(`ferry_native on ${bundle}: ${r.stderr || r.stdout}`);
+      row.ferryNative = Number(got[1]);
+    }
+    process.stderr.write(', ORT-web');
+    {
+      const s = await ortWeb.InferenceSession.create(new Uint8Array(fs.readFileSync(onnx)), { executionProviders: ['wasm'], executionMode: 'sequential' });
+      const feeds = Object.fromEntries(ins.map((x) => [x.name, new ortWeb.Tensor(x.dtype, x.data, x.dims)]));
+      row.ortWeb = await time(() => s.run(feeds));
+      await s.release?.();
+    }
+    process.stderr.write(', ferry wasm\n');
+    {
+      const feeds = Object.fromEntries(ins.map((x) => [x.name, { data: x.data, dims: x.dims }]));
+      row.ferryWasm = await time(() => fs_.run(feeds));
+      fs_.close();
+    }
+    rows.push(row);
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const f = (v) => v.toFixed(v < 10 ? 2 : 1);
+const r = (a, b) => (a / b).toFixed(2);
+const table = [
+  '| model | ORT-node ms | ferry native ms | ratio | ORT-web ms | ferry wasm ms | ratio |',
+  '|---|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |`),
+];
+const extra = args.extra ? fs.readFileSync(args.extra, 'utf8').trimEnd() : '';
+console.log(table.join('\n'));
+if (extra) console.log('\n' + extra);
+if (args.out) {
+  const doc = [
+    '# Performance',
+    '',
+    `Produced by \`${args.command || 'bench/models.sh'}\`; numbers are medians on this machine (one thread, batch 1,`,
+    `${WARMUP} warm-up runs, then the median of ${runs} runs), not targets: rerun the command to compare on another machine.`,
+    'Ratios are ORT/ferry: above 1 means ferry is faster. ORT-node is onnxruntime-node 1.30.0 (intraOpNumThreads 1,',
+    'sequential), ORT-web is onnxruntime-web 1.30.0 on its wasm backend in node (numThreads 1, SIMD), ferry native',
+    'is bench/ferry_native.c timing ferry_session_run in a loop, ferry wasm is runtime/ferry.wasm through',
+    'runtime/js/ferry-node.mjs. All four get the same fixed-seed random inputs.',
+    '',
+    ...table,
+    '',
+    extra,
+    '',
+  ].join('\n');
+  const tmpOut = `${args.out}.tmp.${process.pid}`;
+  fs.writeFileSync(tmpOut, doc);
+  fs.renameSync(tmpOut, args.out);
+}

