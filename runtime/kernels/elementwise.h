@@ -146,10 +146,6 @@ void ferry_ew_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *arg, int64_t b
  * (data NULL), then checks its dtype and that the inputs broadcast to it. */
 int ferry_ew_output(ferry_kctx *k, int dtype, const ferry_tview *const *in, int n);
 
-/* String attribute `name` (or dflt when absent) NUL-terminated into buf;
- * 0 when it is not a string or does not fit. (Attribute strings may be
- * views into a model buffer without a terminating NUL.) */
-int ferry_ew_attr_str(ferry_kctx *k, const char *name, const char *dflt, char *buf, size_t n);
 
 /* dtype classes */
 enum { FERRY_EW_FLOAT = 1, FERRY_EW_SINT = 2, FERRY_EW_UINT = 4, FERRY_EW_BOOL = 8 };

@@ -344,8 +344,8 @@ int ferry_kernel_Mod(ferry_kctx *k) {
 }
 
 int ferry_kernel_BitShift(ferry_kctx *k) {
-  char dir[16];
-  if (!ferry_ew_attr_str(k, "direction", "", dir, sizeof dir) || (strcmp(dir, "LEFT") != 0 && strcmp(dir, "RIGHT") != 0))
+  const char *dir = ferry_attr_str(k->sctx, "direction", "");
+  if (strcmp(dir, "LEFT") != 0 && strcmp(dir, "RIGHT") != 0)
     return ferry_kernel_fail(k, "direction is not LEFT or RIGHT");
   bparam p = {0, strcmp(dir, "LEFT") == 0};
   return binary(k, &OP_SHIFT, &p);

@@ -156,19 +156,6 @@ int ferry_ew_output(ferry_kctx *k, int dtype, const ferry_tview *const *in, int 
 
 /* ---- attributes ---- */
 
-int ferry_ew_attr_str(ferry_kctx *k, const char *name, const char *dflt, char *buf, size_t n) {
-  ferry_attrv a;
-  const char *s = dflt;
-  size_t len = strlen(dflt);
-  if (ferry_attr_get(k->sctx, name, &a)) {
-    if (a.type != 3 || !a.s) return 0;
-    s = a.s, len = a.slen >= 0 ? (size_t)a.slen : strlen(a.s);
-  }
-  if (len >= n) return 0;
-  memcpy(buf, s, len);
-  buf[len] = 0;
-  return 1;
-}
 
 /* ---- dtypes ---- */
 

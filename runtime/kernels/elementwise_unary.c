@@ -340,9 +340,7 @@ static double FastGelu_f64(double v, const uparam *p) {
 static const uop OP_FastGelu = {FastGelu_f32, FastGelu_f64, NULL, NULL, F};
 
 int ferry_kernel_Gelu(ferry_kctx *k) {
-  char approx[16];
-  if (!ferry_ew_attr_str(k, "approximate", "none", approx, sizeof approx))
-    return ferry_kernel_fail(k, "approximate is not none or tanh");
+  const char *approx = ferry_attr_str(k->sctx, "approximate", "none");
   if (strcmp(approx, "tanh") == 0) return unary(k, &OP_FastGelu, NULL);
   if (strcmp(approx, "none") != 0) return ferry_kernel_fail(k, "approximate '%s' is not none or tanh", approx);
   return unary(k, &OP_Gelu, NULL);

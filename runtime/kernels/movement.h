@@ -68,9 +68,6 @@ int ferry_mv_output(ferry_kctx *k, int i, int dtype, int rank, const int64_t *di
 int ferry_mv_numel(int rank, const int64_t *dims, int64_t *n);
 /* Bytes per element of a dtype kernels can move, or fails (k->err). */
 int ferry_mv_esize(ferry_kctx *k, int dtype, int *size);
-/* String attribute `name` (or dflt) copied NUL-terminated into buf (n
- * bytes; longer values are cut, so they match no known name). */
-const char *ferry_mv_attr_str(ferry_kctx *k, const char *name, const char *dflt, char *buf, size_t n);
 /* 1 when input i is given (not an omitted optional input). */
 int ferry_mv_has(const ferry_kctx *k, int i);
 /* Element i of an integer (or float) tensor as int64 (int32/int64 fast). */

@@ -70,16 +70,6 @@ int ferry_mv_esize(ferry_kctx *k, int dtype, int *size) {
   return FERRY_OK;
 }
 
-const char *ferry_mv_attr_str(ferry_kctx *k, const char *name, const char *dflt, char *buf, size_t n) {
-  ferry_attrv a;
-  memset(&a, 0, sizeof a);
-  if (!ferry_attr_get(k->sctx, name, &a) || a.type != 3 || !a.s) return dflt;
-  size_t len = a.slen > 0 ? (size_t)a.slen : strnlen(a.s, n);
-  if (len >= n) len = n - 1;
-  memcpy(buf, a.s, len);
-  buf[len] = 0;
-  return buf;
-}
 
 int ferry_mv_has(const ferry_kctx *k, int i) {
   return i < k->n_in && k->in[i].dtype && (k->in[i].data || k->in[i].numel == 0);

@@ -120,8 +120,7 @@ int ferry_kernel_GatherElements(ferry_kctx *k) {
 enum reduction { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
 
 static int reduction_of(ferry_kctx *k, int *red) {
-  char buf[32];
-  const char *s = ferry_mv_attr_str(k, "reduction", "none", buf, sizeof buf);
+  const char *s = ferry_attr_str(k->sctx, "reduction", "none");
   *red = !strcmp(s, "none") ? RED_NONE : !strcmp(s, "add") ? RED_ADD : !strcmp(s, "mul") ? RED_MUL
        : !strcmp(s, "max") ? RED_MAX : !strcmp(s, "min") ? RED_MIN : -1;
   if (*red < 0) return ferry_kernel_fail(k, "unknown reduction '%s'", s);

@@ -412,16 +412,15 @@ int ferry_kernel_Resize(ferry_kctx *k) {
   int axes[FERRY_MAX_RANK], n = x->rank;
   memset(&p, 0, sizeof p);
   p.rank = x->rank;
-  char mb[32], cb[32], nb[32], pb[32];
-  const char *ms = ferry_mv_attr_str(k, "mode", "nearest", mb, sizeof mb);
+  const char *ms = ferry_attr_str(k->sctx, "mode", "nearest");
   if ((p.mode = lookup(ms, mode_names, 3)) < 0 || (k->opset < 11 && p.mode == M_CUBIC))
     return ferry_kernel_fail(k, "unknown mode '%s'", ms);
   int si = k->opset < 11 ? 1 : 2, zi = k->opset < 11 ? -1 : 3, ri = k->opset < 11 ? -1 : 1, policy = 0;
   if (k->opset < 11) {
     p.ctm = C_ASYMMETRIC, p.nearest = N_SIMPLE, p.a = -0.75;
   } else {
-    const char *cs = ferry_mv_attr_str(k, "coordinate_transformation_mode", "half_pixel", cb, sizeof cb);
-    const char *ns = ferry_mv_attr_str(k, "nearest_mode", "round_prefer_floor", nb, sizeof nb);
+    const char *cs = ferry_attr_str(k->sctx, "coordinate_transformation_mode", "half_pixel");
+    const char *ns = ferry_attr_str(k->sctx, "nearest_mode", "round_prefer_floor");
     if ((p.ctm = lookup(cs, ctm_names, 7)) < 0 || (p.ctm == C_HALF_PIXEL_SYM && k->opset < 19))
       return ferry_kernel_fail(k, "unknown coordinate_transformation_mode '%s'", cs);
     if ((p.nearest = lookup(ns, nearest_names, 4)) < 0) return ferry_kernel_fail(k, "unknown nearest_mode '%s'", ns);
@@ -436,7 +435,7 @@ int ferry_kernel_Resize(ferry_kctx *k) {
     for (int i = 0; i < m; i++)
       if ((axes[i] = ferry_axis(a[i], x->rank)) < 0) return ferry_kernel_fail(k, "axis %lld out of range", (long long)a[i]);
     if (m) n = m;
-    const char *ps = ferry_mv_attr_str(k, "keep_aspect_ratio_policy", "stretch", pb, sizeof pb);
+    const char *ps = ferry_attr_str(k->sctx, "keep_aspect_ratio_policy", "stretch");
     if ((policy = lookup(ps, (const char *const[]){"stretch", "not_larger", "not_smaller"}, 3)) < 0)
       return ferry_kernel_fail(k, "unknown keep_aspect_ratio_policy '%s'", ps);
     p.antialias = ferry_attr_int(k->sctx, "antialias", 0) != 0 && p.mode != M_NEAREST;
@@ -471,8 +470,7 @@ int ferry_kernel_Upsample(ferry_kctx *k) {
   memset(&p, 0, sizeof p);
   p.rank = x->rank, p.ctm = C_ASYMMETRIC, p.nearest = N_SIMPLE, p.a = -0.75;
   for (int a = 0; a < x->rank; a++) p.ax[a].roi1 = 1;
-  char mb[32];
-  const char *ms = ferry_mv_attr_str(k, "mode", "nearest", mb, sizeof mb);
+  const char *ms = ferry_attr_str(k->sctx, "mode", "nearest");
   p.mode = !strcmp(ms, "nearest") ? M_NEAREST : !strcmp(ms, "linear") || !strcmp(ms, "bilinear") ? M_LINEAR : -1;
   if (p.mode < 0) return ferry_kernel_fail(k, "unknown mode '%s'", ms);
   for (int i = 0; i < x->rank; i++) axes[i] = i;

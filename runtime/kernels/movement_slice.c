@@ -276,8 +276,7 @@ int ferry_kernel_Pad(ferry_kctx *k) {
   int64_t pads[2 * FERRY_MAX_RANK], begin[FERRY_MAX_RANK] = {0}, end[FERRY_MAX_RANK] = {0};
   int axes[FERRY_MAX_RANK], n = x->rank, np, r = x->rank;
   unsigned char value[16] = {0};
-  char mb[32];
-  const char *ms = ferry_mv_attr_str(k, "mode", "constant", mb, sizeof mb);
+  const char *ms = ferry_attr_str(k->sctx, "mode", "constant");
   int mode = !strcmp(ms, "constant") ? PAD_CONSTANT : !strcmp(ms, "reflect") ? PAD_REFLECT
            : !strcmp(ms, "edge") ? PAD_EDGE : !strcmp(ms, "wrap") ? PAD_WRAP : -1;
   if (mode < 0) return ferry_kernel_fail(k, "unknown mode '%s'", ms);

@@ -41,8 +41,7 @@ static int block_rearrange(ferry_kctx *k, int to_space) {
   if (b < 1 || b > ((int64_t)1 << 20)) return ferry_kernel_fail(k, "blocksize must be >= 1");
   int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
   if (to_space) {
-    char mb[16];
-    const char *mode = k->opset >= 11 ? ferry_mv_attr_str(k, "mode", "DCR", mb, sizeof mb) : "DCR";
+    const char *mode = k->opset >= 11 ? ferry_attr_str(k->sctx, "mode", "DCR") : "DCR";
     if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return ferry_kernel_fail(k, "unknown mode '%s'", mode);
     crd = !strcmp(mode, "CRD");
     if (C % (b * b)) return ferry_kernel_fail(k, "channels (%lld) not divisible by blocksize^2", (long long)C);

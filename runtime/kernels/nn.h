@@ -84,9 +84,6 @@ int64_t ferry_nn_prod(const int64_t *dims, int from, int to);
 /* The k-th element of integer tensor t (any integer dtype) or dflt when
  * t is absent or empty. */
 int64_t ferry_nn_int_at(const ferry_tview *t, int64_t i, int64_t dflt);
-/* A string attribute copied NUL-terminated into buf (attribute strings
- * carry a length, not a terminator); dflt when absent or too long. */
-const char *ferry_nn_attr_str(ferry_kctx *k, const char *name, char *buf, size_t n, const char *dflt);
 /* A float attribute given as FLOAT or INT (old opsets), else dflt. */
 double ferry_nn_attr_num(ferry_kctx *k, const char *name, double dflt);
 

@@ -270,9 +270,8 @@ static double gs_sample(const gsamp *g, const double *img, double nx, double ny)
 }
 
 static int gs_modes(ferry_kctx *k, gsamp *g) {
-  char mb[32], pb[32];
-  const char *m = ferry_nn_attr_str(k, "mode", mb, sizeof mb, k->opset >= 20 ? "linear" : "bilinear");
-  const char *p = ferry_nn_attr_str(k, "padding_mode", pb, sizeof pb, "zeros");
+  const char *m = ferry_attr_str(k->sctx, "mode", k->opset >= 20 ? "linear" : "bilinear");
+  const char *p = ferry_attr_str(k->sctx, "padding_mode", "zeros");
   g->mode = !strcmp(m, "bilinear") || !strcmp(m, "linear") ? GS_LINEAR
             : !strcmp(m, "nearest")                        ? GS_NEAREST
             : !strcmp(m, "bicubic") || !strcmp(m, "cubic") ? GS_CUBIC

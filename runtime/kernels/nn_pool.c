@@ -55,8 +55,7 @@ static int ints_attr(ferry_kctx *k, const char *name, int n, int64_t dflt, int64
 }
 
 static int read_auto_pad(ferry_kctx *k, int *same) {
-  char buf[32];
-  const char *s = ferry_nn_attr_str(k, "auto_pad", buf, sizeof buf, "NOTSET");
+  const char *s = ferry_attr_str(k->sctx, "auto_pad", "NOTSET");
   *same = !strcmp(s, "SAME_UPPER") ? 1 : !strcmp(s, "SAME_LOWER") ? 2 : !strcmp(s, "VALID") ? 3 : 0;
   if (!*same && *s && strcmp(s, "NOTSET")) return ferry_kernel_fail(k, "unknown auto_pad '%s'", s);
   return FERRY_OK;
@@ -540,10 +539,8 @@ int ferry_kernel_RoiAlign(ferry_kctx *k) {
   const ferry_tview *x = &k->in[0], *ro = &k->in[1], *bi = &k->in[2];
   if (k->n_in < 3 || x->rank != 4 || ro->rank != 2 || ro->dims[1] != 4 || bi->numel != ro->dims[0])
     return ferry_kernel_fail(k, "expects X [N, C, H, W], rois [R, 4] and batch_indices [R]");
-  char mb[32], cb[32];
-  const char *mode = ferry_nn_attr_str(k, "mode", mb, sizeof mb, "avg");
-  const char *ctm = ferry_nn_attr_str(k, "coordinate_transformation_mode", cb, sizeof cb,
-                                      k->opset >= 16 ? "half_pixel" : "output_half_pixel");
+  const char *mode = ferry_attr_str(k->sctx, "mode", "avg");
+  const char *ctm = ferry_attr_str(k->sctx, "coordinate_transformation_mode", k->opset >= 16 ? "half_pixel" : "output_half_pixel");
   roi_args a = {x->dims[2], x->dims[3], ferry_attr_int(k->sctx, "output_height", 1), ferry_attr_int(k->sctx, "output_width", 1),
                 ferry_attr_int(k->sctx, "sampling_ratio", 0), ferry_attr_float(k->sctx, "spatial_scale", 1.0f), 0,
                 !strcmp(mode, "max"), !strcmp(ctm, "half_pixel")};

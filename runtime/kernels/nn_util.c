@@ -112,15 +112,6 @@ int64_t ferry_nn_int_at(const ferry_tview *t, int64_t i, int64_t dflt) {
   return ferry_load_i64(t->data, t->dtype, i);
 }
 
-const char *ferry_nn_attr_str(ferry_kctx *k, const char *name, char *buf, size_t n, const char *dflt) {
-  ferry_attrv a;
-  if (!ferry_attr_get(k->sctx, name, &a) || a.type != 3 || !a.s) return dflt;
-  size_t len = a.slen > 0 ? (size_t)a.slen : 0;
-  if (len >= n) return dflt;
-  memcpy(buf, a.s, len);
-  buf[len] = 0;
-  return buf;
-}
 
 double ferry_nn_attr_num(ferry_kctx *k, const char *name, double dflt) {
   ferry_attrv a;
