@@ -24,6 +24,8 @@ PACKAGES=(
   python3-torch python3-torchvision python3-onnx python3-numpy
   # XML tools (xmllint) for test reports
   libxml2-utils
+  # browser tests and benchmarks (tests/browser, driven by npm playwright-core)
+  chromium
   # scripts/fetch-models.sh (npm pack) and the JS reference runtimes
   nodejs npm
   git
