@@ -8,6 +8,7 @@
  * exit code documented in EXIT_CODES (and docs/cli.md).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "inspect.h"
 #include "ir.h"
 #include "tensor_io.h"
+#include "validate.h"
 
 #define EXIT_CODES \
   "Exit codes:\n" \
@@ -399,6 +401,111 @@ static int cmd_run(int argc, char **argv) {
   return run_model(&a, &err) ? fail(&err) : 0;
 }
 
+/* ---- ferry validate ---- */
+
+static const char validate_help[] =
+    "Usage: ferry validate MODEL [--data PATH]... [--reference REF] [--config FILE.yaml]\n"
+    "                      [--atol A] [--rtol R] [--dim NAME=VALUE]... [--seed N] [--samples N]\n"
+    "                      [--json FILE] [--junit FILE] [--bisect] [--threads N]\n"
+    "\n"
+    "Checks a model's accuracy, for CI: runs MODEL (a .ferry bundle or an ONNX model) on\n"
+    "ferry's runtime and compares every output with a reference: the outputs recorded\n"
+    "with the data, or those of the reference model REF run on the same inputs (say, the\n"
+    "fp32 source .onnx of a converted or quantized bundle), matched by output name.\n"
+    "Per sample and output it reports max and mean absolute error, max relative error,\n"
+    "cosine similarity, SNR (dB), NMSE, max ULP distance, top-1 and top-k agreement and\n"
+    "the worst element (index, both values). An element fails only where\n"
+    "|a-b| > atol and |a-b| > rtol*|b| (defaults 1e-5 both); the YAML may set these per\n"
+    "output, or thresholds on the metrics instead (cosine >= x, top1 >= y, ...).\n"
+    "\n"
+    "Options:\n"
+    "  --data PATH       a sample, repeatable: an ONNX test_data_set folder (input_K.pb,\n"
+    "                    output_K.pb), a folder of test_data_set_N folders, an .npz (arrays\n"
+    "                    named after inputs and outputs), a .npy or .pb (one-input model),\n"
+    "                    or a PNG/JPEG image preprocessed as the config's image: section\n"
+    "                    says. Without --data: random inputs (--seed, --samples, --dim)\n"
+    "  --reference REF   the reference model (bundle or ONNX), run by ferry's runtime\n"
+    "  --config FILE     YAML: limits (atol, rtol, cosine, snr_db, nmse, max_abs, mean_abs,\n"
+    "                    ulp, top1, topk, k, elementwise) at top level and under\n"
+    "                    outputs: NAME:; inputs: NAME: image: (resize, crop, scale, mean,\n"
+    "                    std, layout, dtype, channels, order) or range: [LO, HI]; seed,\n"
+    "                    samples, dims: {NAME: VALUE} (docs/cli.md)\n"
+    "  --atol A, --rtol R  element tolerances (override the YAML's top level)\n"
+    "  --dim NAME=VALUE  a symbolic dim's value for random inputs (repeatable)\n"
+    "  --seed N          random inputs' seed (default 0); --samples N: how many (default 1)\n"
+    "  --json FILE       write the report as JSON\n"
+    "  --junit FILE      write JUnit XML, one test case per sample and output\n"
+    "  --bisect          on a failure, name the first node whose output diverges from\n"
+    "                    REF's, with its inputs' errors (needs --reference)\n"
+    "  --threads N       threads for the kernels (default 1)\n"
+    "\n"
+    "Exit status: 0 every check passed, 1 a check failed, 2 bad input or usage.\n"
+    "\n"
+    "Example:\n"
+    "  ferry validate squeezenet.ferry --data squeezenet1_1/test_data_set_0\n"
+    "  ferry validate model.q.ferry --reference model.onnx --data cat.jpg --config v.yaml \\\n"
+    "                 --junit validate.xml --bisect\n";
+
+#define MAX_VALIDATE_ARGS 256
+
+static int parse_double(const char *v, double *out) {
+  char *end;
+  *out = strtod(v, &end);
+  return *v && !*end && *out >= 0 ? 0 : -1;
+}
+
+static int cmd_validate(int argc, char **argv) {
+  ferry_validate_opts o = {.atol = NAN, .rtol = NAN, .threads = 1};
+  const char *data[MAX_VALIDATE_ARGS], *json = NULL, *junit = NULL;
+  ferry_vdim dims[MAX_FIX];
+  char *v, *end;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--bisect") == 0) o.bisect = 1;
+    else if ((v = option_value(argc, argv, &i, "--data"))) {
+      if (o.n_data == MAX_VALIDATE_ARGS) return usage_error("validate", "too many --data");
+      data[o.n_data++] = v;
+    } else if ((v = option_value(argc, argv, &i, "--reference"))) o.reference = v;
+    else if ((v = option_value(argc, argv, &i, "--config"))) o.config = v;
+    else if ((v = option_value(argc, argv, &i, "--json"))) json = v;
+    else if ((v = option_value(argc, argv, &i, "--junit"))) junit = v;
+    else if ((v = option_value(argc, argv, &i, "--atol"))) {
+      if (parse_double(v, &o.atol)) return usage_error("validate", "--atol wants a number >= 0");
+    } else if ((v = option_value(argc, argv, &i, "--rtol"))) {
+      if (parse_double(v, &o.rtol)) return usage_error("validate", "--rtol wants a number >= 0");
+    } else if ((v = option_value(argc, argv, &i, "--dim"))) {
+      ferry_dimbinding b;
+      if (o.n_dims == MAX_FIX || parse_fix(v, &b)) return usage_error("validate", "--dim wants NAME=VALUE, VALUE an integer >= 0");
+      dims[o.n_dims++] = (ferry_vdim){(char *)b.name, b.value};
+    } else if ((v = option_value(argc, argv, &i, "--seed"))) {
+      o.seed = strtoull(v, &end, 10), o.has_seed = 1;
+      if (!*v || *end || *v == '-') return usage_error("validate", "--seed wants an integer >= 0");
+    } else if ((v = option_value(argc, argv, &i, "--samples"))) {
+      long n = strtol(v, &end, 10);
+      if (!*v || *end || n < 1 || n > 100000) return usage_error("validate", "--samples wants a number from 1 to 100000");
+      o.samples = (int)n;
+    } else if ((v = option_value(argc, argv, &i, "--threads"))) {
+      long n = strtol(v, &end, 10);
+      if (!*v || *end || n < 1 || n > 256) return usage_error("validate", "--threads wants a number from 1 to 256");
+      o.threads = (int)n;
+    } else if (argv[i][0] == '-' && argv[i][1]) return usage_error("validate", "unknown option or missing value");
+    else if (o.model) return usage_error("validate", "one MODEL only");
+    else o.model = argv[i];
+  }
+  if (!o.model) return usage_error("validate", "missing MODEL");
+  if (o.bisect && !o.reference) return usage_error("validate", "--bisect needs --reference MODEL");
+  o.data = data;
+  o.dims = dims;
+  ferry_err err = {0};
+  ferry_vreport rep;
+  if (ferry_validate_run(&o, &rep, &err)) return fail(&err);
+  ferry_vreport_print(&rep, stdout);
+  int rc = rep.n_failed ? FERRY_E_ACCURACY : 0;
+  if (json && ferry_vreport_write_json(&rep, json, &err)) rc = fail(&err);
+  else if (junit && ferry_vreport_write_junit(&rep, junit, &err)) rc = fail(&err);
+  ferry_vreport_free(&rep);
+  return rc;
+}
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -410,6 +517,7 @@ static const command commands[] = {
     {"inspect", "show a model's inputs, outputs, ops and parameters", inspect_help, cmd_inspect},
     {"convert", "optimize an ONNX model into a .ferry bundle", convert_help, cmd_convert},
     {"run", "run a model on the CPU runtime and print or save its outputs", run_help, cmd_run},
+    {"validate", "check a model's outputs against a reference, for CI", validate_help, cmd_validate},
 };
 
 static void print_usage(FILE *f) {

@@ -270,15 +270,22 @@ static int read_pb(const char *path, const char *buf, size_t len, ferry_host_ten
   return rc;
 }
 
+int ferry_tensor_read_buffer(const char *path, const void *buf, size_t len, ferry_host_tensor *t, ferry_err *err) {
+  memset(t, 0, sizeof *t);
+  const char *b = buf;
+  int rc = len >= 6 && memcmp(b, "\x93NUMPY", 6) == 0 ? read_npy(path, b, len, t, err)
+                                                        : read_pb(path, b, len, t, err);
+  if (rc) ferry_host_tensor_free(t);
+  return rc;
+}
+
 int ferry_tensor_read(const char *path, ferry_host_tensor *t, ferry_err *err) {
   size_t len = 0;
   memset(t, 0, sizeof *t);
   char *buf = read_file(path, &len, err);
   if (!buf) return err->code;
-  int rc = len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0 ? read_npy(path, buf, len, t, err)
-                                                        : read_pb(path, buf, len, t, err);
+  int rc = ferry_tensor_read_buffer(path, buf, len, t, err);
   free(buf);
-  if (rc) ferry_host_tensor_free(t);
   return rc;
 }
 

@@ -30,6 +30,9 @@ typedef struct ferry_host_tensor {
  * Errors name the file. */
 int ferry_tensor_read(const char *path, ferry_host_tensor *t, ferry_err *err);
 void ferry_host_tensor_free(ferry_host_tensor *t);
+/* The same from `len` bytes in memory (a member of an .npz archive);
+ * `path` names it in errors. */
+int ferry_tensor_read_buffer(const char *path, const void *buf, size_t len, ferry_host_tensor *t, ferry_err *err);
 
 /* Writes t as a .npy file; FERRY_E_INPUT for dtypes numpy has no code for
  * (bfloat16, float8, 4-bit). */
