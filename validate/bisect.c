@@ -161,6 +161,13 @@ static ferry_vlimits bisect_limits(const ferry_vlimits *top) {
   return l;
 }
 
+/* The op of the node making value `name` in side sd's main graph, NULL if none. */
+static const char *producer_op(const side *sd, const char *name) {
+  int v = ferry_graph_find(sd->m->graph, name);
+  int p = v >= 0 ? sd->m->graph->values[v].producer : -1;
+  return p >= 0 ? sd->m->graph->nodes[p].op : NULL;
+}
+
 static int find_divergence(const side *ref, const side *mod, const ferry_vlimits *l, ferry_vbisect *b) {
   const ferry_graph *g = ref->m->graph;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -183,6 +190,8 @@ static int find_divergence(const side *ref, const side *mod, const ferry_vlimits
       snprintf(b->reason, sizeof b->reason, "%s", why);
       if (!(b->node = strdup(nd->name && *nd->name ? nd->name : "(unnamed)")) || !(b->op = strdup(nd->op)) ||
           !(b->output = strdup(name)) || describe_inputs(ref, mod, nd, l, b))
+        return -1;
+      if (producer_op(mod, name) && !(b->model_op = strdup(producer_op(mod, name))))
         return -1;
     }
   }
@@ -215,6 +224,7 @@ void ferry_vbisect_free(ferry_vbisect *b) {
   free(b->sample);
   free(b->node);
   free(b->op);
+  free(b->model_op);
   free(b->output);
   memset(b, 0, sizeof *b);
 }

@@ -30,7 +30,7 @@ typedef struct geometry {
   int oh, ow;        /* output */
 } geometry;
 
-static int plan_geometry(const ferry_vinput_cfg *c, geometry *g, const char *path, ferry_err *err) {
+static int plan_geometry(const ferry_vinput_cfg *c, geometry *g, ferry_err *err) {
   g->rh = g->h, g->rw = g->w;
   if (c->resize_h && c->resize_w) {
     g->rh = c->resize_h, g->rw = c->resize_w;
@@ -43,8 +43,8 @@ static int plan_geometry(const ferry_vinput_cfg *c, geometry *g, const char *pat
   g->oh = c->crop_h ? c->crop_h : g->rh;
   g->ow = c->crop_w ? c->crop_w : g->rw;
   if (g->oh > g->rh || g->ow > g->rw)
-    return ferry_fail(err, FERRY_E_INPUT, "%s: crop %dx%d is larger than the %s image (%dx%d)", path, g->oh, g->ow,
-                      c->resize_h ? "resized" : "", g->rh, g->rw);
+    return ferry_fail(err, FERRY_E_INPUT, "crop %dx%d is larger than the %simage (%dx%d)", g->oh, g->ow,
+                      c->resize_h ? "resized " : "", g->rh, g->rw);
   g->top = (int)lround((g->rh - g->oh) / 2.0);
   g->left = (int)lround((g->rw - g->ow) / 2.0);
   return 0;
@@ -70,7 +70,7 @@ int ferry_image_preprocess(const unsigned char *px, int h, int w, int ch, const 
                            ferry_err *err) {
   geometry g = {.h = h, .w = w, .ch = ch};
   memset(out, 0, sizeof *out);
-  if (plan_geometry(c, &g, "image", err)) return err->code;
+  if (plan_geometry(c, &g, err)) return err->code;
   int u8 = c->dtype == FERRY_U8;
   double scale = c->scale ? c->scale : u8 ? 1 : 1.0 / 255;
   size_t n = (size_t)g.oh * g.ow * ch;

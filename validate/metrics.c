@@ -190,14 +190,14 @@ static void shape_str(const ferry_tview *t, char *out, size_t n) {
   if (k < n) snprintf(out + k, n - k, "]");
 }
 
-/* |a-b| with NaN == NaN and equal infinities as 0, other NaN cases INFINITY. */
-static double abs_diff(double x, double y, int *nan_mismatch) {
-  *nan_mismatch = 0;
-  if (isnan(x) || isnan(y)) {
-    *nan_mismatch = !(isnan(x) && isnan(y));
-    return *nan_mismatch ? INFINITY : 0;
-  }
-  if (x == y) return 0; /* equal infinities too */
+/* |a-b| with NaN == NaN and equal infinities as 0; *hard is set where the
+ * pair differs in a way no tolerance covers (NaN or an infinity on one
+ * side only, opposite infinities), *nan where one side only is NaN. */
+static double abs_diff(double x, double y, int *hard, int *nan) {
+  *nan = isnan(x) != isnan(y);
+  if (isnan(x) || isnan(y)) return (*hard = *nan) ? INFINITY : 0;
+  if (x == y) return *hard = 0, 0; /* equal infinities too */
+  *hard = isinf(x) || isinf(y);
   return fabs(x - y);
 }
 
@@ -206,11 +206,12 @@ static void accumulate(const ferry_tview *a, const ferry_tview *b, const ferry_v
   int64_t worst_f = -1, worst_a = -1;
   for (int64_t i = 0; i < b->numel; i++) {
     double x = ferry_velem(a, i), y = ferry_velem(b, i);
-    int nan_mismatch;
-    double d = abs_diff(x, y, &nan_mismatch);
-    m->n_nan += nan_mismatch;
-    double rel = d == 0 ? 0 : y == 0 ? INFINITY : d / fabs(y);
-    int fails = nan_mismatch || (d > l->atol && d > l->rtol * fabs(y));
+    int hard, nan;
+    double d = abs_diff(x, y, &hard, &nan);
+    m->n_nan += nan;
+    m->n_nonfinite += hard;
+    double rel = d == 0 ? 0 : y == 0 || isinf(y) ? INFINITY : d / fabs(y);
+    int fails = hard || (d > l->atol && d > l->rtol * fabs(y));
     m->n_failed += fails;
     if (d > m->max_abs) m->max_abs = d;
     if (rel > m->max_rel) m->max_rel = rel;
@@ -236,6 +237,10 @@ static void accumulate(const ferry_tview *a, const ferry_tview *b, const ferry_v
 
 /* The first threshold `m` misses, written to reason; 0 if none. */
 static int missed(const ferry_vmetrics *m, const ferry_vlimits *l, char *reason, size_t n) {
+  if (!l->elementwise && m->n_nonfinite)
+    return snprintf(reason, n, "%lld elements NaN or infinite where the reference is not (or the reverse)",
+                    (long long)m->n_nonfinite),
+           1;
   if (l->elementwise && m->n_failed)
     return snprintf(reason, n, "%lld of %lld elements beyond tolerance (atol %g, rtol %g)%s", (long long)m->n_failed,
                     (long long)m->n, l->atol, l->rtol, m->n_nan ? ", NaN where the reference has none" : ""),

@@ -101,14 +101,14 @@ static void print_row(FILE *f, const ferry_vresult *r, int ws, int wo) {
   const ferry_vmetrics *m = &r->m;
   fprintf(f, "%-*s  %-*s  ", ws, fit(r->sample, ws, b1, sizeof b1), wo, fit(r->output, wo, b2, sizeof b2));
   if (!m->n) {
-    fprintf(f, "%-76s%s\n", "-", r->passed ? "pass" : "FAIL");
+    fprintf(f, "%-79s%s\n", "-", r->passed ? "pass" : "FAIL");
   } else {
     num(f, m->max_abs, "%.3g", 10);
     num(f, m->mean_abs, "%.3g", 10);
     num(f, m->max_rel, "%.3g", 10);
     num(f, m->cosine, "%.6f", 10);
     num(f, m->snr_db, "%.1f", 8);
-    num(f, m->max_ulp, "%.0f", 10);
+    num(f, m->max_ulp, "%.0f", 13);
     num(f, m->top1 * 100, "%.1f%%", 8);
     num(f, m->nmse, "%.2g", 10);
     fprintf(f, "%s\n", r->passed ? "pass" : "FAIL");
@@ -132,7 +132,9 @@ static void print_bisect(const ferry_vbisect *b, FILE *f) {
     fprintf(f, "  no intermediate value diverges beyond tolerance%s%s\n", b->reason[0] ? ": " : "", b->reason);
     return;
   }
-  fprintf(f, "  first diverging node: '%s' (%s), output '%s': %s\n", b->node, b->op, b->output, b->reason);
+  fprintf(f, "  first diverging node: '%s' (%s", b->node, b->op);
+  if (b->model_op && strcmp(b->model_op, b->op)) fprintf(f, "; %s in the model", b->model_op);
+  fprintf(f, "), output '%s': %s\n", b->output, b->reason);
   fprintf(f, "    output error: max abs %.3g, max rel %.3g, cosine %.6f\n", b->m.max_abs, b->m.max_rel, b->m.cosine);
   static const char *const states[] = {"", "missing on one side", "weight or constant", "graph input"};
   for (int i = 0; i < b->n_inputs; i++) {
@@ -153,7 +155,7 @@ void ferry_vreport_print(const ferry_vreport *rep, FILE *f) {
   }
   fprintf(f, "ferry validate: %s against %s, %d sample%s, %d check%s\n\n", rep->model, rep->reference, rep->n_samples,
           rep->n_samples == 1 ? "" : "s", rep->n, rep->n == 1 ? "" : "s");
-  fprintf(f, "%-*s  %-*s  %-10s%-10s%-10s%-10s%-8s%-10s%-8s%-10s%s\n", ws, "SAMPLE", wo, "OUTPUT", "MAX ABS", "MEAN ABS",
+  fprintf(f, "%-*s  %-*s  %-10s%-10s%-10s%-10s%-8s%-13s%-8s%-10s%s\n", ws, "SAMPLE", wo, "OUTPUT", "MAX ABS", "MEAN ABS",
           "MAX REL", "COSINE", "SNR dB", "MAX ULP", "TOP-1", "NMSE", "RESULT");
   for (int i = 0; i < rep->n; i++) print_row(f, &rep->r[i], ws, wo);
   print_bisect(&rep->bisect, f);
@@ -201,8 +203,8 @@ static void jstr(FILE *f, const char *key, const char *v) {
 }
 
 static void json_metrics(FILE *f, const ferry_vmetrics *m) {
-  fprintf(f, "{\"elements\": %lld, \"failed_elements\": %lld, \"nan_mismatches\": %lld, ", (long long)m->n,
-          (long long)m->n_failed, (long long)m->n_nan);
+  fprintf(f, "{\"elements\": %lld, \"failed_elements\": %lld, \"nan_mismatches\": %lld, \"nonfinite_mismatches\": %lld, ", (long long)m->n,
+          (long long)m->n_failed, (long long)m->n_nan, (long long)m->n_nonfinite);
   jnum(f, "max_abs", m->max_abs), fputs(", ", f);
   jnum(f, "mean_abs", m->mean_abs), fputs(", ", f);
   jnum(f, "max_rel", m->max_rel), fputs(", ", f);
@@ -260,6 +262,7 @@ static void json_bisect(FILE *f, const ferry_vbisect *b) {
   if (b->found) {
     fputs(", ", f), jstr(f, "node", b->node);
     fputs(", ", f), jstr(f, "op", b->op);
+    fputs(", ", f), jstr(f, "model_op", b->model_op ? b->model_op : "");
     fputs(", ", f), jstr(f, "output", b->output);
     fputs(", ", f), jstr(f, "reason", b->reason);
     fputs(", \"error\": ", f), json_metrics(f, &b->m);

@@ -66,6 +66,9 @@ typedef struct ferry_vmetrics {
   int64_t n;                  /* elements compared */
   int64_t n_failed;           /* elements breaking the element rule */
   int64_t n_nan;              /* elements where one side is NaN and the other not */
+  int64_t n_nonfinite;        /* elements no tolerance covers: NaN or an infinity
+                                 on one side only, opposite infinities; any such
+                                 element fails the check, element rule on or off */
   double max_abs, mean_abs, max_rel;
   double cosine, snr_db, nmse; /* snr_db: INFINITY when both are equal */
   double max_ulp;
@@ -215,6 +218,7 @@ typedef struct ferry_vbisect {
   int compared, skipped;      /* values compared, values only one side had */
   char *sample;               /* the sample bisect ran on */
   char *node, *op, *output;   /* the first diverging node, its op and the output */
+  char *model_op;             /* the op making that output in MODEL, NULL if none */
   ferry_vmetrics m;           /* that output's error */
   char reason[256];
   ferry_vbisect_input *inputs;
