@@ -20,8 +20,9 @@ PACKAGES=(
   clang lld libclang-rt-14-dev wasi-libc libclang-rt-14-dev-wasm32
   # ONNX conformance suite: /usr/share/libonnx-testdata/data/
   libonnx-testdata
-  # scripts/make-models.py: real PyTorch exports (run with /usr/bin/python3)
-  python3-torch python3-torchvision python3-onnx python3-numpy
+  # scripts/make-models.py: real PyTorch exports (run with /usr/bin/python3);
+  # tests/validate/make-data.py also writes PNG/JPEG test images with PIL
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-pil
   # XML tools (xmllint) for test reports
   libxml2-utils
   # browser tests and benchmarks (tests/browser, driven by npm playwright-core)
