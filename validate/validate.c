@@ -145,15 +145,17 @@ static int read_folder(run *r, const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return ferry_fail(r->err, FERRY_E_INPUT, "%s: %s", dir, strerror(errno));
   char *names[1024];
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d)) && n < 1024;)
-    if (!strncmp(e->d_name, "test_data_set_", 14) && !(names[n] = strdup(e->d_name))) break;
-    else if (!strncmp(e->d_name, "test_data_set_", 14)) n++;
+  int n = 0, rc = 0;
+  for (struct dirent *e; !rc && (e = readdir(d));) {
+    if (strncmp(e->d_name, "test_data_set_", 14)) continue;
+    if (n == 1024) rc = ferry_fail(r->err, FERRY_E_INPUT, "%s: more than 1024 test_data_set folders", dir);
+    else if (!(names[n] = strdup(e->d_name))) rc = oom(r);
+    else n++;
+  }
   closedir(d);
-  if (!n)
+  if (!n && !rc)
     return ferry_fail(r->err, FERRY_E_INPUT, "%s: neither a test_data_set folder (input_0.pb) nor a folder of test_data_set_N folders", dir);
   qsort(names, (size_t)n, sizeof *names, by_name);
-  int rc = 0;
   for (int i = 0; i < n; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     if (!rc) rc = read_test_set(r, path);
