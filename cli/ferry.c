@@ -439,8 +439,6 @@ static const char validate_help[] =
     "                    REF's, with its inputs' errors (needs --reference)\n"
     "  --threads N       threads for the kernels (default 1)\n"
     "\n"
-    "Exit status: 0 every check passed, 1 a check failed, 2 bad input or usage.\n"
-    "\n"
     "Example:\n"
     "  ferry validate squeezenet.ferry --data squeezenet1_1/test_data_set_0\n"
     "  ferry validate model.q.ferry --reference model.onnx --data cat.jpg --config v.yaml \\\n"
