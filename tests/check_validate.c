@@ -449,6 +449,20 @@ START_TEST(cli_perturbed_reference_fails) {
            "test \"$(xmllint --xpath 'string(/testsuites/@failures)' '%s')\" = 1",
            dpath("r.xml"), dpath("r.xml"), dpath("r.xml"));
   ck_assert_msg(system(cmd) == 0, "the JUnit report has the wrong test cases");
+  /* names needing escapes, and a byte that is not UTF-8, still give well-formed files */
+  const char *odd = dpath("odd&<b>\"\xff");
+  snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", dpath("sq_perturbed"), odd);
+  ck_assert(system(cmd) == 0);
+  snprintf(args, sizeof args, "'%s' --data '%s' --json '%s' --junit '%s'", mpath("squeezenet1_1.onnx"), odd,
+           dpath("odd.json"), dpath("odd.xml"));
+  ck_assert_int_eq(validate(args, &out, &err), 1);
+  free(out), free(err);
+  snprintf(cmd, sizeof cmd,
+           "xmllint --noout '%s' && test \"$(xmllint --xpath 'string(//testcase/@classname)' '%s')\" = '%s' && "
+           "/usr/bin/python3 -c \"import json,sys; r=json.load(open(sys.argv[1])); "
+           "assert r['results'][0]['sample'].endswith('odd&<b>\\\"?'), r\" '%s'",
+           dpath("odd.xml"), dpath("odd.xml"), dpath("odd&<b>\"?"), dpath("odd.json"));
+  ck_assert_msg(system(cmd) == 0, "escaping: %s", cmd);
 }
 END_TEST
 
