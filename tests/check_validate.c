@@ -573,6 +573,17 @@ START_TEST(bisect_changed_constant) {
 }
 END_TEST
 
+START_TEST(cli_output_missing_in_reference) {
+  char *out, *err, args[8192];
+  snprintf(args, sizeof args, "'%s' --reference '%s' --json '%s'", dpath("chain.onnx"), dpath("chain_renamed.onnx"),
+           dpath("m.json"));
+  ck_assert_int_eq(validate(args, &out, &err), 1);
+  ck_assert_msg(strstr(out, "FAIL: the reference model has no output 'y'"), "%s", out);
+  ck_assert_msg(!strstr(out, "worst"), "%s", out);
+  free(out), free(err);
+}
+END_TEST
+
 START_TEST(bisect_swapped_op) {
   bisect_names("chain_op.onnx", "act", "Relu; Sigmoid in the model)");
 }
@@ -630,6 +641,7 @@ int main(void) {
   tcase_add_test(c, cli_perturbed_reference_fails);
   tcase_add_test(c, cli_exit_codes);
   tcase_add_test(c, cli_bundle_against_source_and_images);
+  tcase_add_test(c, cli_output_missing_in_reference);
   tcase_add_test(c, bisect_changed_constant);
   tcase_add_test(c, bisect_swapped_op);
   tcase_add_test(c, bisect_library_and_optimized_bundle);

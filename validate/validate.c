@@ -334,6 +334,8 @@ static ferry_vresult *new_result(run *r, const sample *sm, const char *output, c
     return oom(r), NULL;
   }
   rep->n++;
+  res->m.worst = -1;
+  res->m.top1 = res->m.topk = NAN;
   res->dtype = actual->dtype, res->rank = actual->rank;
   memcpy(res->dims, actual->dims, sizeof res->dims);
   res->lim = limits_for(r, output);

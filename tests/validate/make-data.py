@@ -8,6 +8,7 @@ Writes into OUT:
   chain.onnx             a small graph: x -> MatMul(w) -> Add(b) -> Relu -> Mul(c) -> Tanh -> y
   chain_const.onnx       the same with node 'scale''s constant c changed (0.5 -> 0.6)
   chain_op.onnx          the same with node 'act' made a Sigmoid instead of a Relu
+  chain_renamed.onnx     the same with the output named z instead of y
   identity.onnx          image [1, 3, 4, 4] -> Identity -> out, for images through the CLI
   img.png                a 7x5 (HxW) RGB image of random pixels
   img_expected.npy       img.png preprocessed (resize shorter side to 6, center crop 4, scale
@@ -39,7 +40,7 @@ def perturbed_set(models, out):
     np.savez_compressed(os.path.join(out, "sq_deflated.npz"), input=x, output=want)
 
 
-def chain(path, c_value, act="Relu"):
+def chain(path, c_value, act="Relu", out="y"):
     rng = np.random.default_rng(7)
     w = rng.standard_normal((4, 6)).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)
@@ -49,12 +50,12 @@ def chain(path, c_value, act="Relu"):
         helper.make_node("Add", ["h1", "b"], ["h2"], name="add_bias"),
         helper.make_node(act, ["h2"], ["h3"], name="act"),
         helper.make_node("Mul", ["h3", "c"], ["h4"], name="scale"),
-        helper.make_node("Tanh", ["h4"], ["y"], name="squash"),
+        helper.make_node("Tanh", ["h4"], [out], name="squash"),
     ]
     g = helper.make_graph(
         nodes, "chain",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [2, 6])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"), numpy_helper.from_array(c, "c")])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7), path)
 
@@ -110,6 +111,7 @@ def main():
     chain(os.path.join(out, "chain.onnx"), 0.5)
     chain(os.path.join(out, "chain_const.onnx"), 0.6)
     chain(os.path.join(out, "chain_op.onnx"), 0.5, act="Sigmoid")
+    chain(os.path.join(out, "chain_renamed.onnx"), 0.5, out="z")
     identity(os.path.join(out, "identity.onnx"))
     images(out)
 
