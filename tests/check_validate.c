@@ -524,7 +524,7 @@ START_TEST(cli_bundle_against_source_and_images) {
   free(out), free(err);
   /* images with the YAML's preprocessing, through the command */
   const char yaml[] = "inputs:\n  image:\n    image: {resize: 6, crop: 4, mean: [0.485, 0.456, 0.406],"
-                      " std: [0.229, 0.224, 0.225]}\noutputs:\n  out: {cosine: 0.9999}\n";
+                      " std: [0.229, 0.224, 0.225]}\noutputs:\n  out: {cosine: 0.9999}\n  \"*\": {snr_db: 40, cosine: 0.5}\n";
   tu_write(dpath("img.yaml"), yaml, strlen(yaml));
   snprintf(args, sizeof args, "'%s' --reference '%s' --data '%s' --data '%s' --config '%s' --json '%s'",
            dpath("identity.onnx"), dpath("identity.onnx"), dpath("img.png"), dpath("solid.jpg"), dpath("img.yaml"),
@@ -535,7 +535,7 @@ START_TEST(cli_bundle_against_source_and_images) {
   snprintf(cmd, sizeof cmd,
            "/usr/bin/python3 -c \"import json,sys; r=json.load(open(sys.argv[1])); "
            "assert [x['shape'] for x in r['results']] == [[1, 3, 4, 4]] * 2, r; "
-           "assert r['results'][0]['limits']['cosine'] == 0.9999 and r['results'][0]['limits']['elementwise'] is False\" '%s'",
+           "l = r['results'][0]['limits']; assert l['cosine'] == 0.9999 and l['snr_db'] == 40 and l['elementwise'] is False, l\" '%s'",
            dpath("i.json"));
   ck_assert_msg(system(cmd) == 0, "image report");
 }

@@ -287,8 +287,13 @@ static int settings(run *r) {
 static ferry_vlimits limits_for(const run *r, const char *output) {
   ferry_vlimits l;
   ferry_vlimits_unset(&l);
-  for (int i = 0; i < r->cfg.n_outputs; i++)
-    if (!strcmp(r->cfg.outputs[i].name, output)) l = r->cfg.outputs[i].lim;
+  const ferry_voutput_cfg *exact = NULL, *any = NULL;
+  for (int i = 0; i < r->cfg.n_outputs; i++) {
+    if (!exact && !strcmp(r->cfg.outputs[i].name, output)) exact = &r->cfg.outputs[i];
+    if (!any && !strcmp(r->cfg.outputs[i].name, "*")) any = &r->cfg.outputs[i];
+  }
+  if (exact) l = exact->lim;
+  if (any) ferry_vlimits_inherit(&l, &any->lim); /* "*": every output's entry */
   ferry_vlimits_inherit(&l, &r->top);
   ferry_vlimits_resolve(&l);
   return l;
