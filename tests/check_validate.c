@@ -449,6 +449,25 @@ START_TEST(cli_perturbed_reference_fails) {
            "test \"$(xmllint --xpath 'string(/testsuites/@failures)' '%s')\" = 1",
            dpath("r.xml"), dpath("r.xml"), dpath("r.xml"));
   ck_assert_msg(system(cmd) == 0, "the JUnit report has the wrong test cases");
+  /* per-output limits from the YAML: a looser atol for this output passes it; a cosine
+   * threshold alone (element rule off) passes; a tighter one fails with its reason */
+  const char *loose = "atol: 1e-6\noutputs:\n  output: {atol: 0.6}\n";
+  tu_write(dpath("loose.yaml"), loose, strlen(loose));
+  snprintf(args, sizeof args, "'%s' --data '%s' --config '%s'", mpath("squeezenet1_1.onnx"), dpath("sq_perturbed"),
+           dpath("loose.yaml"));
+  ck_assert_int_eq(validate(args, &out, &err), 0);
+  free(out), free(err);
+  const char *cos = "outputs:\n  output: {cosine: 0.999, top1: 1.0}\n";
+  tu_write(dpath("cos.yaml"), cos, strlen(cos));
+  snprintf(args, sizeof args, "'%s' --data '%s' --config '%s'", mpath("squeezenet1_1.onnx"), dpath("sq_perturbed"),
+           dpath("cos.yaml"));
+  ck_assert_int_eq(validate(args, &out, &err), 0);
+  free(out), free(err);
+  cos = "outputs:\n  output: {cosine: 0.9999}\n";
+  tu_write(dpath("cos.yaml"), cos, strlen(cos));
+  ck_assert_int_eq(validate(args, &out, &err), 1);
+  ck_assert_msg(strstr(out, "FAIL: cosine 0.99947"), "%s", out);
+  free(out), free(err);
   /* names needing escapes, and a byte that is not UTF-8, still give well-formed files */
   const char *odd = dpath("odd&<b>\"\xff");
   snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", dpath("sq_perturbed"), odd);
