@@ -427,9 +427,24 @@ static void dw_task(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* Y = act(conv(X, W) + bias), all float32. */
+/* W packed as the GEMM's A operand, one block per group, in the node's
+ * persistent buffer (packed on the first run), when W is a constant; else
+ * NULL and the GEMM packs it on every run. */
+static const float *prepacked_w(ferry_kctx *k, const cgeo *g, const float *W, int w_const) {
+  int64_t Kg = g->Cg * g->k_size;
+  size_t per = ferry_sgemm_pack_a_size(g->Mg, Kg);
+  int fresh = 0;
+  if (!w_const || !k->persist || per > SIZE_MAX / sizeof(float) / (size_t)g->G) return NULL;
+  float *pw = k->persist(k, per * (size_t)g->G * sizeof(float), &fresh);
+  for (int64_t gi = 0; pw && fresh && gi < g->G; gi++)
+    ferry_sgemm_pack_a(g->Mg, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, pw + (size_t)gi * per);
+  return pw;
+}
+
+/* Y = act(conv(X, W) + bias), all float32; w_const: W is the same every
+ * run (packed once). */
 static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
-                    const ferry_act *act) {
+                    const ferry_act *act, int w_const) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
@@ -445,6 +460,8 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   int64_t Kg = g->Cg * g->k_size;
   float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->Mg, g->out_size, Kg) * sizeof(float));
   if (!ws) return FERRY_E_SYSTEM;
+  const float *pw = prepacked_w(k, g, W, w_const);
+  size_t per = ferry_sgemm_pack_a_size(g->Mg, Kg);
   for (int64_t n = 0; n < g->N; n++)
     for (int64_t gi = 0; gi < g->G; gi++) {
       const float *x = X + (n * g->C + gi * g->Cg) * g->in_size;
@@ -452,8 +469,9 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
       ferry_gemm_b B = {{x, g->in_size, 1}, NULL, NULL};
       if (!is_pointwise(g)) B.pack = two_d ? pack_im2col_2d : pack_im2col_nd, B.ctx = &ic;
       e.bias = bias ? bias + gi * g->Mg : NULL;
-      ferry_sgemm_ws(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
-                     Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws);
+      ferry_gemm_pre pre = {pw ? pw + (size_t)gi * per : NULL, NULL};
+      ferry_sgemm_ws_pre(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
+                         Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws, &pre);
     }
   return FERRY_OK;
 }
@@ -472,13 +490,14 @@ static int conv_common(ferry_kctx *k, int fused) {
   if (b && b->numel != g.M) return ferry_kernel_fail(k, "B has %lld values, expected %lld", (long long)b->numel, (long long)g.M);
   if ((rc = conv_output(k, &g, x->dtype))) return rc;
   ferry_tview *o = &k->out[0];
+  int w_const = (int)(k->const_in >> 1 & 1);
   if (x->dtype == FERRY_F32)
-    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act);
+    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act, w_const);
   float *X = ferry_linalg_f32_in(k, x), *W = X ? ferry_linalg_f32_in(k, w) : NULL;
   float *B = W && b ? ferry_linalg_f32_in(k, b) : NULL;
   float *Y = W && (B || !b) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
   if (!Y) return FERRY_E_SYSTEM;
-  if ((rc = conv_f32(k, &g, X, W, B, Y, &act))) return rc;
+  if ((rc = conv_f32(k, &g, X, W, B, Y, &act, w_const))) return rc;
   ferry_linalg_f32_out(Y, o);
   return FERRY_OK;
 }
