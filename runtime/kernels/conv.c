@@ -226,44 +226,64 @@ typedef struct im2col {
   const float *x; /* first input channel of the group */
 } im2col;
 
+/* A run of a panel's columns that lie in one output row. */
+typedef struct cseg {
+  int j, n;       /* first column in the panel, count */
+  int64_t ih, iw; /* input position of the first column's window origin */
+} cseg;
+
+/* One im2col row's run: d[0..n) = the input row ih + kdh from column
+ * iw + kdw on (stride sw), zero in the padding. */
+static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh, int64_t kdw, float *d) {
+  int64_t ih = sg->ih + kdh, iw0 = sg->iw + kdw;
+  int n = sg->n;
+  if (ih < 0 || ih >= v->H) {
+    memset(d, 0, (size_t)n * sizeof *d);
+    return;
+  }
+  const float *row = xc + ih * v->W;
+  if (v->sw == 1) {
+    int lo = iw0 >= 0 ? 0 : (int)(-iw0 < n ? -iw0 : n);
+    int hi = iw0 + n <= v->W ? n : (int)(v->W - iw0 > lo ? v->W - iw0 : lo);
+    if (lo) memset(d, 0, (size_t)lo * sizeof *d);
+    int jj = lo;
+    for (; jj + 4 <= hi; jj += 4) f32x4_store(d + jj, f32x4_load(row + iw0 + jj));
+    for (; jj < hi; jj++) d[jj] = row[iw0 + jj];
+    if (hi < n) memset(d + hi, 0, (size_t)(n - hi) * sizeof *d);
+    return;
+  }
+  for (int jj = 0; jj < n; jj++) {
+    int64_t iw = iw0 + jj * v->sw;
+    d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
+  }
+}
+
 /* Rows kdh/kdw/coff[0..pn) of one packed panel: the nr columns from
- * output position (oh, ow) on, at d (row stride NR). */
+ * output position (oh, ow) on, at d (row stride NR), one run per output
+ * row the panel touches. */
 static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh, const int64_t *kdw, int64_t pn,
                       int64_t oh, int64_t ow, int nr, float *d) {
   const win2 *v = &ic->v;
-  int64_t ihb[NR], iwb[NR];
-  int same_row = ow + nr <= v->OW && v->sw == 1;
-  for (int jj = 0; jj < nr; jj++) {
-    ihb[jj] = oh * v->sh, iwb[jj] = ow * v->sw;
-    if (++ow == v->OW) ow = 0, oh++;
+  cseg sg[NR];
+  int ns = 0;
+  for (int jj = 0; jj < nr; ns++) {
+    int n = (int)(v->OW - ow < nr - jj ? v->OW - ow : nr - jj);
+    sg[ns] = (cseg){jj, n, oh * v->sh, ow * v->sw};
+    jj += n, ow += n;
+    if (ow == v->OW) ow = 0, oh++;
   }
   for (int64_t p = 0; p < pn; p++, d += NR) {
     const float *xc = ic->x + coff[p];
     if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
-    if (same_row) {
-      int64_t ih = ihb[0] + kdh[p], iw0 = iwb[0] + kdw[p];
-      if (ih < 0 || ih >= v->H) {
-        memset(d, 0, (size_t)nr * sizeof *d);
+    if (ns == 1 && nr == NR && v->sw == 1) { /* the common case: one run of whole vectors inside the row */
+      int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
+      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + NR <= v->W) {
+        const float *src = xc + ih * v->W + iw0;
+        for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
         continue;
       }
-      const float *row = xc + ih * v->W;
-      if (iw0 >= 0 && iw0 + nr <= v->W) {
-        if (nr == NR)
-          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(row + iw0 + u));
-        else
-          memcpy(d, row + iw0, (size_t)nr * sizeof *d);
-        continue;
-      }
-      for (int jj = 0; jj < nr; jj++) {
-        int64_t iw = iw0 + jj;
-        d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
-      }
-      continue;
     }
-    for (int jj = 0; jj < nr; jj++) {
-      int64_t ih = ihb[jj] + kdh[p], iw = iwb[jj] + kdw[p];
-      d[jj] = ih >= 0 && ih < v->H && iw >= 0 && iw < v->W ? xc[ih * v->W + iw] : 0;
-    }
+    for (int i = 0; i < ns; i++) pack_run(v, xc, &sg[i], kdh[p], kdw[p], d + sg[i].j);
   }
 }
 
@@ -339,7 +359,7 @@ static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh,
 }
 
 /* x[p], x[p + s], x[p + 2s], x[p + 3s] */
-static inline f32x4 load_strided(const float *x, int64_t p, int64_t s) {
+static inline __attribute__((always_inline)) f32x4 load_strided(const float *x, int64_t p, int64_t s) {
   if (s == 1) return f32x4_load(x + p);
   if (s == 2) return __builtin_shufflevector(f32x4_load(x + p), f32x4_load(x + p + 3), 0, 2, 5, 7);
   return (f32x4){x[p], x[p + s], x[p + 2 * s], x[p + 3 * s]};
@@ -348,18 +368,19 @@ static inline f32x4 load_strided(const float *x, int64_t p, int64_t s) {
 #define DW_MAX_TAPS 64 /* kernels up to this many taps keep splatted weights on the stack */
 
 /* Outputs [ow, hi) of row oh (every tap inside the image) with stride S
- * (1 and 2 specialized when inlined, 0: v->sw); returns where it stopped
- * (a multiple of 4 outputs). */
-static inline int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv, int64_t ki0, int64_t ki1, int64_t oh,
-                                  int64_t ow, int64_t hi, float *yr, const int64_t S) {
-  const int64_t sw = S ? S : v->sw, s4 = 4 * sw;
+ * and KW kernel columns at dilation 1 (constants when inlined, so the tap
+ * loop unrolls; 0: v->sw, and v->kw, v->dw); returns where it stopped (a
+ * multiple of 4 outputs). */
+static inline __attribute__((always_inline)) int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv, int64_t ki0, int64_t ki1, int64_t oh,
+                                  int64_t ow, int64_t hi, float *yr, const int64_t S, const int64_t KW) {
+  const int64_t sw = S ? S : v->sw, s4 = 4 * sw, kw = KW ? KW : v->kw, dw = KW ? 1 : v->dw;
   for (; ow + 16 <= hi; ow += 16) { /* four independent sums hide the add latency */
     f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     for (int64_t ki = ki0; ki < ki1; ki++) {
       const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < v->kw; kj++) {
-        f32x4 wk = wv[ki * v->kw + kj];
-        int64_t p = ow * sw - v->pw + kj * v->dw;
+      for (int64_t kj = 0; kj < kw; kj++) {
+        f32x4 wk = wv[ki * kw + kj];
+        int64_t p = ow * sw - v->pw + kj * dw;
         a0 += wk * load_strided(xr, p, sw);
         a1 += wk * load_strided(xr, p + s4, sw);
         a2 += wk * load_strided(xr, p + 2 * s4, sw);
@@ -375,8 +396,7 @@ static inline int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv
     f32x4 acc = {0};
     for (int64_t ki = ki0; ki < ki1; ki++) {
       const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < v->kw; kj++)
-        acc += wv[ki * v->kw + kj] * load_strided(xr, ow * sw - v->pw + kj * v->dw, sw);
+      for (int64_t kj = 0; kj < kw; kj++) acc += wv[ki * kw + kj] * load_strided(xr, ow * sw - v->pw + kj * dw, sw);
     }
     f32x4_store(yr + ow, acc);
   }
@@ -395,12 +415,17 @@ static void dw_row(const win2 *v, const float *x, const float *w, const f32x4 *w
   int64_t ki0 = 0, ki1 = v->kh; /* kernel rows inside the image */
   while (ki0 < ki1 && oh * v->sh - v->ph + ki0 * v->dh < 0) ki0++;
   while (ki1 > ki0 && oh * v->sh - v->ph + (ki1 - 1) * v->dh >= v->H) ki1--;
-  if (v->sw == 1)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1);
+  int k3 = v->kw == 3 && v->dw == 1;
+  if (v->sw == 1 && k3)
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 3);
+  else if (v->sw == 2 && k3)
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 3);
+  else if (v->sw == 1)
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 0);
   else if (v->sw == 2)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2);
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 0);
   else
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0);
+    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0, 0);
   for (; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
 }
 
