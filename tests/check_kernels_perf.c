@@ -10,6 +10,7 @@
  *              error bound, and against each other;
  *   prepacked  ferry_sgemm_pack_a / _pack_b + ferry_sgemm_ws_pre (A, B or
  *              both packed once) against the reference;
+ *   matmul     MatMul and Gemm (transB) with a constant B pack it once;
  *   conv       Conv with a constant W (kctx const_in) packs it once into
  *              the persist buffer: a first run fills it (fresh), a second
  *              run with other X reuses it, both right; im2col packing by
@@ -320,6 +321,57 @@ START_TEST(test_depthwise_3x3) {
 }
 END_TEST
 
+/* MatMul [2, M, K] x [K, N] and Gemm (transB) with B constant, run three
+ * times on other A: B packed on the first run only, every result right. */
+START_TEST(test_matmul_gemm_prepacked_b) {
+  rng = 5555;
+  static const int64_t sizes[][3] = {{7, 33, 19}, {64, 300, 257}, {3, 17, 1}, {1, 40, 30}};
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+    for (int op = 0; op < 2; op++) {
+      int64_t M = sizes[si][0], N = sizes[si][1], K = sizes[si][2], nb = op ? 1 : 2;
+      float *B = rnd_fill(K * N);
+      fake_persist fp = {NULL, 0, 0, 0};
+      for (int run = 0; run < 3; run++) {
+        float *A = rnd_fill(nb * M * K);
+        double *Y = malloc((size_t)(nb * M * N) * sizeof *Y), *S = malloc((size_t)(nb * M * N) * sizeof *S);
+        for (int64_t i = 0; i < nb * M; i++)
+          for (int64_t j = 0; j < N; j++) {
+            double s = 0, a = 0;
+            for (int64_t p = 0; p < K; p++) {
+              double t = (double)A[i * K + p] * (op ? B[j * K + p] : B[p * N + j]); /* Gemm: B is [N, K], transB */
+              s += t, a += fabs(t);
+            }
+            Y[i * N + j] = s, S[i * N + j] = a + 1e-6;
+          }
+        kf_call c;
+        kf_init(&c, 13);
+        c.k.parallel = chunky_parallel;
+        c.k.const_in = 2, c.k.persist = persist_cb, cur_persist = &fp;
+        if (op) {
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){M, K}, A);
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){N, K}, B);
+          kf_out(&c, FERRY_F32, 2, (int64_t[]){M, N});
+          kf_attr_int(&c, "transB", 1);
+          ck_assert_int_eq(kf_run(&c, ferry_kernel_Gemm), FERRY_OK);
+        } else {
+          kf_in(&c, FERRY_F32, 3, (int64_t[]){nb, M, K}, A);
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){K, N}, B);
+          kf_out(&c, FERRY_F32, 3, (int64_t[]){nb, M, N});
+          ck_assert_int_eq(kf_run(&c, ferry_kernel_MatMul), FERRY_OK);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s %lldx%lldx%lld run %d", op ? "Gemm" : "MatMul", (long long)M, (long long)N,
+                 (long long)K, run);
+        check_close(c.out[0].data, Y, S, nb * M * N, K, what);
+        kf_free(&c);
+        free(A), free(Y), free(S);
+      }
+      ck_assert_int_eq(fp.fresh_calls, nb * M > 1 ? 1 : 0); /* one-row products do not pack */
+      free(fp.buf), free(B);
+    }
+}
+END_TEST
+
 /* ---- a session run twice ---- */
 
 static void run_twice(const char *model) {
@@ -380,6 +432,7 @@ int main(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_gemm_isa_paths);
   tcase_add_test(t, test_gemm_prepacked);
+  tcase_add_test(t, test_matmul_gemm_prepacked_b);
   suite_add_tcase(s, t);
   t = tcase_create("conv");
   tcase_set_timeout(t, 300);

@@ -735,6 +735,22 @@ int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, co
   return FERRY_OK;
 }
 
+int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, int b_const) {
+  ferry_gemm_b b = {B, NULL, NULL};
+  ferry_gemm_pre pre = {NULL, NULL};
+  if (b_const && k->persist && M > 1 && N > 1 && K > 0) {
+    int fresh = 0;
+    float *pb = k->persist(k, ferry_sgemm_pack_b_size(K, N) * sizeof(float), &fresh);
+    if (pb && fresh) ferry_sgemm_pack_b(K, N, B, pb);
+    pre.b = pb;
+  }
+  float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(M, N, K) * sizeof(float));
+  if (!ws) return FERRY_E_SYSTEM;
+  ferry_sgemm_ws_pre(k, M, N, K, A, &b, C, ldc, e, ws, &pre);
+  return FERRY_OK;
+}
+
 /* ---- batches of products ---- */
 
 typedef struct bjob {

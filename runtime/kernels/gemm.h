@@ -122,6 +122,12 @@ typedef struct ferry_gemm_pre {
 void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
                         int64_t ldc, const ferry_gemm_epi *e, float *ws, const ferry_gemm_pre *pre);
 
+/* ferry_sgemm with a plain B that, when b_const (a weight: kctx
+ * const_in), is packed once into the node's persist buffer and reused on
+ * later runs; products with one row or column of C do not pack. */
+int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, int b_const);
+
 /* nbatch products C_b = epi(A_b * B_b), all M x N x K: offs() gives the
  * offsets (in floats) of A_b, B_b and C_b from A.p, B.p and C. Small
  * products run whole in parallel slots, big ones one after another with
