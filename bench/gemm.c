@@ -97,15 +97,18 @@ static double bench_one(int64_t M, int64_t N, int64_t K, int trans_b, double sec
 
 typedef float v4 __attribute__((vector_size(16)));
 
-#define PEAK_ITERS 20000000L
+#define PEAK_ITERS 20000000L /* a multiple of 64 */
+static volatile int peak_inner = 64;
 #define PEAK_BODY(V)                                                                \
   V a0 = x, a1 = x + 1, a2 = x + 2, a3 = x + 3, a4 = x + 4, a5 = x + 5, a6 = x + 6, \
     a7 = x + 7, a8 = x + 8, a9 = x + 9, a10 = x + 10, a11 = x + 11;                   \
-  for (long i = 0; i < iters; i++) {                                                \
-    a0 = a0 * m + c, a1 = a1 * m + c, a2 = a2 * m + c, a3 = a3 * m + c;             \
-    a4 = a4 * m + c, a5 = a5 * m + c, a6 = a6 * m + c, a7 = a7 * m + c;             \
-    a8 = a8 * m + c, a9 = a9 * m + c, a10 = a10 * m + c, a11 = a11 * m + c;         \
-    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3));                  \
+  for (long o = 0; o < iters / 64; o++) {                                          \
+    int n = peak_inner; /* volatile: the compiler cannot fold the chains */        \
+    for (int i = 0; i < n; i++) {                                                   \
+      a0 = a0 * m + c, a1 = a1 * m + c, a2 = a2 * m + c, a3 = a3 * m + c;           \
+      a4 = a4 * m + c, a5 = a5 * m + c, a6 = a6 * m + c, a7 = a7 * m + c;           \
+      a8 = a8 * m + c, a9 = a9 * m + c, a10 = a10 * m + c, a11 = a11 * m + c;       \
+    }                                                                               \
   }                                                                                 \
   V s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;                \
   float r = 0;                                                                      \
