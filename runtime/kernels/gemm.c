@@ -134,13 +134,13 @@ const char *ferry_gemm_config(void) {
   return "f32x" STR(VL) " " STR(MR) "x" STR(NR);
 }
 
-static inline fvec vload(const float *p) {
+FERRY_VINLINE fvec vload(const float *p) {
   fvec v;
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void vstore(float *p, fvec v) { memcpy(p, &v, sizeof v); }
-static inline fvec vsplat(float x) {
+FERRY_VINLINE void vstore(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+FERRY_VINLINE fvec vsplat(float x) {
 #if VL == 8
   return (fvec){x, x, x, x, x, x, x, x};
 #else
@@ -215,11 +215,11 @@ static float act_one(const ferry_act *a, float x) {
 }
 
 /* where m: a, else b (m from a vector comparison: all ones or zeros) */
-static inline fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
+FERRY_VINLINE fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
 
 /* The activation on one vector: branch-free for the piecewise-linear
  * ones (NaN passes through as in act_one), per lane for tanh/sigmoid. */
-static inline fvec act_vec(const ferry_act *a, fvec x) {
+FERRY_VINLINE fvec act_vec(const ferry_act *a, fvec x) {
   fvec zero = {0};
   switch (a->kind) {
   case FERRY_ACT_NONE: return x;
@@ -423,9 +423,13 @@ typedef struct gjob {
   ukernel_fn uk;       /* the micro-kernel (ukernel_pick) */
 } gjob;
 
-/* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors. */
-static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr) {
+/* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors;
+ * KIND is the activation, a constant where inlined (so act_vec's switch
+ * folds away). */
+FERRY_VINLINE void tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr, const int KIND) {
   const ferry_gemm_epi *e = g->e;
+  ferry_act act = e->act;
+  act.kind = KIND;
   for (int ii = 0; ii < mr; ii++) {
     float *c = g->C + (i0 + ii) * g->ldc + j;
     const float *s = t + ii * NR, *b = e->bias ? e->bias + (i0 + ii) * e->bias_rs + j * e->bias_cs : NULL;
@@ -435,8 +439,17 @@ static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j,
       if (!g->first) x += vload(c + v);
       x *= e->alpha;
       x += b && e->bias_cs ? vload(b + v) * e->beta : b0;
-      vstore(c + v, act_vec(&e->act, x));
+      vstore(c + v, act_vec(&act, x));
     }
+  }
+}
+
+static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr) {
+  switch (g->e->act.kind) {
+  case FERRY_ACT_NONE: return tile_epi(g, t, i0, j, mr, FERRY_ACT_NONE);
+  case FERRY_ACT_RELU: return tile_epi(g, t, i0, j, mr, FERRY_ACT_RELU);
+  case FERRY_ACT_CLIP: return tile_epi(g, t, i0, j, mr, FERRY_ACT_CLIP);
+  default: return tile_epi(g, t, i0, j, mr, g->e->act.kind);
   }
 }
 
