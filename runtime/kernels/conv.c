@@ -342,6 +342,12 @@ typedef struct dwjob {
   const float *x, *w;
   float *y;
   const ferry_gemm_epi *e;
+  /* the padded path (dw_slot_task): per slot a zero-padded copy of one
+   * channel (vp: its geometry, no pads) and an output row of OW4 values */
+  win2 vp;
+  int64_t OW4, n_slots;
+  size_t slot_floats;
+  float *slots;
 } dwjob;
 
 /* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
@@ -452,6 +458,75 @@ static void dw_task(void *arg, int64_t begin, int64_t end) {
   }
 }
 
+/* ---- depthwise over a zero-padded copy: no edge cases ---- */
+
+#define DW_SLOTS 32                          /* channel ranges with a buffer each */
+#define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
+
+/* Sets up the padded path: 0 when it does not apply (no padding and whole
+ * vectors, too many taps, or buffers over budget). */
+static int dw_pad_setup(dwjob *j, int64_t nm) {
+  const win2 *v = &j->v;
+  int needed = v->ph || v->pw || v->OW % 4 || j->g->pe[0] || (j->g->nsp == 2 && j->g->pe[1]);
+  if (!needed || j->g->k_size > DW_MAX_TAPS || !v->OH || !v->OW) return 0;
+  j->OW4 = (v->OW + 3) / 4 * 4;
+  int64_t ph = v->ph + v->H, rows = (v->OH - 1) * v->sh + (v->kh - 1) * v->dh + 1;
+  int64_t pw = v->pw + v->W, cols = (j->OW4 - 1) * v->sw + (v->kw - 1) * v->dw + 1 + 3; /* +3: stride-2 loads */
+  j->vp = *v;
+  j->vp.H = ph > rows ? ph : rows, j->vp.W = pw > cols ? pw : cols, j->vp.ph = j->vp.pw = 0;
+  if ((double)j->vp.H * (double)j->vp.W > 1e8) return 0;
+  j->slot_floats = (size_t)((j->vp.H * j->vp.W + j->OW4 + 15) / 16 * 16);
+  j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
+  while (j->n_slots > 1 && j->slot_floats * sizeof(float) * (size_t)j->n_slots > DW_PAD_BUDGET) j->n_slots /= 2;
+  return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
+}
+
+/* buf = channel x placed at (ph, pw) in a zero plane of vp's size. */
+static void dw_pad_copy(const dwjob *j, const float *x, float *buf) {
+  const win2 *v = &j->v, *vp = &j->vp;
+  memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
+  for (int64_t r = 0; r < v->H; r++) {
+    float *d = buf + (v->ph + r) * vp->W;
+    memset(d, 0, (size_t)v->pw * sizeof *d);
+    memcpy(d + v->pw, x + r * v->W, (size_t)v->W * sizeof *d);
+    memset(d + v->pw + v->W, 0, (size_t)(vp->W - v->pw - v->W) * sizeof *d);
+  }
+  int64_t done = v->ph + v->H;
+  memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
+}
+
+/* Channels of slot s (a contiguous range), each padded into the slot's
+ * buffer and swept 4..16 outputs at a time with every tap inside. */
+static void dw_slot_task(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v, *vp = &j->vp;
+  f32x4 wv[DW_MAX_TAPS];
+  int k3 = v->kw == 3 && v->dw == 1;
+  for (int64_t s = begin; s < end; s++) {
+    float *buf = j->slots + (size_t)s * j->slot_floats, *row = buf + vp->H * vp->W;
+    int64_t total = g->N * g->M;
+    for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
+      int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
+      const float *w = j->w + m * g->k_size;
+      dw_pad_copy(j, j->x + (n * g->C + c) * g->in_size, buf);
+      for (int64_t t = 0; t < g->k_size; t++) wv[t] = f32x4_splat(w[t]);
+      float *y = j->y + nm * g->out_size;
+      for (int64_t oh = 0; oh < v->OH; oh++) {
+        float *yr = y + oh * v->OW, *dst = j->OW4 == v->OW ? yr : row;
+        if (v->sw == 1 && k3)
+          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 1, 3);
+        else if (v->sw == 2 && k3)
+          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 2, 3);
+        else
+          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 0, 0);
+        if (dst != yr) memcpy(yr, row, (size_t)v->OW * sizeof *yr);
+        ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
+      }
+    }
+  }
+}
+
 /* W packed as the GEMM's A operand, one block per group, in the node's
  * persistent buffer (packed on the first run), when W is a constant; else
  * NULL and the GEMM packs it on every run. */
@@ -478,7 +553,15 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   win2 v;
   int two_d = as_2d(g, &v);
   if (g->Cg == 1 && two_d) {
-    dwjob j = {g, v, X, W, Y, &e};
+    dwjob j;
+    memset(&j, 0, sizeof j);
+    j.g = g, j.v = v, j.x = X, j.w = W, j.y = Y, j.e = &e;
+    if (dw_pad_setup(&j, g->N * g->M)) {
+      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
+        return FERRY_E_SYSTEM;
+      k->parallel(k, j.n_slots, dw_slot_task, &j);
+      return FERRY_OK;
+    }
     k->parallel(k, g->N * g->M, dw_task, &j);
     return FERRY_OK;
   }
