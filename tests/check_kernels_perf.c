@@ -15,8 +15,9 @@
  *              the persist buffer: a first run fills it (fresh), a second
  *              run with other X reuses it, both right; im2col packing by
  *              output-row runs on widths around the 16-column panel,
- *              strides 1-3, pads, dilations; depthwise 3x3 (the unrolled
- *              path) at strides 1 and 2;
+ *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
+ *              strides 1 and 2, the padded-copy path and the edge path,
+ *              other kernels) on the generic and the AVX2 variant;
  *   session    resnet18 and squeezenet1_1 run twice in one session (the
  *              second run on prepacked weights): both within rtol 1e-3,
  *              atol 1e-4 of the models' reference outputs, and equal.
@@ -195,7 +196,10 @@ typedef struct conv2 {
   int64_t N, C, M, G, H, W, kh, kw, s, d, p; /* square stride, dilation, symmetric pads */
 } conv2;
 
-static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p) { return (in + 2 * p - (k - 1) * d - 1) / s + 1; }
+static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p) {
+  int64_t span = in + 2 * p - (k - 1) * d - 1;
+  return span < 0 ? 0 : span / s + 1;
+}
 
 static void conv2_ref(const conv2 *c, const float *X, const float *W, const float *B, double *Y, double *S) {
   int64_t OH = out_dim(c->H, c->kh, c->s, c->d, c->p), OW = out_dim(c->W, c->kw, c->s, c->d, c->p);
@@ -307,17 +311,31 @@ START_TEST(test_conv_row_runs) {
 }
 END_TEST
 
-START_TEST(test_depthwise_3x3) {
+/* Depthwise on both instruction sets: 3x3 (unrolled) at strides 1 and 2,
+ * padded (the padded-copy path) or not (edges point by point), widths
+ * around the vector sizes; and other kernels, strides and dilations. */
+START_TEST(test_depthwise) {
   rng = 424242;
-  for (int64_t w = 1; w <= 41; w += 2)
-    for (int64_t s = 1; s <= 2; s++)
-      for (int64_t p = 0; p <= 1; p++) {
-        conv2 c = {1, 3, 3, 3, rnd_in(3, 12), w, 3, 3, s, 1, p};
-        if (out_dim(c.W, 3, s, 1, p) < 1) continue;
-        float *X = rnd_fill(c.C * c.H * c.W), *W = rnd_fill(c.M * 9), *B = rnd_fill(c.M);
-        conv2_run(&c, X, W, B, NULL, "depthwise 3x3");
-        free(X), free(W), free(B);
-      }
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    ck_assert_int_eq(ferry_simd_avx2(), i == 1);
+    char what[64];
+    snprintf(what, sizeof what, "depthwise (%s)", names[i]);
+    for (int64_t w = 1; w <= 41; w += 2)
+      for (int64_t s = 1; s <= 3; s++)
+        for (int64_t p = 0; p <= 2; p++) {
+          int three = s < 3 && p < 2;
+          conv2 c = {1 + (w == 5), 3, 3, 3, rnd_in(3, 12), w, three ? 3 : rnd_in(1, 5), three ? 3 : rnd_in(1, 5), s,
+                     three ? 1 : rnd_in(1, 2), p};
+          if (out_dim(c.H, c.kh, s, c.d, p) < 1 || out_dim(c.W, c.kw, s, c.d, p) < 1) continue;
+          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.kh * c.kw), *B = rnd_fill(c.M);
+          conv2_run(&c, X, W, B, NULL, what);
+          free(X), free(W), free(B);
+        }
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
 
@@ -438,7 +456,7 @@ int main(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_conv_prepacked_weights);
   tcase_add_test(t, test_conv_row_runs);
-  tcase_add_test(t, test_depthwise_3x3);
+  tcase_add_test(t, test_depthwise);
   suite_add_tcase(s, t);
   t = tcase_create("session");
   tcase_set_timeout(t, 300);

@@ -343,9 +343,10 @@ typedef struct dwjob {
   float *y;
   const ferry_gemm_epi *e;
   /* the padded path (dw_slot_task): per slot a zero-padded copy of one
-   * channel (vp: its geometry, no pads) and an output row of OW4 values */
+   * channel (vp: its geometry, no pads) and an output row of OWr values
+   * (OW rounded up to DW_ROUND, a multiple of every variant's vector) */
   win2 vp;
-  int64_t OW4, n_slots;
+  int64_t OWr, n_slots;
   size_t slot_floats;
   float *slots;
 } dwjob;
@@ -364,99 +365,14 @@ static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh,
   return s;
 }
 
-/* x[p], x[p + s], x[p + 2s], x[p + 3s] */
-static inline __attribute__((always_inline)) f32x4 load_strided(const float *x, int64_t p, int64_t s) {
-  if (s == 1) return f32x4_load(x + p);
-  if (s == 2) return __builtin_shufflevector(f32x4_load(x + p), f32x4_load(x + p + 3), 0, 2, 5, 7);
-  return (f32x4){x[p], x[p + s], x[p + 2 * s], x[p + 3 * s]};
-}
-
 #define DW_MAX_TAPS 64 /* kernels up to this many taps keep splatted weights on the stack */
+#if defined(__x86_64__) && !defined(__AVX2__)
+#define DW_ROUND 8 /* padded rows hold whole vectors of every variant */
+#else
+#define DW_ROUND 4
+#endif
 
-/* Outputs [ow, hi) of row oh (every tap inside the image) with stride S
- * and KW kernel columns at dilation 1 (constants when inlined, so the tap
- * loop unrolls; 0: v->sw, and v->kw, v->dw); returns where it stopped (a
- * multiple of 4 outputs). */
-static inline __attribute__((always_inline)) int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv, int64_t ki0, int64_t ki1, int64_t oh,
-                                  int64_t ow, int64_t hi, float *yr, const int64_t S, const int64_t KW) {
-  const int64_t sw = S ? S : v->sw, s4 = 4 * sw, kw = KW ? KW : v->kw, dw = KW ? 1 : v->dw;
-  for (; ow + 16 <= hi; ow += 16) { /* four independent sums hide the add latency */
-    f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (int64_t ki = ki0; ki < ki1; ki++) {
-      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < kw; kj++) {
-        f32x4 wk = wv[ki * kw + kj];
-        int64_t p = ow * sw - v->pw + kj * dw;
-        a0 += wk * load_strided(xr, p, sw);
-        a1 += wk * load_strided(xr, p + s4, sw);
-        a2 += wk * load_strided(xr, p + 2 * s4, sw);
-        a3 += wk * load_strided(xr, p + 3 * s4, sw);
-      }
-    }
-    f32x4_store(yr + ow, a0);
-    f32x4_store(yr + ow + 4, a1);
-    f32x4_store(yr + ow + 8, a2);
-    f32x4_store(yr + ow + 12, a3);
-  }
-  for (; ow + 4 <= hi; ow += 4) {
-    f32x4 acc = {0};
-    for (int64_t ki = ki0; ki < ki1; ki++) {
-      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < kw; kj++) acc += wv[ki * kw + kj] * load_strided(xr, ow * sw - v->pw + kj * dw, sw);
-    }
-    f32x4_store(yr + ow, acc);
-  }
-  return ow;
-}
-
-/* Output row oh of one depthwise channel: 4 outputs at a time where every
- * tap of the row is inside the image, point by point at the edges. */
-static void dw_row(const win2 *v, const float *x, const float *w, const f32x4 *wv, int64_t oh, float *yr) {
-  int64_t lo = (v->pw + v->sw - 1) / v->sw, hi = v->W - 1 + v->pw - (v->kw - 1) * v->dw;
-  hi = hi < 0 ? 0 : hi / v->sw + 1;
-  if (hi > v->OW) hi = v->OW;
-  if (lo > hi) lo = hi;
-  int64_t ow = 0;
-  for (; ow < lo; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-  int64_t ki0 = 0, ki1 = v->kh; /* kernel rows inside the image */
-  while (ki0 < ki1 && oh * v->sh - v->ph + ki0 * v->dh < 0) ki0++;
-  while (ki1 > ki0 && oh * v->sh - v->ph + (ki1 - 1) * v->dh >= v->H) ki1--;
-  int k3 = v->kw == 3 && v->dw == 1;
-  if (v->sw == 1 && k3)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 3);
-  else if (v->sw == 2 && k3)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 3);
-  else if (v->sw == 1)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 0);
-  else if (v->sw == 2)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 0);
-  else
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0, 0);
-  for (; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-}
-
-static void dw_task(void *arg, int64_t begin, int64_t end) {
-  const dwjob *j = arg;
-  const cgeo *g = j->g;
-  const win2 *v = &j->v;
-  f32x4 wv[DW_MAX_TAPS];
-  for (int64_t nm = begin; nm < end; nm++) {
-    int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
-    const float *x = j->x + (n * g->C + c) * g->in_size, *w = j->w + m * g->k_size;
-    float *y = j->y + nm * g->out_size;
-    int fast = g->k_size <= DW_MAX_TAPS;
-    for (int64_t t = 0; fast && t < g->k_size; t++) wv[t] = f32x4_splat(w[t]);
-    for (int64_t oh = 0; oh < v->OH; oh++) {
-      float *yr = y + oh * v->OW;
-      if (fast) {
-        dw_row(v, x, w, wv, oh, yr);
-      } else {
-        for (int64_t ow = 0; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-      }
-      ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
-    }
-  }
-}
+typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 
 /* ---- depthwise over a zero-padded copy: no edge cases ---- */
 
@@ -467,15 +383,15 @@ static void dw_task(void *arg, int64_t begin, int64_t end) {
  * vectors, too many taps, or buffers over budget). */
 static int dw_pad_setup(dwjob *j, int64_t nm) {
   const win2 *v = &j->v;
-  int needed = v->ph || v->pw || v->OW % 4 || j->g->pe[0] || (j->g->nsp == 2 && j->g->pe[1]);
+  int needed = v->ph || v->pw || v->OW % DW_ROUND || j->g->pe[0] || (j->g->nsp == 2 && j->g->pe[1]);
   if (!needed || j->g->k_size > DW_MAX_TAPS || !v->OH || !v->OW) return 0;
-  j->OW4 = (v->OW + 3) / 4 * 4;
+  j->OWr = (v->OW + DW_ROUND - 1) / DW_ROUND * DW_ROUND;
   int64_t ph = v->ph + v->H, rows = (v->OH - 1) * v->sh + (v->kh - 1) * v->dh + 1;
-  int64_t pw = v->pw + v->W, cols = (j->OW4 - 1) * v->sw + (v->kw - 1) * v->dw + 1 + 3; /* +3: stride-2 loads */
+  int64_t pw = v->pw + v->W, cols = (j->OWr - 1) * v->sw + (v->kw - 1) * v->dw + 1 + 2 * DW_ROUND; /* stride-2 loads read on */
   j->vp = *v;
   j->vp.H = ph > rows ? ph : rows, j->vp.W = pw > cols ? pw : cols, j->vp.ph = j->vp.pw = 0;
   if ((double)j->vp.H * (double)j->vp.W > 1e8) return 0;
-  j->slot_floats = (size_t)((j->vp.H * j->vp.W + j->OW4 + 15) / 16 * 16);
+  j->slot_floats = (size_t)((j->vp.H * j->vp.W + j->OWr + 15) / 16 * 16);
   j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
   while (j->n_slots > 1 && j->slot_floats * sizeof(float) * (size_t)j->n_slots > DW_PAD_BUDGET) j->n_slots /= 2;
   return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
@@ -495,36 +411,35 @@ static void dw_pad_copy(const dwjob *j, const float *x, float *buf) {
   memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
 }
 
-/* Channels of slot s (a contiguous range), each padded into the slot's
- * buffer and swept 4..16 outputs at a time with every tap inside. */
-static void dw_slot_task(void *arg, int64_t begin, int64_t end) {
-  const dwjob *j = arg;
-  const cgeo *g = j->g;
-  const win2 *v = &j->v, *vp = &j->vp;
-  f32x4 wv[DW_MAX_TAPS];
-  int k3 = v->kw == 3 && v->dw == 1;
-  for (int64_t s = begin; s < end; s++) {
-    float *buf = j->slots + (size_t)s * j->slot_floats, *row = buf + vp->H * vp->W;
-    int64_t total = g->N * g->M;
-    for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
-      int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
-      const float *w = j->w + m * g->k_size;
-      dw_pad_copy(j, j->x + (n * g->C + c) * g->in_size, buf);
-      for (int64_t t = 0; t < g->k_size; t++) wv[t] = f32x4_splat(w[t]);
-      float *y = j->y + nm * g->out_size;
-      for (int64_t oh = 0; oh < v->OH; oh++) {
-        float *yr = y + oh * v->OW, *dst = j->OW4 == v->OW ? yr : row;
-        if (v->sw == 1 && k3)
-          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 1, 3);
-        else if (v->sw == 2 && k3)
-          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 2, 3);
-        else
-          dw_interior(vp, buf, wv, 0, v->kh, oh, 0, j->OW4, dst, 0, 0);
-        if (dst != yr) memcpy(yr, row, (size_t)v->OW * sizeof *yr);
-        ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
-      }
-    }
-  }
+/* The vector loops, once per instruction set (conv_dw.h). */
+#define DW_V f32x4
+#define DW_VL 4
+#define DW_ATTR
+#define DW_FN(name) name##_generic
+#include "conv_dw.h"
+#undef DW_V
+#undef DW_VL
+#undef DW_ATTR
+#undef DW_FN
+#if defined(__x86_64__) && !defined(__AVX2__)
+typedef float dw_f32x8 __attribute__((vector_size(32)));
+#define DW_V dw_f32x8
+#define DW_VL 8
+#define DW_ATTR __attribute__((target("avx2,fma")))
+#define DW_FN(name) name##_avx2
+#include "conv_dw.h"
+#undef DW_V
+#undef DW_VL
+#undef DW_ATTR
+#undef DW_FN
+#endif
+
+/* The depthwise variant to run: AVX2 where the GEMM uses it. */
+static ferry_parallel_fn dw_pick(int slots) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return slots ? dw_slot_task_avx2 : dw_task_avx2;
+#endif
+  return slots ? dw_slot_task_generic : dw_task_generic;
 }
 
 /* W packed as the GEMM's A operand, one block per group, in the node's
@@ -559,10 +474,10 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     if (dw_pad_setup(&j, g->N * g->M)) {
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;
-      k->parallel(k, j.n_slots, dw_slot_task, &j);
+      k->parallel(k, j.n_slots, dw_pick(1), &j);
       return FERRY_OK;
     }
-    k->parallel(k, g->N * g->M, dw_task, &j);
+    k->parallel(k, g->N * g->M, dw_pick(0), &j);
     return FERRY_OK;
   }
   int64_t Kg = g->Cg * g->k_size;

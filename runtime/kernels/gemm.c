@@ -122,6 +122,8 @@ int ferry_gemm_use_isa(const char *isa) {
   return 1;
 }
 
+int ferry_simd_avx2(void) { return GEMM_DISPATCH && isa_active() == ISA_AVX2; }
+
 static ukernel_fn ukernel_pick(void) {
 #if GEMM_DISPATCH
   if (isa_active() == ISA_AVX2) return ukernel_avx2;

@@ -151,6 +151,10 @@ const char *ferry_gemm_config(void);
  * build or CPU lacks it. For tests and benchmarks comparing the paths;
  * not thread-safe against products running meanwhile. */
 int ferry_gemm_use_isa(const char *isa);
+/* 1 when kernels should take their AVX2+FMA variants (x86-64 builds
+ * without -mavx2, on a CPU with both, unless ferry_gemm_use_isa said
+ * "generic"): the GEMM and the depthwise convolution follow it. */
+int ferry_simd_avx2(void);
 
 /* ---- helpers the linear-algebra kernels share ---- */
 
