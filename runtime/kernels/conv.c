@@ -387,7 +387,7 @@ static int dw_pad_setup(dwjob *j, int64_t nm) {
   if (!needed || j->g->k_size > DW_MAX_TAPS || !v->OH || !v->OW) return 0;
   j->OWr = (v->OW + DW_ROUND - 1) / DW_ROUND * DW_ROUND;
   int64_t ph = v->ph + v->H, rows = (v->OH - 1) * v->sh + (v->kh - 1) * v->dh + 1;
-  int64_t pw = v->pw + v->W, cols = (j->OWr - 1) * v->sw + (v->kw - 1) * v->dw + 1 + 2 * DW_ROUND; /* stride-2 loads read on */
+  int64_t pw = v->pw + v->W, cols = (j->OWr - 1) * v->sw + (v->kw - 1) * v->dw + 1;
   j->vp = *v;
   j->vp.H = ph > rows ? ph : rows, j->vp.W = pw > cols ? pw : cols, j->vp.ph = j->vp.pw = 0;
   if ((double)j->vp.H * (double)j->vp.W > 1e8) return 0;

@@ -14,7 +14,8 @@
  *   DW_FN(dw_slot_task)  slots of channels over zero-padded copies
  */
 
-/* x[p], x[p + s], ... x[p + (DW_VL-1)s]; stride 2 reads x[p .. p + 2 DW_VL) */
+/* x[p], x[p + s], ... x[p + (DW_VL-1)s], reading nothing past the last
+ * (stride 2: two loads, the second from p + DW_VL - 1) */
 DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(load_strided)(const float *x, int64_t p, int64_t s) {
   DW_V r;
   if (s == 1) {
@@ -24,11 +25,11 @@ DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(load_strided)(co
   if (s == 2) {
     DW_V lo, hi;
     memcpy(&lo, x + p, sizeof lo);
-    memcpy(&hi, x + p + DW_VL, sizeof hi);
+    memcpy(&hi, x + p + DW_VL - 1, sizeof hi);
 #if DW_VL == 8
-    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 9, 11, 13, 15);
 #else
-    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    return __builtin_shufflevector(lo, hi, 0, 2, 5, 7);
 #endif
   }
   for (int l = 0; l < DW_VL; l++) r[l] = x[p + l * s];
