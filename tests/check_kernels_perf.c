@@ -18,6 +18,9 @@
  *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
  *              strides 1 and 2, the padded-copy path and the edge path,
  *              other kernels) on the generic and the AVX2 variant;
+ *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
+ *              batches; W packed once or per run) within twice the GEMM's
+ *              bound, and Conv taking it exactly with the generic GEMM;
  *   session    resnet18 and squeezenet1_1 run twice in one session (the
  *              second run on prepacked weights): both within rtol 1e-3,
  *              atol 1e-4 of the models' reference outputs, and equal.
@@ -29,6 +32,7 @@
 #include <string.h>
 
 #include "ferry.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/gemm.h"
 #include "kernels/linalg.h"
 #include "kfake.h"
@@ -390,6 +394,62 @@ START_TEST(test_matmul_gemm_prepacked_b) {
 }
 END_TEST
 
+/* Winograd F(2x2, 3x3) called directly (W constant: transformed once and
+ * reused, or not) against the double reference within twice the GEMM's
+ * bound (the transforms only add, subtract and halve; a 1e-3 error in one
+ * coefficient fails it). And Conv picks it exactly where
+ * ferry_wino_applies says: with the generic GEMM. */
+START_TEST(test_conv_winograd) {
+  rng = 3141;
+  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},  {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
+                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0}, {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
+                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1}, {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const conv2 *c = &cases[ci];
+    int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
+    ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
+    ck_assert(ferry_wino_fits(&wg));
+    float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+    fake_persist fp = {NULL, 0, 0, 0};
+    for (int run = 0; run < 3; run++) {
+      float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
+      double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
+      conv2_ref(c, X, W, B, want, scale);
+      kf_call k;
+      kf_init(&k, 11);
+      k.k.parallel = chunky_parallel;
+      if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
+      ferry_gemm_epi e;
+      ferry_gemm_epi_init(&e);
+      e.bias = B, e.bias_rs = 1, e.bias_cs = 0;
+      ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0), FERRY_OK);
+      for (int64_t i = 0; i < ny; i++) scale[i] *= 2;
+      char what[96];
+      snprintf(what, sizeof what, "winograd C%lld M%lld %lldx%lld p%lld run %d", (long long)c->C, (long long)c->M,
+               (long long)c->H, (long long)c->W, (long long)c->p, run);
+      check_close(Y, want, scale, ny, c->C * 9, what);
+      kf_free(&k);
+      free(X), free(Y), free(want), free(scale);
+    }
+    ck_assert_int_eq(fp.fresh_calls, 1);
+    free(fp.buf), free(W), free(B);
+  }
+  /* Conv's choice, and its result either way */
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    ferry_wino wg = {1, 32, 10, 10, 32, 10, 10, 1, 1};
+    ck_assert_int_eq(ferry_wino_applies(&wg), i == 0);
+    conv2 c = {1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1};
+    float *X = rnd_fill(c.C * 100), *W = rnd_fill(c.M * c.C * 9), *B = rnd_fill(c.M);
+    conv2_run(&c, X, W, B, NULL, names[i]);
+    free(X), free(W), free(B);
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
 /* ---- a session run twice ---- */
 
 static void run_twice(const char *model) {
@@ -457,6 +517,7 @@ int main(void) {
   tcase_add_test(t, test_conv_prepacked_weights);
   tcase_add_test(t, test_conv_row_runs);
   tcase_add_test(t, test_depthwise);
+  tcase_add_test(t, test_conv_winograd);
   suite_add_tcase(s, t);
   t = tcase_create("session");
   tcase_set_timeout(t, 300);
