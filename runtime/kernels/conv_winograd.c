@@ -24,6 +24,8 @@
 
 #include <string.h>
 
+#include "simd.h"
+
 /* ---- transforms ---- */
 
 /* u[16] = G g G^T, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
@@ -59,6 +61,40 @@ static void output_tile(const float *m, float y[2][2]) {
   float s[2][4];
   for (int j = 0; j < 4; j++) s[0][j] = m[j] + m[4 + j] + m[8 + j], s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
   for (int i = 0; i < 2; i++) y[i][0] = s[i][0] + s[i][1] + s[i][2], y[i][1] = s[i][1] - s[i][2] - s[i][3];
+}
+
+/* The same transforms on f32x4: four neighbouring tiles of a row at once. */
+typedef struct vtile {
+  f32x4 e[16];
+} vtile;
+
+FERRY_VINLINE void input_tile4(const f32x4 d[4][4], vtile *v) {
+  f32x4 r[4][4];
+  for (int j = 0; j < 4; j++) {
+    r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
+    r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; i++) {
+    v->e[i * 4 + 0] = r[i][0] - r[i][2], v->e[i * 4 + 1] = r[i][1] + r[i][2];
+    v->e[i * 4 + 2] = r[i][2] - r[i][1], v->e[i * 4 + 3] = r[i][1] - r[i][3];
+  }
+}
+
+FERRY_VINLINE void output_tile4(const vtile *m, f32x4 y[2][2]) {
+  f32x4 s[2][4];
+  for (int j = 0; j < 4; j++)
+    s[0][j] = m->e[j] + m->e[4 + j] + m->e[8 + j], s[1][j] = m->e[4 + j] - m->e[8 + j] - m->e[12 + j];
+  for (int i = 0; i < 2; i++) y[i][0] = s[i][0] + s[i][1] + s[i][2], y[i][1] = s[i][1] - s[i][2] - s[i][3];
+}
+
+/* Columns j = 0..3 of four patches 2 apart: x[j], x[j + 2], x[j + 4],
+ * x[j + 6] for each j, reading x[0 .. 10). */
+FERRY_VINLINE void patch_row4(const float *x, f32x4 d[4]) {
+  f32x4 a = f32x4_load(x), b = f32x4_load(x + 4), c = f32x4_load(x + 6);
+  d[0] = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  d[1] = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+  d[2] = __builtin_shufflevector(__builtin_shufflevector(a, b, 2, 4, 6, 7), c, 0, 1, 2, 6);
+  d[3] = __builtin_shufflevector(__builtin_shufflevector(a, b, 3, 5, 7, 7), c, 0, 1, 2, 7);
 }
 
 /* ---- the steps ---- */
@@ -106,12 +142,22 @@ static void input_task(void *arg, int64_t begin, int64_t end) {
   for (int64_t c = begin; c < end; c++) {
     const float *x = j->x + c * g->H * g->W;
     float *vc = j->v + c * j->T;
-    for (int64_t th = 0, t = 0; th < j->TH; th++)
-      for (int64_t tw = 0; tw < j->TW; tw++, t++) {
-        patch(g, x, 2 * th - g->ph, 2 * tw - g->pw, d);
+    for (int64_t th = 0, t = 0; th < j->TH; th++) {
+      int64_t r0 = 2 * th - g->ph, tw = 0;
+      if (r0 >= 0 && r0 + 4 <= g->H) /* four tiles at a time where their patches are inside */
+        for (; tw + 4 <= j->TW && 2 * tw - g->pw >= 0 && 2 * tw - g->pw + 10 <= g->W; tw += 4, t += 4) {
+          f32x4 d4[4][4];
+          vtile v4;
+          for (int i = 0; i < 4; i++) patch_row4(x + (r0 + i) * g->W + 2 * tw - g->pw, d4[i]);
+          input_tile4((const f32x4(*)[4])d4, &v4);
+          for (int xi = 0; xi < 16; xi++) f32x4_store(vc + xi * CT + t, v4.e[xi]);
+        }
+      for (; tw < j->TW; tw++, t++) {
+        patch(g, x, r0, 2 * tw - g->pw, d);
         input_tile(d, v);
         for (int xi = 0; xi < 16; xi++) vc[xi * CT + t] = v[xi];
       }
+    }
   }
 }
 
@@ -124,7 +170,20 @@ static void output_task(void *arg, int64_t begin, int64_t end) {
     const float *mm = j->mb + mo * j->T;
     float *ym = j->y + mo * g->OH * g->OW;
     for (int64_t th = 0, t = 0; th < j->TH; th++) {
-      for (int64_t tw = 0; tw < j->TW; tw++, t++) {
+      int64_t tw = 0;
+      if (2 * th + 2 <= g->OH) /* four tiles at a time: 8 outputs of 2 rows */
+        for (; tw + 4 <= j->TW && 2 * tw + 8 <= g->OW; tw += 4, t += 4) {
+          vtile m4;
+          f32x4 y4[2][2];
+          for (int xi = 0; xi < 16; xi++) m4.e[xi] = f32x4_load(mm + xi * MT + t);
+          output_tile4(&m4, y4);
+          for (int i = 0; i < 2; i++) {
+            float *yr = ym + (2 * th + i) * g->OW + 2 * tw;
+            f32x4_store(yr, __builtin_shufflevector(y4[i][0], y4[i][1], 0, 4, 1, 5));
+            f32x4_store(yr + 4, __builtin_shufflevector(y4[i][0], y4[i][1], 2, 6, 3, 7));
+          }
+        }
+      for (; tw < j->TW; tw++, t++) {
         for (int xi = 0; xi < 16; xi++) m[xi] = mm[xi * MT + t];
         output_tile(m, y);
         for (int i = 0; i < 2 && 2 * th + i < g->OH; i++)
