@@ -9,10 +9,14 @@
  *     the micro-kernel never checks bounds; row-major sources are packed
  *     with 4x4 vector transposes, B a group of rows at a time;
  *   - the micro-kernel keeps an MR x NR tile of C in vector registers and
- *     streams one A and one B panel: 4x8 with 4-wide vectors (SSE, wasm
- *     SIMD128: 8 accumulators fit the 16 registers x86 and V8 have; 4x16
- *     spilled and measured slower), 6x16 with 8-wide vectors when the
- *     compiler targets AVX (vector_size(32), same source);
+ *     streams one A and one B panel. Its source is gemm_ukernel.h, included
+ *     once per instruction set: wasm SIMD128 4x8 (8 accumulators; 4x16
+ *     spilled in V8); x86-64 6x16, as f32x4 in two 6x8 passes in the plain
+ *     build and as f32x8 with FMA in a target("avx2,fma") copy that
+ *     ukernel_pick() takes when the CPU has both (ferry_gemm_use_isa
+ *     forces one for tests); the packed layouts are the same for both;
+ *   - constant operands can come prepacked (ferry_sgemm_pack_a/_b,
+ *     ferry_gemm_pre): the drivers then skip packing them;
  *   - blocks: KC values of k (an A panel and a B panel stay in L1/L2), NC
  *     columns of B packed at a time (L3), MC rows of A per task;
  *   - a tile is stored (or added, for later k-blocks) to C, and after the
