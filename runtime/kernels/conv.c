@@ -11,8 +11,12 @@
  *     (pack_im2col_2d, or the N-d one) writes the GEMM's packed B panels
  *     straight from the image; 1x1 stride-1 unpadded convolutions use X as
  *     B directly. Bias and the fused activation run in the GEMM epilogue.
- *     Depthwise convolutions (one input channel per group) run a direct
- *     kernel instead, parallel over channels;
+ *     A constant W is packed once into the node's persist buffer
+ *     (prepacked_w). 3x3 stride-1 convolutions with enough channels go to
+ *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
+ *     convolutions (one input channel per group) run a direct kernel
+ *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
+ *     zero-padded copy of each channel when there is padding;
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias;
  *   - float16/bfloat16/float64 go through float32;
