@@ -2,8 +2,12 @@
  * bench/gemm.c - GFLOP/s of ferry's float32 GEMM (runtime/kernels/gemm.h)
  * on one thread: 256^3, 512^3 and 1024x1024x256 (M x N x K), plus a
  * transposed-B case, then Conv's kernel on resnet/mobilenet-like layers.
- * Prints the micro-kernel the build uses (vector width and register tile);
- * each figure is the best of repeated runs.
+ * Prints the micro-kernel the build uses (vector width and register tile)
+ * and the measured SIMD peak it is judged against: a loop of independent
+ * multiply-add chains on the same vectors (f32x4; on x86-64 also f32x8 with
+ * FMA in an avx2+fma function, as the GEMM's run-time dispatch uses). On
+ * x86-64 the GEMM runs twice: with the micro-kernel picked at run time and
+ * with the generic one. Each figure is the best of repeated runs.
  *
  *   bench/gemm [seconds-per-size]
  *
@@ -89,6 +93,57 @@ static double bench_one(int64_t M, int64_t N, int64_t K, int trans_b, double sec
   return 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
 }
 
+/* ---- the SIMD peak: 12 independent multiply-add chains ---- */
+
+typedef float v4 __attribute__((vector_size(16)));
+
+#define PEAK_ITERS 2000000L /* a multiple of 64 */
+static volatile int peak_inner = 64;
+#define PEAK_BODY(V)                                                                \
+  V a0 = x, a1 = x + 1, a2 = x + 2, a3 = x + 3, a4 = x + 4, a5 = x + 5, a6 = x + 6, \
+    a7 = x + 7, a8 = x + 8, a9 = x + 9, a10 = x + 10, a11 = x + 11;                   \
+  for (long o = 0; o < iters / 64; o++) {                                          \
+    int n = peak_inner; /* volatile: the compiler cannot fold the chains */        \
+    for (int i = 0; i < n; i++) {                                                   \
+      a0 = a0 * m + c, a1 = a1 * m + c, a2 = a2 * m + c, a3 = a3 * m + c;           \
+      a4 = a4 * m + c, a5 = a5 * m + c, a6 = a6 * m + c, a7 = a7 * m + c;           \
+      a8 = a8 * m + c, a9 = a9 * m + c, a10 = a10 * m + c, a11 = a11 * m + c;       \
+    }                                                                               \
+  }                                                                                 \
+  V s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;                \
+  float r = 0;                                                                      \
+  for (unsigned l = 0; l < sizeof s / sizeof(float); l++) r += s[l];                \
+  return r;
+
+__attribute__((noinline)) static float peak_loop4(long iters, v4 x, v4 m, v4 c) { PEAK_BODY(v4) }
+
+#if defined(__x86_64__)
+typedef float v8 __attribute__((vector_size(32)));
+__attribute__((noinline, target("avx2,fma"))) static float peak_loop8(long iters, float xs, float ms, float cs) {
+  v8 x = {xs, xs, xs, xs, xs, xs, xs, xs}, m = x * 0 + ms, c = x * 0 + cs;
+  PEAK_BODY(v8)
+}
+#endif
+
+/* GFLOP/s of the peak loop with `lanes`-wide vectors (2 flops per lane
+ * per multiply-add), best of 25. */
+static double peak(int lanes) {
+  double best = 1e30;
+  volatile float sink = 0;
+  for (int rep = 0; rep < 25; rep++) { /* best of many short runs: other load comes and goes */
+    double t0 = now();
+    if (lanes == 4) sink += peak_loop4(PEAK_ITERS, (v4){1, 1, 1, 1}, (v4){0.999f, 0.999f, 0.999f, 0.999f},
+                                       (v4){0.001f, 0.001f, 0.001f, 0.001f});
+#if defined(__x86_64__)
+    else sink += peak_loop8(PEAK_ITERS, 1, 0.999f, 0.001f);
+#endif
+    double t = now() - t0;
+    if (t < best) best = t;
+  }
+  (void)sink;
+  return 12.0 * 2 * lanes * (double)PEAK_ITERS / best * 1e-9;
+}
+
 /* ---- convolutions: Conv's kernel on resnet-like layers ---- */
 
 typedef struct conv_attrs {
@@ -148,12 +203,24 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
   static const int64_t sizes[][4] = {{256, 256, 256, 0}, {512, 512, 512, 0}, {1024, 1024, 256, 0}, {512, 512, 512, 1}};
-  printf("ferry sgemm, one thread, micro-kernel %s\n", ferry_gemm_config());
-  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-    const int64_t *s = sizes[i];
-    printf("  %4lld x %4lld x %4lld%s  %6.1f GFLOP/s\n", (long long)s[0], (long long)s[1], (long long)s[2],
-           s[3] ? " (B^T)" : "      ", bench_one(s[0], s[1], s[2], (int)s[3], secs));
+  double peak4 = peak(4), peak8 = 0;
+  printf("measured SIMD peak, one thread: f32x4 mul+add %.1f GFLOP/s", peak4);
+#if defined(__x86_64__)
+  printf(", f32x8 FMA (avx2) %.1f GFLOP/s", peak8 = peak(8));
+#endif
+  printf("\n");
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && (!strstr(ferry_gemm_config(), "avx2") || !ferry_gemm_use_isa("generic"))) break;
+    double pk = strstr(ferry_gemm_config(), "avx2") ? peak8 : peak4;
+    printf("ferry sgemm, one thread, micro-kernel %s\n", ferry_gemm_config());
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      const int64_t *s = sizes[i];
+      double gf = bench_one(s[0], s[1], s[2], (int)s[3], secs);
+      printf("  %4lld x %4lld x %4lld%s  %6.1f GFLOP/s  %3.0f%% of peak\n", (long long)s[0], (long long)s[1],
+             (long long)s[2], s[3] ? " (B^T)" : "      ", gf, 100 * gf / pk);
+    }
   }
+  ferry_gemm_use_isa("auto");
   static const int64_t convs[][6] = {{3, 64, 224, 7, 2, 1},  {64, 64, 56, 3, 1, 1},  {128, 128, 28, 3, 1, 1},
                                      {256, 256, 14, 3, 1, 1}, {512, 512, 7, 3, 1, 1}, {64, 128, 56, 1, 2, 1},
                                      {32, 32, 112, 3, 1, 32}, {96, 24, 56, 1, 1, 1}};

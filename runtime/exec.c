@@ -280,6 +280,34 @@ static void static_outputs(rt_graph *g, const rt_step *st) {
   }
 }
 
+/* kctx persist: the node's buffer, (re)allocated when the size changes. */
+static void *k_persist(ferry_kctx *k, size_t bytes, int *fresh) {
+  xstep *x = k->exec;
+  rt_node *nd = &x->g->nodes[x->node];
+  *fresh = 0;
+  if (nd->persist && nd->persist_bytes == bytes) return nd->persist;
+  ferry_aligned_free(nd->persist);
+  nd->persist = ferry_aligned_alloc(bytes ? bytes : 1);
+  nd->persist_bytes = nd->persist ? bytes : 0;
+  *fresh = 1;
+  return nd->persist;
+}
+
+void rt_exec_persist_free(rt_graph *g) {
+  for (int i = 0; g->nodes && g->bg && i < g->bg->n_nodes; i++) {
+    ferry_aligned_free(g->nodes[i].persist);
+    g->nodes[i].persist = NULL, g->nodes[i].persist_bytes = 0;
+  }
+}
+
+/* Bit i: input i of the step is bundle data. */
+static uint64_t const_inputs(const rt_graph *g, const rt_step *st) {
+  uint64_t m = 0;
+  for (int i = 0; i < st->n_in && i < 64; i++)
+    if (st->in[i] >= 0 && g->values[st->in[i]].konst) m |= (uint64_t)1 << i;
+  return m;
+}
+
 static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
   const rt_node *nd = &g->nodes[st->node];
   xstep x = {.g = g, .node = st->node};
@@ -288,7 +316,7 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
   ferry_kctx k = {.opset = nd->bn->opset, .n_in = st->n_in, .n_out = st->n_out, .in = g->kin, .out = g->kout,
                   .sctx = &x.sc, .scratch = k_scratch, .set_output = k_set_output, .set_items = k_set_items,
                   .run_graph = k_run_graph,
-                  .parallel = k_parallel, .exec = &x};
+                  .parallel = k_parallel, .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
   char lb[300];
   int rc = st->kernel(&k);
   if (rc) return ferry_fail(err, rc, "%s: %s", rt_node_label(g, st->node, lb, sizeof lb), k.err[0] ? k.err : "kernel failed");

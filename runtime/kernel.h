@@ -94,6 +94,17 @@ struct ferry_kctx {
    * when single-threaded); fn must be safe to run concurrently */
   void (*parallel)(ferry_kctx *k, int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end),
                    void *arg);
+  /* bit i set: input i (i < 64) is bundle data, the same bytes every run
+   * (a weight); 0 from callers that cannot tell */
+  uint64_t const_in;
+  /* a buffer of `bytes` (64-byte aligned) the executor keeps for this node
+   * until the session closes, for what the kernel derives from constant
+   * inputs (prepacked weights). *fresh is 1 when the kernel must fill it
+   * (the first call, or another size than before) - completely, before it
+   * returns - and 0 when it holds what an earlier call wrote. NULL when
+   * out of memory; the member itself is NULL where the caller keeps
+   * nothing (test harnesses): kernels then work without. */
+  void *(*persist)(ferry_kctx *k, size_t bytes, int *fresh);
   void *exec;                     /* the executor's private state */
   char err[256];
 };

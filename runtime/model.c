@@ -328,6 +328,7 @@ int rt_model_init(rt_model *m, ferry_bundle *b, const ferry_session_opts *o, fer
 
 static void graph_done(rt_graph *g) {
   rt_exec_cleanup(g);
+  rt_exec_persist_free(g);
   for (int i = 0; g->nodes && g->bg && i < g->bg->n_nodes; i++)
     if (g->nodes[i].bn) free_joined(&g->nodes[i]);
   rt_plans_free(g);

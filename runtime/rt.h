@@ -53,6 +53,8 @@ typedef struct rt_node {
   const ferry_opdef *op;
   ferry_kernel_fn kernel;   /* NULL while the op has none */
   int skip;                 /* every output is bundle data: nothing to run */
+  void *persist;            /* the kernel's buffer kept across runs (kctx persist) */
+  size_t persist_bytes;
 } rt_node;
 
 /* A value as a plan knows it. */
@@ -174,5 +176,7 @@ int rt_exec(rt_graph *g, ferry_err *err);
 int rt_copy_outputs(rt_graph *g, char **buf, size_t *cap, ferry_tview *out, int n, ferry_err *err);
 /* Frees what the run left allocated (buffers of data-dependent shapes). */
 void rt_exec_cleanup(rt_graph *g);
+/* Frees the nodes' persistent kernel buffers (at close). */
+void rt_exec_persist_free(rt_graph *g);
 
 #endif

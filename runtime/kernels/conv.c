@@ -11,8 +11,12 @@
  *     (pack_im2col_2d, or the N-d one) writes the GEMM's packed B panels
  *     straight from the image; 1x1 stride-1 unpadded convolutions use X as
  *     B directly. Bias and the fused activation run in the GEMM epilogue.
- *     Depthwise convolutions (one input channel per group) run a direct
- *     kernel instead, parallel over channels;
+ *     A constant W is packed once into the node's persist buffer
+ *     (prepacked_w). 3x3 stride-1 convolutions with enough channels go to
+ *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
+ *     convolutions (one input channel per group) run a direct kernel
+ *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
+ *     zero-padded copy of each channel when there is padding;
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias;
  *   - float16/bfloat16/float64 go through float32;
@@ -23,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_winograd.h"
 #include "gemm.h"
 #include "linalg.h"
 #include "simd.h"
@@ -226,44 +231,64 @@ typedef struct im2col {
   const float *x; /* first input channel of the group */
 } im2col;
 
+/* A run of a panel's columns that lie in one output row. */
+typedef struct cseg {
+  int j, n;       /* first column in the panel, count */
+  int64_t ih, iw; /* input position of the first column's window origin */
+} cseg;
+
+/* One im2col row's run: d[0..n) = the input row ih + kdh from column
+ * iw + kdw on (stride sw), zero in the padding. */
+static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh, int64_t kdw, float *d) {
+  int64_t ih = sg->ih + kdh, iw0 = sg->iw + kdw;
+  int n = sg->n;
+  if (ih < 0 || ih >= v->H) {
+    memset(d, 0, (size_t)n * sizeof *d);
+    return;
+  }
+  const float *row = xc + ih * v->W;
+  if (v->sw == 1) {
+    int lo = iw0 >= 0 ? 0 : (int)(-iw0 < n ? -iw0 : n);
+    int hi = iw0 + n <= v->W ? n : (int)(v->W - iw0 > lo ? v->W - iw0 : lo);
+    if (lo) memset(d, 0, (size_t)lo * sizeof *d);
+    int jj = lo;
+    for (; jj + 4 <= hi; jj += 4) f32x4_store(d + jj, f32x4_load(row + iw0 + jj));
+    for (; jj < hi; jj++) d[jj] = row[iw0 + jj];
+    if (hi < n) memset(d + hi, 0, (size_t)(n - hi) * sizeof *d);
+    return;
+  }
+  for (int jj = 0; jj < n; jj++) {
+    int64_t iw = iw0 + jj * v->sw;
+    d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
+  }
+}
+
 /* Rows kdh/kdw/coff[0..pn) of one packed panel: the nr columns from
- * output position (oh, ow) on, at d (row stride NR). */
+ * output position (oh, ow) on, at d (row stride NR), one run per output
+ * row the panel touches. */
 static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh, const int64_t *kdw, int64_t pn,
                       int64_t oh, int64_t ow, int nr, float *d) {
   const win2 *v = &ic->v;
-  int64_t ihb[NR], iwb[NR];
-  int same_row = ow + nr <= v->OW && v->sw == 1;
-  for (int jj = 0; jj < nr; jj++) {
-    ihb[jj] = oh * v->sh, iwb[jj] = ow * v->sw;
-    if (++ow == v->OW) ow = 0, oh++;
+  cseg sg[NR];
+  int ns = 0;
+  for (int jj = 0; jj < nr; ns++) {
+    int n = (int)(v->OW - ow < nr - jj ? v->OW - ow : nr - jj);
+    sg[ns] = (cseg){jj, n, oh * v->sh, ow * v->sw};
+    jj += n, ow += n;
+    if (ow == v->OW) ow = 0, oh++;
   }
   for (int64_t p = 0; p < pn; p++, d += NR) {
     const float *xc = ic->x + coff[p];
     if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
-    if (same_row) {
-      int64_t ih = ihb[0] + kdh[p], iw0 = iwb[0] + kdw[p];
-      if (ih < 0 || ih >= v->H) {
-        memset(d, 0, (size_t)nr * sizeof *d);
+    if (ns == 1 && nr == NR && v->sw == 1) { /* the common case: one run of whole vectors inside the row */
+      int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
+      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + NR <= v->W) {
+        const float *src = xc + ih * v->W + iw0;
+        for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
         continue;
       }
-      const float *row = xc + ih * v->W;
-      if (iw0 >= 0 && iw0 + nr <= v->W) {
-        if (nr == NR)
-          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(row + iw0 + u));
-        else
-          memcpy(d, row + iw0, (size_t)nr * sizeof *d);
-        continue;
-      }
-      for (int jj = 0; jj < nr; jj++) {
-        int64_t iw = iw0 + jj;
-        d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
-      }
-      continue;
     }
-    for (int jj = 0; jj < nr; jj++) {
-      int64_t ih = ihb[jj] + kdh[p], iw = iwb[jj] + kdw[p];
-      d[jj] = ih >= 0 && ih < v->H && iw >= 0 && iw < v->W ? xc[ih * v->W + iw] : 0;
-    }
+    for (int i = 0; i < ns; i++) pack_run(v, xc, &sg[i], kdh[p], kdw[p], d + sg[i].j);
   }
 }
 
@@ -322,6 +347,13 @@ typedef struct dwjob {
   const float *x, *w;
   float *y;
   const ferry_gemm_epi *e;
+  /* the padded path (dw_slot_task): per slot a zero-padded copy of one
+   * channel (vp: its geometry, no pads) and an output row of OWr values
+   * (OW rounded up to DW_ROUND, a multiple of every variant's vector) */
+  win2 vp;
+  int64_t OWr, n_slots;
+  size_t slot_floats;
+  float *slots;
 } dwjob;
 
 /* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
@@ -338,98 +370,101 @@ static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh,
   return s;
 }
 
-/* x[p], x[p + s], x[p + 2s], x[p + 3s] */
-static inline f32x4 load_strided(const float *x, int64_t p, int64_t s) {
-  if (s == 1) return f32x4_load(x + p);
-  if (s == 2) return __builtin_shufflevector(f32x4_load(x + p), f32x4_load(x + p + 3), 0, 2, 5, 7);
-  return (f32x4){x[p], x[p + s], x[p + 2 * s], x[p + 3 * s]};
-}
-
 #define DW_MAX_TAPS 64 /* kernels up to this many taps keep splatted weights on the stack */
+#if defined(__x86_64__) && !defined(__AVX2__)
+#define DW_ROUND 8 /* padded rows hold whole vectors of every variant */
+#else
+#define DW_ROUND 4
+#endif
 
-/* Outputs [ow, hi) of row oh (every tap inside the image) with stride S
- * (1 and 2 specialized when inlined, 0: v->sw); returns where it stopped
- * (a multiple of 4 outputs). */
-static inline int64_t dw_interior(const win2 *v, const float *x, const f32x4 *wv, int64_t ki0, int64_t ki1, int64_t oh,
-                                  int64_t ow, int64_t hi, float *yr, const int64_t S) {
-  const int64_t sw = S ? S : v->sw, s4 = 4 * sw;
-  for (; ow + 16 <= hi; ow += 16) { /* four independent sums hide the add latency */
-    f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (int64_t ki = ki0; ki < ki1; ki++) {
-      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < v->kw; kj++) {
-        f32x4 wk = wv[ki * v->kw + kj];
-        int64_t p = ow * sw - v->pw + kj * v->dw;
-        a0 += wk * load_strided(xr, p, sw);
-        a1 += wk * load_strided(xr, p + s4, sw);
-        a2 += wk * load_strided(xr, p + 2 * s4, sw);
-        a3 += wk * load_strided(xr, p + 3 * s4, sw);
-      }
-    }
-    f32x4_store(yr + ow, a0);
-    f32x4_store(yr + ow + 4, a1);
-    f32x4_store(yr + ow + 8, a2);
-    f32x4_store(yr + ow + 12, a3);
-  }
-  for (; ow + 4 <= hi; ow += 4) {
-    f32x4 acc = {0};
-    for (int64_t ki = ki0; ki < ki1; ki++) {
-      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
-      for (int64_t kj = 0; kj < v->kw; kj++)
-        acc += wv[ki * v->kw + kj] * load_strided(xr, ow * sw - v->pw + kj * v->dw, sw);
-    }
-    f32x4_store(yr + ow, acc);
-  }
-  return ow;
-}
+typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 
-/* Output row oh of one depthwise channel: 4 outputs at a time where every
- * tap of the row is inside the image, point by point at the edges. */
-static void dw_row(const win2 *v, const float *x, const float *w, const f32x4 *wv, int64_t oh, float *yr) {
-  int64_t lo = (v->pw + v->sw - 1) / v->sw, hi = v->W - 1 + v->pw - (v->kw - 1) * v->dw;
-  hi = hi < 0 ? 0 : hi / v->sw + 1;
-  if (hi > v->OW) hi = v->OW;
-  if (lo > hi) lo = hi;
-  int64_t ow = 0;
-  for (; ow < lo; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-  int64_t ki0 = 0, ki1 = v->kh; /* kernel rows inside the image */
-  while (ki0 < ki1 && oh * v->sh - v->ph + ki0 * v->dh < 0) ki0++;
-  while (ki1 > ki0 && oh * v->sh - v->ph + (ki1 - 1) * v->dh >= v->H) ki1--;
-  if (v->sw == 1)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1);
-  else if (v->sw == 2)
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2);
-  else
-    ow = dw_interior(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0);
-  for (; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-}
+/* ---- depthwise over a zero-padded copy: no edge cases ---- */
 
-static void dw_task(void *arg, int64_t begin, int64_t end) {
-  const dwjob *j = arg;
-  const cgeo *g = j->g;
+#define DW_SLOTS 32                          /* channel ranges with a buffer each */
+#define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
+
+/* Sets up the padded path: 0 when it does not apply (no padding and whole
+ * vectors, too many taps, or buffers over budget). */
+static int dw_pad_setup(dwjob *j, int64_t nm) {
   const win2 *v = &j->v;
-  f32x4 wv[DW_MAX_TAPS];
-  for (int64_t nm = begin; nm < end; nm++) {
-    int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
-    const float *x = j->x + (n * g->C + c) * g->in_size, *w = j->w + m * g->k_size;
-    float *y = j->y + nm * g->out_size;
-    int fast = g->k_size <= DW_MAX_TAPS;
-    for (int64_t t = 0; fast && t < g->k_size; t++) wv[t] = f32x4_splat(w[t]);
-    for (int64_t oh = 0; oh < v->OH; oh++) {
-      float *yr = y + oh * v->OW;
-      if (fast) {
-        dw_row(v, x, w, wv, oh, yr);
-      } else {
-        for (int64_t ow = 0; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
-      }
-      ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
-    }
-  }
+  int needed = v->ph || v->pw || v->OW % DW_ROUND || j->g->pe[0] || (j->g->nsp == 2 && j->g->pe[1]);
+  if (!needed || j->g->k_size > DW_MAX_TAPS || !v->OH || !v->OW) return 0;
+  j->OWr = (v->OW + DW_ROUND - 1) / DW_ROUND * DW_ROUND;
+  int64_t ph = v->ph + v->H, rows = (v->OH - 1) * v->sh + (v->kh - 1) * v->dh + 1;
+  int64_t pw = v->pw + v->W, cols = (j->OWr - 1) * v->sw + (v->kw - 1) * v->dw + 1;
+  j->vp = *v;
+  j->vp.H = ph > rows ? ph : rows, j->vp.W = pw > cols ? pw : cols, j->vp.ph = j->vp.pw = 0;
+  if ((double)j->vp.H * (double)j->vp.W > 1e8) return 0;
+  j->slot_floats = (size_t)((j->vp.H * j->vp.W + j->OWr + 15) / 16 * 16);
+  j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
+  while (j->n_slots > 1 && j->slot_floats * sizeof(float) * (size_t)j->n_slots > DW_PAD_BUDGET) j->n_slots /= 2;
+  return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
 }
 
-/* Y = act(conv(X, W) + bias), all float32. */
+/* buf = channel x placed at (ph, pw) in a zero plane of vp's size. */
+static void dw_pad_copy(const dwjob *j, const float *x, float *buf) {
+  const win2 *v = &j->v, *vp = &j->vp;
+  memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
+  for (int64_t r = 0; r < v->H; r++) {
+    float *d = buf + (v->ph + r) * vp->W;
+    memset(d, 0, (size_t)v->pw * sizeof *d);
+    memcpy(d + v->pw, x + r * v->W, (size_t)v->W * sizeof *d);
+    memset(d + v->pw + v->W, 0, (size_t)(vp->W - v->pw - v->W) * sizeof *d);
+  }
+  int64_t done = v->ph + v->H;
+  memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
+}
+
+/* The vector loops, once per instruction set (conv_dw.h). */
+#define DW_V f32x4
+#define DW_VL 4
+#define DW_ATTR
+#define DW_FN(name) name##_generic
+#include "conv_dw.h"
+#undef DW_V
+#undef DW_VL
+#undef DW_ATTR
+#undef DW_FN
+#if defined(__x86_64__) && !defined(__AVX2__)
+typedef float dw_f32x8 __attribute__((vector_size(32)));
+#define DW_V dw_f32x8
+#define DW_VL 8
+#define DW_ATTR __attribute__((target("avx2,fma")))
+#define DW_FN(name) name##_avx2
+#include "conv_dw.h"
+#undef DW_V
+#undef DW_VL
+#undef DW_ATTR
+#undef DW_FN
+#endif
+
+/* The depthwise variant to run: AVX2 where the GEMM uses it. */
+static ferry_parallel_fn dw_pick(int slots) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return slots ? dw_slot_task_avx2 : dw_task_avx2;
+#endif
+  return slots ? dw_slot_task_generic : dw_task_generic;
+}
+
+/* W packed as the GEMM's A operand, one block per group, in the node's
+ * persistent buffer (packed on the first run), when W is a constant; else
+ * NULL and the GEMM packs it on every run. */
+static const float *prepacked_w(ferry_kctx *k, const cgeo *g, const float *W, int w_const) {
+  int64_t Kg = g->Cg * g->k_size;
+  size_t per = ferry_sgemm_pack_a_size(g->Mg, Kg);
+  int fresh = 0;
+  if (!w_const || !k->persist || per > SIZE_MAX / sizeof(float) / (size_t)g->G) return NULL;
+  float *pw = k->persist(k, per * (size_t)g->G * sizeof(float), &fresh);
+  for (int64_t gi = 0; pw && fresh && gi < g->G; gi++)
+    ferry_sgemm_pack_a(g->Mg, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, pw + (size_t)gi * per);
+  return pw;
+}
+
+/* Y = act(conv(X, W) + bias), all float32; w_const: W is the same every
+ * run (packed once). */
 static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
-                    const ferry_act *act) {
+                    const ferry_act *act, int w_const) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
@@ -438,13 +473,28 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   win2 v;
   int two_d = as_2d(g, &v);
   if (g->Cg == 1 && two_d) {
-    dwjob j = {g, v, X, W, Y, &e};
-    k->parallel(k, g->N * g->M, dw_task, &j);
+    dwjob j;
+    memset(&j, 0, sizeof j);
+    j.g = g, j.v = v, j.x = X, j.w = W, j.y = Y, j.e = &e;
+    if (dw_pad_setup(&j, g->N * g->M)) {
+      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
+        return FERRY_E_SYSTEM;
+      k->parallel(k, j.n_slots, dw_pick(1), &j);
+      return FERRY_OK;
+    }
+    k->parallel(k, g->N * g->M, dw_pick(0), &j);
     return FERRY_OK;
+  }
+  if (two_d && g->nsp == 2 && g->G == 1 && v.kh == 3 && v.kw == 3 && v.sh == 1 && v.sw == 1 && v.dh == 1 &&
+      v.dw == 1) {
+    ferry_wino wg = {g->N, g->C, v.H, v.W, g->M, v.OH, v.OW, v.ph, v.pw};
+    if (ferry_wino_applies(&wg)) return ferry_conv_winograd(k, &wg, X, W, Y, &e, w_const);
   }
   int64_t Kg = g->Cg * g->k_size;
   float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->Mg, g->out_size, Kg) * sizeof(float));
   if (!ws) return FERRY_E_SYSTEM;
+  const float *pw = prepacked_w(k, g, W, w_const);
+  size_t per = ferry_sgemm_pack_a_size(g->Mg, Kg);
   for (int64_t n = 0; n < g->N; n++)
     for (int64_t gi = 0; gi < g->G; gi++) {
       const float *x = X + (n * g->C + gi * g->Cg) * g->in_size;
@@ -452,8 +502,9 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
       ferry_gemm_b B = {{x, g->in_size, 1}, NULL, NULL};
       if (!is_pointwise(g)) B.pack = two_d ? pack_im2col_2d : pack_im2col_nd, B.ctx = &ic;
       e.bias = bias ? bias + gi * g->Mg : NULL;
-      ferry_sgemm_ws(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
-                     Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws);
+      ferry_gemm_pre pre = {pw ? pw + (size_t)gi * per : NULL, NULL};
+      ferry_sgemm_ws_pre(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
+                         Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws, &pre);
     }
   return FERRY_OK;
 }
@@ -472,13 +523,14 @@ static int conv_common(ferry_kctx *k, int fused) {
   if (b && b->numel != g.M) return ferry_kernel_fail(k, "B has %lld values, expected %lld", (long long)b->numel, (long long)g.M);
   if ((rc = conv_output(k, &g, x->dtype))) return rc;
   ferry_tview *o = &k->out[0];
+  int w_const = (int)(k->const_in >> 1 & 1);
   if (x->dtype == FERRY_F32)
-    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act);
+    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act, w_const);
   float *X = ferry_linalg_f32_in(k, x), *W = X ? ferry_linalg_f32_in(k, w) : NULL;
   float *B = W && b ? ferry_linalg_f32_in(k, b) : NULL;
   float *Y = W && (B || !b) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
   if (!Y) return FERRY_E_SYSTEM;
-  if ((rc = conv_f32(k, &g, X, W, B, Y, &act))) return rc;
+  if ((rc = conv_f32(k, &g, X, W, B, Y, &act, w_const))) return rc;
   ferry_linalg_f32_out(Y, o);
   return FERRY_OK;
 }

@@ -9,10 +9,14 @@
  *     the micro-kernel never checks bounds; row-major sources are packed
  *     with 4x4 vector transposes, B a group of rows at a time;
  *   - the micro-kernel keeps an MR x NR tile of C in vector registers and
- *     streams one A and one B panel: 4x8 with 4-wide vectors (SSE, wasm
- *     SIMD128: 8 accumulators fit the 16 registers x86 and V8 have; 4x16
- *     spilled and measured slower), 6x16 with 8-wide vectors when the
- *     compiler targets AVX (vector_size(32), same source);
+ *     streams one A and one B panel. Its source is gemm_ukernel.h, included
+ *     once per instruction set: wasm SIMD128 4x8 (8 accumulators; 4x16
+ *     spilled in V8); x86-64 6x16, as f32x4 in two 6x8 passes in the plain
+ *     build and as f32x8 with FMA in a target("avx2,fma") copy that
+ *     ukernel_pick() takes when the CPU has both (ferry_gemm_use_isa
+ *     forces one for tests); the packed layouts are the same for both;
+ *   - constant operands can come prepacked (ferry_sgemm_pack_a/_b,
+ *     ferry_gemm_pre): the drivers then skip packing them;
  *   - blocks: KC values of k (an A panel and a B panel stay in L1/L2), NC
  *     columns of B packed at a time (L3), MC rows of A per task;
  *   - a tile is stored (or added, for later k-blocks) to C, and after the
@@ -36,6 +40,7 @@
 
 /* ---- vectors and blocking ---- */
 
+/* fvec: the vector the generic code (packing, epilogue, GEMV) uses. */
 #if defined(__AVX__)
 typedef float fvec __attribute__((vector_size(32)));
 typedef int ivec __attribute__((vector_size(32)));
@@ -46,7 +51,7 @@ typedef i32x4 ivec;
 #define VL 4
 #endif
 #ifndef MR /* rows of the register tile */
-#if VL == 8
+#if FERRY_GEMM_NR == 16
 #define MR 6
 #else
 #define MR 4
@@ -58,17 +63,90 @@ typedef i32x4 ivec;
 #define NC 2048
 #define SUB_PANELS 16 /* B panels per task within a block */
 
+/* x86-64 builds without -mavx2 carry a second micro-kernel compiled for
+ * AVX2+FMA and pick it at run time when the CPU has both. */
+#if defined(__x86_64__) && !defined(__AVX2__) && NR == 16
+#define GEMM_DISPATCH 1
+#else
+#define GEMM_DISPATCH 0
+#endif
+
+/* ---- the micro-kernels: t[MR][NR] = A panel * B panel over kc ---- */
+
+typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, float *t);
+
+#define UK_NAME ukernel_generic
+#define UK_ATTR
+#define UK_V fvec
+#define UK_VL VL
+#include "gemm_ukernel.h"
+#undef UK_NAME
+#undef UK_ATTR
+#undef UK_V
+#undef UK_VL
+
+#if GEMM_DISPATCH
+typedef float f32x8 __attribute__((vector_size(32)));
+#define UK_NAME ukernel_avx2
+#define UK_ATTR __attribute__((target("avx2,fma")))
+#define UK_V f32x8
+#define UK_VL 8
+#include "gemm_ukernel.h"
+#undef UK_NAME
+#undef UK_ATTR
+#undef UK_V
+#undef UK_VL
+#endif
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
-const char *ferry_gemm_config(void) { return "f32x" STR(VL) " " STR(MR) "x" STR(NR); }
 
-static inline fvec vload(const float *p) {
+enum { ISA_AUTO, ISA_GENERIC, ISA_AVX2 };
+static int isa_choice = ISA_AUTO; /* ferry_gemm_use_isa(); tests and benchmarks only */
+
+static int cpu_has_avx2_fma(void) {
+#if GEMM_DISPATCH
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
+static int isa_active(void) {
+  if (isa_choice != ISA_AUTO) return isa_choice;
+  return cpu_has_avx2_fma() ? ISA_AVX2 : ISA_GENERIC;
+}
+
+int ferry_gemm_use_isa(const char *isa) {
+  if (!strcmp(isa, "auto")) isa_choice = ISA_AUTO;
+  else if (!strcmp(isa, "generic")) isa_choice = ISA_GENERIC;
+  else if (!strcmp(isa, "avx2") && cpu_has_avx2_fma()) isa_choice = ISA_AVX2;
+  else return 0;
+  return 1;
+}
+
+int ferry_simd_avx2(void) { return GEMM_DISPATCH && isa_active() == ISA_AVX2; }
+
+static ukernel_fn ukernel_pick(void) {
+#if GEMM_DISPATCH
+  if (isa_active() == ISA_AVX2) return ukernel_avx2;
+#endif
+  return ukernel_generic;
+}
+
+const char *ferry_gemm_config(void) {
+  if (isa_active() == ISA_AVX2) return "f32x8 " STR(MR) "x" STR(NR) " (avx2+fma, picked at run time)";
+  return "f32x" STR(VL) " " STR(MR) "x" STR(NR);
+}
+
+FERRY_VINLINE fvec vload(const float *p) {
   fvec v;
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void vstore(float *p, fvec v) { memcpy(p, &v, sizeof v); }
-static inline fvec vsplat(float x) {
+FERRY_VINLINE void vstore(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+FERRY_VINLINE fvec vsplat(float x) {
 #if VL == 8
   return (fvec){x, x, x, x, x, x, x, x};
 #else
@@ -143,11 +221,11 @@ static float act_one(const ferry_act *a, float x) {
 }
 
 /* where m: a, else b (m from a vector comparison: all ones or zeros) */
-static inline fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
+FERRY_VINLINE fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
 
 /* The activation on one vector: branch-free for the piecewise-linear
  * ones (NaN passes through as in act_one), per lane for tanh/sigmoid. */
-static inline fvec act_vec(const ferry_act *a, fvec x) {
+FERRY_VINLINE fvec act_vec(const ferry_act *a, fvec x) {
   fvec zero = {0};
   switch (a->kind) {
   case FERRY_ACT_NONE: return x;
@@ -332,63 +410,6 @@ static void pack_b(const ferry_gemm_b *B, int64_t k0, int64_t kc, int64_t j0, in
     pack_b_plain(B->m, k0, kc, j0, nc, dst);
 }
 
-/* ---- the micro-kernel: t[MR][NR] = A panel * B panel over kc ---- */
-
-#if MR == 2
-#define ROWS(X) X(0) X(1)
-#elif MR == 3
-#define ROWS(X) X(0) X(1) X(2)
-#elif MR == 4
-#define ROWS(X) X(0) X(1) X(2) X(3)
-#elif MR == 5
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4)
-#elif MR == 6
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#elif MR == 8
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#endif
-#if NR == 2 * VL
-#define ROW_DECL(r) fvec c##r##0 = {0}, c##r##1 = {0};
-#define LOAD_B fvec b0 = vload(b), b1 = vload(b + VL);
-#define ROW_FMA(r)                  \
-  {                                 \
-    fvec a_ = vsplat(a[r]);         \
-    c##r##0 += a_ * b0;             \
-    c##r##1 += a_ * b1;             \
-  }
-#define ROW_STORE(r)                \
-  vstore(t + (r)*NR, c##r##0);      \
-  vstore(t + (r)*NR + VL, c##r##1);
-#elif NR == 4 * VL
-#define ROW_DECL(r) fvec c##r##0 = {0}, c##r##1 = {0}, c##r##2 = {0}, c##r##3 = {0};
-#define LOAD_B fvec b0 = vload(b), b1 = vload(b + VL), b2 = vload(b + 2 * VL), b3 = vload(b + 3 * VL);
-#define ROW_FMA(r)                  \
-  {                                 \
-    fvec a_ = vsplat(a[r]);         \
-    c##r##0 += a_ * b0;             \
-    c##r##1 += a_ * b1;             \
-    c##r##2 += a_ * b2;             \
-    c##r##3 += a_ * b3;             \
-  }
-#define ROW_STORE(r)                    \
-  vstore(t + (r)*NR, c##r##0);          \
-  vstore(t + (r)*NR + VL, c##r##1);     \
-  vstore(t + (r)*NR + 2 * VL, c##r##2); \
-  vstore(t + (r)*NR + 3 * VL, c##r##3);
-#endif
-
-static void ukernel(int64_t kc, const float *a, const float *b, float *t) {
-  ROWS(ROW_DECL)
-  int64_t p = 0;
-  for (; p < kc; p++) {
-    LOAD_B
-    ROWS(ROW_FMA)
-    a += MR;
-    b += NR;
-  }
-  ROWS(ROW_STORE)
-}
-
 /* ---- one product, split into blocks ---- */
 
 typedef struct gjob {
@@ -402,13 +423,19 @@ typedef struct gjob {
   int64_t mpad;        /* M rounded up to MR */
   float *pb;           /* the current B block, packed */
   int64_t j0, nc, k0, kc;
+  int64_t pbq;         /* floats from one B panel of the block to the next */
   int first, last;     /* first / last k-block */
   int64_t n_sub;       /* column chunks of the block */
+  ukernel_fn uk;       /* the micro-kernel (ukernel_pick) */
 } gjob;
 
-/* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors. */
-static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr) {
+/* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors;
+ * KIND is the activation, a constant where inlined (so act_vec's switch
+ * folds away). */
+FERRY_VINLINE void tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr, const int KIND) {
   const ferry_gemm_epi *e = g->e;
+  ferry_act act = e->act;
+  act.kind = KIND;
   for (int ii = 0; ii < mr; ii++) {
     float *c = g->C + (i0 + ii) * g->ldc + j;
     const float *s = t + ii * NR, *b = e->bias ? e->bias + (i0 + ii) * e->bias_rs + j * e->bias_cs : NULL;
@@ -418,8 +445,17 @@ static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j,
       if (!g->first) x += vload(c + v);
       x *= e->alpha;
       x += b && e->bias_cs ? vload(b + v) * e->beta : b0;
-      vstore(c + v, act_vec(&e->act, x));
+      vstore(c + v, act_vec(&act, x));
     }
+  }
+}
+
+static void store_tile_epi(const gjob *g, const float *t, int64_t i0, int64_t j, int mr) {
+  switch (g->e->act.kind) {
+  case FERRY_ACT_NONE: return tile_epi(g, t, i0, j, mr, FERRY_ACT_NONE);
+  case FERRY_ACT_RELU: return tile_epi(g, t, i0, j, mr, FERRY_ACT_RELU);
+  case FERRY_ACT_CLIP: return tile_epi(g, t, i0, j, mr, FERRY_ACT_CLIP);
+  default: return tile_epi(g, t, i0, j, mr, g->e->act.kind);
   }
 }
 
@@ -446,11 +482,11 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
                     int64_t q_end) {
   float t[MR * NR] __attribute__((aligned(64)));
   for (int64_t q = q_begin; q < q_end; q++) {
-    const float *bp = g->pb + q * g->kc * NR;
+    const float *bp = g->pb + q * g->pbq;
     int64_t j = g->j0 + q * NR;
     int nr = (int)min64(NR, g->j0 + g->nc - j);
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
-      ukernel(g->kc, pa + (i0 - ia0) * g->kc, bp, t);
+      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, t);
       store_tile(g, t, i0, j, (int)min64(MR, g->M - i0), nr);
     }
   }
@@ -560,8 +596,15 @@ size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K) {
   return (size_t)(mc * kc + kc * nc + K + 16);
 }
 
-void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
-                        const ferry_gemm_epi *e, float *work) {
+/* Points g at the prepacked B's block (k0, j0): panels K * NR apart. */
+static void use_packed_b(gjob *g, const float *pre_b) {
+  g->pb = (float *)(uintptr_t)(pre_b + (g->j0 / NR) * g->K * NR + g->k0 * NR);
+  g->pbq = g->K * NR;
+}
+
+/* The serial product; pre (may be NULL) holds prepacked operands. */
+static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
+                         const ferry_gemm_epi *e, float *work, const ferry_gemm_pre *pre) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zero_k(M, N, C, ldc, e);
   gemv gv;
@@ -569,22 +612,38 @@ void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fer
     gemv_task(&gv, 0, (gv.T + GEMV_CHUNK - 1) / GEMV_CHUNK);
     return;
   }
-  int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC);
-  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, work + mc * kcmax, 0, 0, 0, 0, 0, 0, 0};
+  const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
+  int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC), mpad = round_up(M, MR);
+  float *pb = work + mc * kcmax;
+  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick()};
   for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
     g.nc = min64(NC, N - g.j0);
     for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
       g.kc = min64(KC, K - g.k0);
       g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
-      pack_b(B, g.k0, g.kc, g.j0, g.nc, g.pb);
+      if (pre_b) {
+        use_packed_b(&g, pre_b);
+      } else {
+        g.pb = pb, g.pbq = g.kc * NR;
+        pack_b(B, g.k0, g.kc, g.j0, g.nc, g.pb);
+      }
       for (int64_t i0 = 0; i0 < M; i0 += MC) {
         int64_t i1 = min64(M, i0 + MC);
+        if (pre_a) {
+          compute(&g, pre_a + g.k0 * mpad, 0, i0, i1, 0, (g.nc + NR - 1) / NR);
+          continue;
+        }
         for (int64_t r = i0; r < i1; r += MR)
           pack_a_panel(A, r, (int)min64(MR, M - r), g.k0, g.kc, work + (r - i0) * g.kc);
         compute(&g, work, i0, i0, i1, 0, (g.nc + NR - 1) / NR);
       }
     }
   }
+}
+
+void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
+                        const ferry_gemm_epi *e, float *work) {
+  sgemm_serial(M, N, K, A, B, C, ldc, e, work, NULL);
 }
 
 /* ---- the parallel driver ---- */
@@ -620,6 +679,21 @@ static void compute_task(void *arg, int64_t begin, int64_t end) {
   }
 }
 
+size_t ferry_sgemm_pack_a_size(int64_t M, int64_t K) { return (size_t)(round_up(M, MR) * K); }
+
+void ferry_sgemm_pack_a(int64_t M, int64_t K, ferry_fmat A, float *dst) {
+  gjob g;
+  memset(&g, 0, sizeof g);
+  g.M = M, g.K = K, g.A = A, g.pa = dst, g.mpad = round_up(M, MR);
+  pack_a_task(&g, 0, g.mpad / MR);
+}
+
+size_t ferry_sgemm_pack_b_size(int64_t K, int64_t N) { return (size_t)(round_up(N, NR) * K); }
+
+void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst) {
+  if (K > 0 && N > 0) pack_b_plain(B, 0, K, 0, N, dst);
+}
+
 #define SERIAL_BELOW (32768.0 * 8) /* multiply-adds below which splitting does not pay */
 
 static int gemv_shaped(int64_t M, int64_t N, const ferry_gemm_b *B) { return !B->pack && (M == 1 || N == 1); }
@@ -633,17 +707,27 @@ size_t ferry_sgemm_ws_size(int64_t M, int64_t N, int64_t K) {
 
 void ferry_sgemm_ws(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
                     int64_t ldc, const ferry_gemm_epi *e, float *ws) {
+  ferry_sgemm_ws_pre(k, M, N, K, A, B, C, ldc, e, ws, NULL);
+}
+
+void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, float *ws, const ferry_gemm_pre *pre) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zero_k(M, N, C, ldc, e);
-  if ((double)M * (double)N * (double)K < SERIAL_BELOW) return ferry_sgemm_serial(M, N, K, A, B, C, ldc, e, ws);
+  if ((double)M * (double)N * (double)K < SERIAL_BELOW) return sgemm_serial(M, N, K, A, B, C, ldc, e, ws, pre);
   gemv gv;
   if (gemv_shaped(M, N, B) && gemv_setup(&gv, M, N, K, A, B, C, ldc, e, ws)) {
     k->parallel(k, (gv.T + GEMV_CHUNK - 1) / GEMV_CHUNK, gemv_task, &gv);
     return;
   }
   int64_t mpad = round_up(M, MR);
-  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, ws + round_up(mpad * K, 16), 0, 0, 0, 0, 0, 0, 0};
-  k->parallel(k, mpad / MR, pack_a_task, &g);
+  const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
+  float *pb = ws + round_up(mpad * K, 16);
+  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick()};
+  if (pre_a)
+    g.pa = (float *)(uintptr_t)pre_a; /* only read */
+  else
+    k->parallel(k, mpad / MR, pack_a_task, &g);
   for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
     g.nc = min64(NC, N - g.j0);
     int64_t n_panels = (g.nc + NR - 1) / NR;
@@ -651,7 +735,12 @@ void ferry_sgemm_ws(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A
     for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
       g.kc = min64(KC, K - g.k0);
       g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
-      k->parallel(k, (n_panels + PACK_B_PANELS - 1) / PACK_B_PANELS, pack_b_task, &g);
+      if (pre_b) {
+        use_packed_b(&g, pre_b);
+      } else {
+        g.pb = pb, g.pbq = g.kc * NR;
+        k->parallel(k, (n_panels + PACK_B_PANELS - 1) / PACK_B_PANELS, pack_b_task, &g);
+      }
       k->parallel(k, ((M + MC - 1) / MC) * g.n_sub, compute_task, &g);
     }
   }
@@ -662,6 +751,22 @@ int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, co
   float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(M, N, K) * sizeof(float));
   if (!ws) return FERRY_E_SYSTEM;
   ferry_sgemm_ws(k, M, N, K, A, B, C, ldc, e, ws);
+  return FERRY_OK;
+}
+
+int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, int b_const) {
+  ferry_gemm_b b = {B, NULL, NULL};
+  ferry_gemm_pre pre = {NULL, NULL};
+  if (b_const && k->persist && M > 1 && N > 1 && K > 0) {
+    int fresh = 0;
+    float *pb = k->persist(k, ferry_sgemm_pack_b_size(K, N) * sizeof(float), &fresh);
+    if (pb && fresh) ferry_sgemm_pack_b(K, N, B, pb);
+    pre.b = pb;
+  }
+  float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(M, N, K) * sizeof(float));
+  if (!ws) return FERRY_E_SYSTEM;
+  ferry_sgemm_ws_pre(k, M, N, K, A, &b, C, ldc, e, ws, &pre);
   return FERRY_OK;
 }
 

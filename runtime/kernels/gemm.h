@@ -22,9 +22,11 @@
 #include "../kernel.h"
 
 /* Columns of one packed B panel (the layout a packer callback writes):
- * two vectors of the widest float vector the build targets. */
+ * two vectors of the widest float vector the build may use - 16 on x86-64,
+ * where an AVX2 micro-kernel can be picked at run time, 8 elsewhere
+ * (wasm32 SIMD128). */
 #ifndef FERRY_GEMM_NR
-#if defined(__AVX__)
+#if defined(__AVX__) || defined(__x86_64__)
 #define FERRY_GEMM_NR 16
 #else
 #define FERRY_GEMM_NR 8
@@ -97,6 +99,35 @@ size_t ferry_sgemm_ws_size(int64_t M, int64_t N, int64_t K);
 void ferry_sgemm_ws(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
                     int64_t ldc, const ferry_gemm_epi *e, float *ws);
 
+/* ---- constant operands packed once ----
+ * A weight that is the same every run (kctx const_in) can be packed once
+ * into a buffer the executor keeps (k->persist) and reused: A with
+ * ferry_sgemm_pack_a (ferry_sgemm_pack_a_size(M, K) floats), B with
+ * ferry_sgemm_pack_b (ferry_sgemm_pack_b_size(K, N) floats). The layouts
+ * are this build's (register tile and k-blocking): never stored in
+ * bundles. */
+size_t ferry_sgemm_pack_a_size(int64_t M, int64_t K);
+void ferry_sgemm_pack_a(int64_t M, int64_t K, ferry_fmat A, float *dst);
+size_t ferry_sgemm_pack_b_size(int64_t K, int64_t N);
+void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst);
+
+/* Prepacked operands of one product: a (or NULL) replaces packing A, b
+ * (or NULL) replaces packing B; A and B must still describe the
+ * matrices (one-row or one-column products read them directly). */
+typedef struct ferry_gemm_pre {
+  const float *a, *b;
+} ferry_gemm_pre;
+
+/* ferry_sgemm_ws with prepacked operands (pre may be NULL). */
+void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, float *ws, const ferry_gemm_pre *pre);
+
+/* ferry_sgemm with a plain B that, when b_const (a weight: kctx
+ * const_in), is packed once into the node's persist buffer and reused on
+ * later runs; products with one row or column of C do not pack. */
+int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
+                        int64_t ldc, const ferry_gemm_epi *e, int b_const);
+
 /* nbatch products C_b = epi(A_b * B_b), all M x N x K: offs() gives the
  * offsets (in floats) of A_b, B_b and C_b from A.p, B.p and C. Small
  * products run whole in parallel slots, big ones one after another with
@@ -111,8 +142,19 @@ size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K);
 void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
                         const ferry_gemm_epi *e, float *work);
 
-/* The micro-kernel this build uses, e.g. "f32x4 4x16" (benchmarks print it). */
+/* The micro-kernel in use, e.g. "f32x4 4x8" (benchmarks print it). */
 const char *ferry_gemm_config(void);
+
+/* Which micro-kernel later products use, process-wide: "auto" (the
+ * default: AVX2+FMA when the x86-64 CPU has both, else the generic
+ * build), "generic", or "avx2". Returns 0 (and changes nothing) when this
+ * build or CPU lacks it. For tests and benchmarks comparing the paths;
+ * not thread-safe against products running meanwhile. */
+int ferry_gemm_use_isa(const char *isa);
+/* 1 when kernels should take their AVX2+FMA variants (x86-64 builds
+ * without -mavx2, on a CPU with both, unless ferry_gemm_use_isa said
+ * "generic"): the GEMM and the depthwise convolution follow it. */
+int ferry_simd_avx2(void);
 
 /* ---- helpers the linear-algebra kernels share ---- */
 

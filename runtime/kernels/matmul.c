@@ -102,14 +102,14 @@ static void mm_offsets(const void *ctx, int64_t bi, int64_t *ao, int64_t *bo, in
   *co = bi * g->M * g->N;
 }
 
-static int matmul_f32(ferry_kctx *k, const mmgeo *g, const float *A, const float *B, float *C) {
+/* b_const: B is a weight (packed once when the batch folds into one product). */
+static int matmul_f32(ferry_kctx *k, const mmgeo *g, const float *A, const float *B, float *C, int b_const) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   if (g->nbatch == 0 || g->M == 0 || g->N == 0) return FERRY_OK;
-  if (mm_foldable(g)) {
-    ferry_gemm_b b = {{B, g->N, 1}, NULL, NULL};
-    return ferry_sgemm(k, g->nbatch * g->M, g->N, g->K, (ferry_fmat){A, g->K, 1}, &b, C, g->N, &e);
-  }
+  if (mm_foldable(g))
+    return ferry_sgemm_const_b(k, g->nbatch * g->M, g->N, g->K, (ferry_fmat){A, g->K, 1}, (ferry_fmat){B, g->N, 1}, C,
+                               g->N, &e, b_const);
   return ferry_sgemm_batch(k, g->nbatch, mm_offsets, g, g->M, g->N, g->K, (ferry_fmat){A, g->K, 1},
                            (ferry_fmat){B, g->N, 1}, C, g->N, &e);
 }
@@ -165,12 +165,13 @@ int ferry_kernel_MatMul(ferry_kctx *k) {
   if (a->dtype != b->dtype) return ferry_kernel_fail(k, "A and B have different dtypes");
   if ((rc = ferry_linalg_output(k, 0, a->dtype, g.orank, g.odims))) return rc;
   ferry_tview *o = &k->out[0];
-  if (a->dtype == FERRY_F32) return matmul_f32(k, &g, a->data, b->data, o->data);
+  int b_const = (int)(k->const_in >> 1 & 1);
+  if (a->dtype == FERRY_F32) return matmul_f32(k, &g, a->data, b->data, o->data, b_const);
   if (is_half(a->dtype)) {
     float *A = ferry_linalg_f32_in(k, a), *B = A ? ferry_linalg_f32_in(k, b) : NULL;
     float *C = B ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
     if (!C) return FERRY_E_SYSTEM;
-    if ((rc = matmul_f32(k, &g, A, B, C))) return rc;
+    if ((rc = matmul_f32(k, &g, A, B, C, b_const))) return rc;
     ferry_linalg_f32_out(C, o);
     return FERRY_OK;
   }
@@ -227,7 +228,7 @@ static int gemm_geometry(ferry_kctx *k, gemmgeo *g) {
 }
 
 static int gemm_f32(ferry_kctx *k, const gemmgeo *g, const float *A, const float *B, const float *C, float *Y,
-                    const ferry_act *act) {
+                    const ferry_act *act, int b_const) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.alpha = g->alpha;
@@ -235,8 +236,8 @@ static int gemm_f32(ferry_kctx *k, const gemmgeo *g, const float *A, const float
   if (C && g->beta != 0) e.bias = C, e.bias_rs = g->c_rs, e.bias_cs = g->c_cs;
   if (act) e.act = *act;
   ferry_fmat a = g->ta ? (ferry_fmat){A, 1, g->M} : (ferry_fmat){A, g->K, 1};
-  ferry_gemm_b b = {g->tb ? (ferry_fmat){B, 1, g->K} : (ferry_fmat){B, g->N, 1}, NULL, NULL};
-  return ferry_sgemm(k, g->M, g->N, g->K, a, &b, Y, g->N, &e);
+  ferry_fmat b = g->tb ? (ferry_fmat){B, 1, g->K} : (ferry_fmat){B, g->N, 1};
+  return ferry_sgemm_const_b(k, g->M, g->N, g->K, a, b, Y, g->N, &e, b_const);
 }
 
 /* Gemm in a dtype without a fast path: the product, then alpha and C. */
@@ -273,14 +274,16 @@ static int gemm_common(ferry_kctx *k, int fused) {
   int64_t od[2] = {g.M, g.N};
   if ((rc = ferry_linalg_output(k, 0, dt, 2, od))) return rc;
   ferry_tview *o = &k->out[0];
-  if (dt == FERRY_F32) return gemm_f32(k, &g, k->in[0].data, k->in[1].data, g.c ? g.c->data : NULL, o->data, &act);
+  int b_const = (int)(k->const_in >> 1 & 1);
+  if (dt == FERRY_F32)
+    return gemm_f32(k, &g, k->in[0].data, k->in[1].data, g.c ? g.c->data : NULL, o->data, &act, b_const);
   if (is_half(dt) || fused) {
     if (!ferry_dtype_is_float(dt)) return ferry_kernel_fail(k, "FusedGemm needs a float dtype");
     float *A = ferry_linalg_f32_in(k, &k->in[0]), *B = A ? ferry_linalg_f32_in(k, &k->in[1]) : NULL;
     float *C = B && g.c ? ferry_linalg_f32_in(k, g.c) : NULL;
     float *Y = B && (C || !g.c) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
     if (!Y) return FERRY_E_SYSTEM;
-    if ((rc = gemm_f32(k, &g, A, B, C, Y, &act))) return rc;
+    if ((rc = gemm_f32(k, &g, A, B, C, Y, &act, b_const))) return rc;
     ferry_linalg_f32_out(Y, o);
     return FERRY_OK;
   }

@@ -9,21 +9,25 @@
 
 #include <string.h>
 
+/* Small vector helpers must inline (GCC at -O2 may otherwise call them,
+ * passing vectors through memory): FERRY_VINLINE forces it. */
+#define FERRY_VINLINE static inline __attribute__((always_inline))
+
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int i32x4 __attribute__((vector_size(16)));
 
-static inline f32x4 f32x4_load(const float *p) {
+FERRY_VINLINE f32x4 f32x4_load(const float *p) {
   f32x4 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void f32x4_store(float *p, f32x4 v) { memcpy(p, &v, sizeof v); }
-static inline f32x4 f32x4_splat(float x) { return (f32x4){x, x, x, x}; }
-static inline f32x4 f32x4_max(f32x4 a, f32x4 b) { /* C has no vector ?: */
+FERRY_VINLINE void f32x4_store(float *p, f32x4 v) { memcpy(p, &v, sizeof v); }
+FERRY_VINLINE f32x4 f32x4_splat(float x) { return (f32x4){x, x, x, x}; }
+FERRY_VINLINE f32x4 f32x4_max(f32x4 a, f32x4 b) { /* C has no vector ?: */
   i32x4 m = (i32x4)(a > b);
   return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b));
 }
-static inline f32x4 f32x4_min(f32x4 a, f32x4 b) {
+FERRY_VINLINE f32x4 f32x4_min(f32x4 a, f32x4 b) {
   i32x4 m = (i32x4)(a < b);
   return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b));
 }

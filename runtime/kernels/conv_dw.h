@@ -1,0 +1,160 @@
+/*
+ * conv_dw.h - the depthwise convolution's vector code, written once and
+ * included by conv.c once per instruction set (like gemm_ukernel.h): the
+ * generic build (f32x4: SSE natively, SIMD128 in wasm) and, on x86-64,
+ * again inside `target("avx2,fma")` functions with f32x8.
+ *
+ * conv.c defines before including:
+ *   DW_V, DW_VL   the float vector type and its lanes
+ *   DW_ATTR       attributes of every function here (empty, or the target)
+ *   DW_FN(name)   the function's name for this variant (name##_avx2...)
+ * and provides dwjob, win2, dw_point, DW_MAX_TAPS, ferry_gemm_epi_row.
+ *
+ *   DW_FN(dw_task)       channels [begin, end), edges point by point
+ *   DW_FN(dw_slot_task)  slots of channels over zero-padded copies
+ */
+
+/* x[p], x[p + s], ... x[p + (DW_VL-1)s], reading nothing past the last
+ * (stride 2: two loads, the second from p + DW_VL - 1) */
+DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(load_strided)(const float *x, int64_t p, int64_t s) {
+  DW_V r;
+  if (s == 1) {
+    memcpy(&r, x + p, sizeof r);
+    return r;
+  }
+  if (s == 2) {
+    DW_V lo, hi;
+    memcpy(&lo, x + p, sizeof lo);
+    memcpy(&hi, x + p + DW_VL - 1, sizeof hi);
+#if DW_VL == 8
+    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 9, 11, 13, 15);
+#else
+    return __builtin_shufflevector(lo, hi, 0, 2, 5, 7);
+#endif
+  }
+  for (int l = 0; l < DW_VL; l++) r[l] = x[p + l * s];
+  return r;
+}
+
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(vstore)(float *p, DW_V v) { memcpy(p, &v, sizeof v); }
+
+/* Outputs [ow, hi) of row oh (every tap inside the image) with stride S
+ * and KW kernel columns at dilation 1 (constants when inlined, so the tap
+ * loop unrolls; 0: v->sw, and v->kw, v->dw); returns where it stopped (a
+ * multiple of DW_VL outputs). */
+DW_ATTR static inline __attribute__((always_inline)) int64_t DW_FN(dw_interior)(
+    const win2 *v, const float *x, const DW_V *wv, int64_t ki0, int64_t ki1, int64_t oh, int64_t ow, int64_t hi,
+    float *yr, const int64_t S, const int64_t KW) {
+  const int64_t sw = S ? S : v->sw, s4 = DW_VL * sw, kw = KW ? KW : v->kw, dw = KW ? 1 : v->dw;
+  for (; ow + 4 * DW_VL <= hi; ow += 4 * DW_VL) { /* four independent sums hide the add latency */
+    DW_V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t ki = ki0; ki < ki1; ki++) {
+      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
+      for (int64_t kj = 0; kj < kw; kj++) {
+        DW_V wk = wv[ki * kw + kj];
+        int64_t p = ow * sw - v->pw + kj * dw;
+        a0 += wk * DW_FN(load_strided)(xr, p, sw);
+        a1 += wk * DW_FN(load_strided)(xr, p + s4, sw);
+        a2 += wk * DW_FN(load_strided)(xr, p + 2 * s4, sw);
+        a3 += wk * DW_FN(load_strided)(xr, p + 3 * s4, sw);
+      }
+    }
+    DW_FN(vstore)(yr + ow, a0);
+    DW_FN(vstore)(yr + ow + DW_VL, a1);
+    DW_FN(vstore)(yr + ow + 2 * DW_VL, a2);
+    DW_FN(vstore)(yr + ow + 3 * DW_VL, a3);
+  }
+  for (; ow + DW_VL <= hi; ow += DW_VL) {
+    DW_V acc = {0};
+    for (int64_t ki = ki0; ki < ki1; ki++) {
+      const float *xr = x + (oh * v->sh - v->ph + ki * v->dh) * v->W;
+      for (int64_t kj = 0; kj < kw; kj++)
+        acc += wv[ki * kw + kj] * DW_FN(load_strided)(xr, ow * sw - v->pw + kj * dw, sw);
+    }
+    DW_FN(vstore)(yr + ow, acc);
+  }
+  return ow;
+}
+
+/* Output row oh of one depthwise channel: DW_VL outputs at a time where
+ * every tap of the row is inside the image, point by point at the edges. */
+DW_ATTR static void DW_FN(dw_row)(const win2 *v, const float *x, const float *w, const DW_V *wv, int64_t oh,
+                                  float *yr) {
+  int64_t lo = (v->pw + v->sw - 1) / v->sw, hi = v->W - 1 + v->pw - (v->kw - 1) * v->dw;
+  hi = hi < 0 ? 0 : hi / v->sw + 1;
+  if (hi > v->OW) hi = v->OW;
+  if (lo > hi) lo = hi;
+  int64_t ow = 0;
+  for (; ow < lo; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+  int64_t ki0 = 0, ki1 = v->kh; /* kernel rows inside the image */
+  while (ki0 < ki1 && oh * v->sh - v->ph + ki0 * v->dh < 0) ki0++;
+  while (ki1 > ki0 && oh * v->sh - v->ph + (ki1 - 1) * v->dh >= v->H) ki1--;
+  int k3 = v->kw == 3 && v->dw == 1;
+  if (v->sw == 1 && k3)
+    ow = DW_FN(dw_interior)(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 3);
+  else if (v->sw == 2 && k3)
+    ow = DW_FN(dw_interior)(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 3);
+  else if (v->sw == 1)
+    ow = DW_FN(dw_interior)(v, x, wv, ki0, ki1, oh, ow, hi, yr, 1, 0);
+  else if (v->sw == 2)
+    ow = DW_FN(dw_interior)(v, x, wv, ki0, ki1, oh, ow, hi, yr, 2, 0);
+  else
+    ow = DW_FN(dw_interior)(v, x, wv, ki0, ki1, oh, ow, hi, yr, 0, 0);
+  for (; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+}
+
+DW_ATTR static void DW_FN(dw_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v;
+  DW_V wv[DW_MAX_TAPS];
+  for (int64_t nm = begin; nm < end; nm++) {
+    int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
+    const float *x = j->x + (n * g->C + c) * g->in_size, *w = j->w + m * g->k_size;
+    float *y = j->y + nm * g->out_size;
+    int fast = g->k_size <= DW_MAX_TAPS;
+    for (int64_t t = 0; fast && t < g->k_size; t++) wv[t] = (DW_V){0} + w[t];
+    for (int64_t oh = 0; oh < v->OH; oh++) {
+      float *yr = y + oh * v->OW;
+      if (fast) {
+        DW_FN(dw_row)(v, x, w, wv, oh, yr);
+      } else {
+        for (int64_t ow = 0; ow < v->OW; ow++) yr[ow] = dw_point(v, x, w, oh, ow);
+      }
+      ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
+    }
+  }
+}
+
+/* Channels of slot s (a contiguous range), each padded into the slot's
+ * buffer and swept DW_VL..4 DW_VL outputs at a time with every tap inside. */
+DW_ATTR static void DW_FN(dw_slot_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v, *vp = &j->vp;
+  DW_V wv[DW_MAX_TAPS];
+  int k3 = v->kw == 3 && v->dw == 1;
+  for (int64_t s = begin; s < end; s++) {
+    float *buf = j->slots + (size_t)s * j->slot_floats, *row = buf + vp->H * vp->W;
+    int64_t total = g->N * g->M;
+    for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
+      int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
+      const float *w = j->w + m * g->k_size;
+      dw_pad_copy(j, j->x + (n * g->C + c) * g->in_size, buf);
+      for (int64_t t = 0; t < g->k_size; t++) wv[t] = (DW_V){0} + w[t];
+      float *y = j->y + nm * g->out_size;
+      for (int64_t oh = 0; oh < v->OH; oh++) {
+        float *yr = y + oh * v->OW, *dst = j->OWr == v->OW ? yr : row;
+        if (v->sw == 1 && k3)
+          DW_FN(dw_interior)(vp, buf, wv, 0, v->kh, oh, 0, j->OWr, dst, 1, 3);
+        else if (v->sw == 2 && k3)
+          DW_FN(dw_interior)(vp, buf, wv, 0, v->kh, oh, 0, j->OWr, dst, 2, 3);
+        else
+          DW_FN(dw_interior)(vp, buf, wv, 0, v->kh, oh, 0, j->OWr, dst, 0, 0);
+        if (dst != yr) memcpy(yr, row, (size_t)v->OW * sizeof *yr);
+        ferry_gemm_epi_row(j->e, m, 0, v->OW, yr);
+      }
+    }
+  }
+}
+

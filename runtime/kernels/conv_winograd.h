@@ -1,0 +1,33 @@
+/*
+ * conv_winograd.h - 3x3 stride-1 convolutions by Winograd F(2x2, 3x3)
+ * (conv_winograd.c), for conv.c: each 2x2 block of outputs costs 16
+ * multiply-adds per channel pair instead of 36, as 16 GEMMs.
+ */
+#ifndef FERRY_KERNELS_CONV_WINOGRAD_H
+#define FERRY_KERNELS_CONV_WINOGRAD_H
+
+#include <stdint.h>
+
+#include "gemm.h"
+
+/* One batch of NCHW images: X [N, C, H, W], W [M, C, 3, 3], Y [N, M, OH, OW]
+ * with pads (ph, pw) at the top and left (the bottom and right ones
+ * follow from OH, OW). */
+typedef struct ferry_wino {
+  int64_t N, C, H, W, M, OH, OW, ph, pw;
+} ferry_wino;
+
+/* Whether the geometry suits Winograd (enough channels and tiles for its
+ * 16 products; pads of at most 2). */
+int ferry_wino_fits(const ferry_wino *g);
+/* Whether Conv uses it: it fits, and this build's GEMM is one it beats
+ * (the generic f32x4 micro-kernel: wasm, x86-64 without AVX2). */
+int ferry_wino_applies(const ferry_wino *g);
+
+/* Y = epi(conv(X, W)), the epilogue's bias per output channel (row m);
+ * w_const: W is the same every run, its transform is kept in k->persist.
+ * FERRY_OK, or FERRY_E_SYSTEM when scratch runs out (k->err set). */
+int ferry_conv_winograd(ferry_kctx *k, const ferry_wino *g, const float *X, const float *W, float *Y,
+                        const ferry_gemm_epi *e, int w_const);
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * check_kernels_perf.c - the speed paths of the GEMM and Conv kernels
+ * (docs/kernels.md): each must give what the plain path gives.
+ *
+ *   isa        ferry_gemm_use_isa: the generic micro-kernel and, on an
+ *              x86-64 CPU with AVX2+FMA, the run-time-picked one, each on
+ *              odd sizes around the register tile (6x16 / 4x8), the
+ *              k-block (256) and the column block (2048), serial and
+ *              threaded, against a double reference with a normalized
+ *              error bound, and against each other;
+ *   prepacked  ferry_sgemm_pack_a / _pack_b + ferry_sgemm_ws_pre (A, B or
+ *              both packed once) against the reference;
+ *   matmul     MatMul and Gemm (transB) with a constant B pack it once;
+ *   conv       Conv with a constant W (kctx const_in) packs it once into
+ *              the persist buffer: a first run fills it (fresh), a second
+ *              run with other X reuses it, both right; im2col packing by
+ *              output-row runs on widths around the 16-column panel,
+ *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
+ *              strides 1 and 2, the padded-copy path and the edge path,
+ *              other kernels) on the generic and the AVX2 variant;
+ *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
+ *              batches; W packed once or per run) within twice the GEMM's
+ *              bound, and Conv taking it exactly with the generic GEMM;
+ *   session    resnet18 and squeezenet1_1 run twice in one session (the
+ *              second run on prepacked weights): both within rtol 1e-3,
+ *              atol 1e-4 of the models' reference outputs, and equal.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry.h"
+#include "kernels/conv_winograd.h"
+#include "kernels/gemm.h"
+#include "kernels/linalg.h"
+#include "kfake.h"
+#include "rtutil.h"
+#include "testutil.h"
+
+/* ---- helpers ---- */
+
+static uint32_t rng = 2468;
+
+static uint32_t rnd(void) {
+  rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
+  return rng;
+}
+static int64_t rnd_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float *rnd_fill(int64_t n) {
+  float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+  for (int64_t i = 0; i < n; i++) p[i] = (float)(rnd() >> 8) / 16777216.0f * 2.0f - 1.0f;
+  return p;
+}
+
+/* parallel() that splits [0, n) into uneven chunks run in reverse order. */
+static void chunky_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
+  (void)k;
+  int64_t cuts[8], nc = 0, step = n / 5 + 1;
+  for (int64_t b = 0; b < n && nc < 7; b += step + nc) cuts[nc++] = b;
+  cuts[nc] = n;
+  for (int64_t i = nc - 1; i >= 0; i--)
+    if (cuts[i] < cuts[i + 1]) fn(arg, cuts[i], cuts[i + 1]);
+}
+
+/* |got - want| <= eps(K) * scale, scale the sum of |terms|. */
+static void check_close(const float *got, const double *want, const double *scale, int64_t n, int64_t K,
+                        const char *what) {
+  double eps = 1.2e-7 * (double)(K + 4);
+  for (int64_t i = 0; i < n; i++) {
+    double err = fabs((double)got[i] - want[i]);
+    ck_assert_msg(err <= eps * scale[i] + 1e-30, "%s[%lld] = %.9g, want %.9g (scale %g)", what, (long long)i, got[i],
+                  want[i], scale[i]);
+  }
+}
+
+/* The ISAs this machine can run: "generic", and "avx2" where available. */
+static int isas(const char **names) {
+  int n = 0;
+  names[n++] = "generic";
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  int want = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  ck_assert_int_eq(ferry_gemm_use_isa("avx2"), want); /* offered exactly when the CPU has it */
+  if (want) names[n++] = "avx2";
+#else
+  ck_assert_int_eq(ferry_gemm_use_isa("avx2"), 0);
+#endif
+  ck_assert_int_eq(ferry_gemm_use_isa("auto"), 1);
+  return n;
+}
+
+/* ---- GEMM ---- */
+
+typedef struct prod {
+  int64_t M, N, K;
+  float *A, *B, *bias;
+  double *want, *scale;
+} prod;
+
+static void prod_make(prod *p, int64_t M, int64_t N, int64_t K) {
+  p->M = M, p->N = N, p->K = K;
+  p->A = rnd_fill(M * K), p->B = rnd_fill(K * N), p->bias = rnd_fill(M);
+  p->want = malloc((size_t)(M * N > 0 ? M * N : 1) * sizeof *p->want);
+  p->scale = malloc((size_t)(M * N > 0 ? M * N : 1) * sizeof *p->scale);
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = p->bias[i], m = fabs(p->bias[i]);
+      for (int64_t k = 0; k < K; k++) s += (double)p->A[i * K + k] * p->B[k * N + j], m += fabs((double)p->A[i * K + k] * p->B[k * N + j]);
+      p->want[i * N + j] = s > 0 ? s : 0; /* bias + Relu epilogue */
+      p->scale[i * N + j] = m + 1e-6;
+    }
+}
+
+static void prod_free(prod *p) { free(p->A), free(p->B), free(p->bias), free(p->want), free(p->scale); }
+
+/* C = relu(A*B + bias) with A and/or B prepacked (pack bits 1, 2). */
+static float *prod_run(const prod *p, int pack) {
+  kf_call c;
+  kf_init(&c, 13);
+  c.k.parallel = chunky_parallel;
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  e.bias = p->bias, e.bias_rs = 1, e.bias_cs = 0, e.act.kind = FERRY_ACT_RELU;
+  float *C = malloc((size_t)(p->M * p->N > 0 ? p->M * p->N : 1) * sizeof *C);
+  float *pa = malloc(ferry_sgemm_pack_a_size(p->M, p->K) * sizeof(float) + 64);
+  float *pb = malloc(ferry_sgemm_pack_b_size(p->K, p->N) * sizeof(float) + 64);
+  ferry_fmat A = {p->A, p->K, 1};
+  ferry_gemm_b B = {{p->B, p->N, 1}, NULL, NULL};
+  if (pack & 1) ferry_sgemm_pack_a(p->M, p->K, A, pa);
+  if (pack & 2) ferry_sgemm_pack_b(p->K, p->N, B.m, pb);
+  ferry_gemm_pre pre = {pack & 1 ? pa : NULL, pack & 2 ? pb : NULL};
+  float *ws = malloc(ferry_sgemm_ws_size(p->M, p->N, p->K) * sizeof(float) + 64);
+  ferry_sgemm_ws_pre(&c.k, p->M, p->N, p->K, A, &B, C, p->N, &e, ws, &pre);
+  free(ws), free(pa), free(pb);
+  kf_free(&c);
+  return C;
+}
+
+static const int64_t SIZES[][3] = {{1, 1, 1},     {5, 15, 3},    {6, 16, 256},  {7, 17, 257},   {13, 33, 513},
+                                   {12, 2049, 9}, {70, 40, 300}, {1, 300, 70},  {300, 1, 70},   {97, 131, 255},
+                                   {4, 8, 1},     {193, 47, 260}, {31, 2100, 5}, {200, 200, 200}, {3, 9, 0}};
+#define N_SIZES (sizeof SIZES / sizeof *SIZES)
+
+START_TEST(test_gemm_isa_paths) {
+  rng = 1357;
+  const char *names[2];
+  int n = isas(names);
+  ck_assert_int_eq(ferry_gemm_use_isa("no-such-isa"), 0);
+  for (size_t s = 0; s < N_SIZES; s++) {
+    prod p;
+    prod_make(&p, SIZES[s][0], SIZES[s][1], SIZES[s][2]);
+    float *got[2];
+    for (int i = 0; i < n; i++) {
+      ck_assert(ferry_gemm_use_isa(names[i]));
+      ck_assert_msg(strstr(ferry_gemm_config(), i ? "avx2" : "f32x") != NULL, "config %s", ferry_gemm_config());
+      got[i] = prod_run(&p, 0);
+      char what[96];
+      snprintf(what, sizeof what, "%s %lldx%lldx%lld", names[i], (long long)p.M, (long long)p.N, (long long)p.K);
+      check_close(got[i], p.want, p.scale, p.M * p.N, p.K, what);
+    }
+    for (int64_t j = 0; n == 2 && j < p.M * p.N; j++) /* the two paths agree within twice the bound */
+      ck_assert_msg(fabs((double)got[0][j] - got[1][j]) <= 2 * 1.2e-7 * (double)(p.K + 4) * p.scale[j],
+                    "generic vs avx2 [%lld]: %.9g vs %.9g", (long long)j, got[0][j], got[1][j]);
+    for (int i = 0; i < n; i++) free(got[i]);
+    prod_free(&p);
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+START_TEST(test_gemm_prepacked) {
+  rng = 8642;
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t s = 0; s < N_SIZES; s++) {
+      prod p;
+      prod_make(&p, SIZES[s][0], SIZES[s][1], SIZES[s][2]);
+      for (int pack = 1; pack <= 3; pack++) {
+        float *C = prod_run(&p, pack);
+        char what[96];
+        snprintf(what, sizeof what, "%s pack%d %lldx%lldx%lld", names[i], pack, (long long)p.M, (long long)p.N,
+                 (long long)p.K);
+        check_close(C, p.want, p.scale, p.M * p.N, p.K, what);
+        free(C);
+      }
+      prod_free(&p);
+    }
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* ---- Conv ---- */
+
+typedef struct conv2 {
+  int64_t N, C, M, G, H, W, kh, kw, s, d, p; /* square stride, dilation, symmetric pads */
+} conv2;
+
+static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p) {
+  int64_t span = in + 2 * p - (k - 1) * d - 1;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+static void conv2_ref(const conv2 *c, const float *X, const float *W, const float *B, double *Y, double *S) {
+  int64_t OH = out_dim(c->H, c->kh, c->s, c->d, c->p), OW = out_dim(c->W, c->kw, c->s, c->d, c->p);
+  int64_t Cg = c->C / c->G, Mg = c->M / c->G;
+  for (int64_t n = 0; n < c->N; n++)
+    for (int64_t m = 0; m < c->M; m++)
+      for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+          double s = B[m], a = fabs(B[m]);
+          for (int64_t ci = 0; ci < Cg; ci++)
+            for (int64_t i = 0; i < c->kh; i++)
+              for (int64_t j = 0; j < c->kw; j++) {
+                int64_t ih = oh * c->s - c->p + i * c->d, iw = ow * c->s - c->p + j * c->d;
+                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                double t = (double)X[((n * c->C + m / Mg * Cg + ci) * c->H + ih) * c->W + iw] *
+                           W[((m * Cg + ci) * c->kh + i) * c->kw + j];
+                s += t, a += fabs(t);
+              }
+          int64_t o = ((n * c->M + m) * OH + oh) * OW + ow;
+          Y[o] = s, S[o] = a + 1e-6;
+        }
+}
+
+/* A fake executor buffer for kctx persist: one per test call. */
+typedef struct fake_persist {
+  void *buf;
+  size_t bytes;
+  int calls, fresh_calls;
+} fake_persist;
+
+static fake_persist *cur_persist;
+
+static void *persist_cb(ferry_kctx *k, size_t bytes, int *fresh) {
+  (void)k;
+  fake_persist *f = cur_persist;
+  f->calls++;
+  *fresh = 0;
+  if (f->buf && f->bytes == bytes) return f->buf;
+  free(f->buf);
+  ck_assert(posix_memalign(&f->buf, 64, bytes ? bytes : 1) == 0);
+  memset(f->buf, 0xAB, bytes); /* garbage: the kernel must fill it all */
+  f->bytes = bytes, *fresh = 1, f->fresh_calls++;
+  return f->buf;
+}
+
+/* Runs Conv on X (W constant when fp != NULL) and checks it. */
+static void conv2_run(const conv2 *c, const float *X, const float *W, const float *B, fake_persist *fp,
+                      const char *what) {
+  int64_t OH = out_dim(c->H, c->kh, c->s, c->d, c->p), OW = out_dim(c->W, c->kw, c->s, c->d, c->p);
+  int64_t ny = c->N * c->M * OH * OW, Cg = c->C / c->G;
+  double *Y = malloc((size_t)ny * sizeof *Y), *S = malloc((size_t)ny * sizeof *S);
+  conv2_ref(c, X, W, B, Y, S);
+  kf_call k;
+  kf_init(&k, 11);
+  k.k.parallel = chunky_parallel;
+  if (fp) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = fp;
+  kf_in(&k, FERRY_F32, 4, (int64_t[]){c->N, c->C, c->H, c->W}, X);
+  kf_in(&k, FERRY_F32, 4, (int64_t[]){c->M, Cg, c->kh, c->kw}, W);
+  kf_in(&k, FERRY_F32, 1, (int64_t[]){c->M}, B);
+  kf_out(&k, FERRY_F32, 4, (int64_t[]){c->N, c->M, OH, OW});
+  kf_attr_ints(&k, "strides", 2, (int64_t[]){c->s, c->s});
+  kf_attr_ints(&k, "dilations", 2, (int64_t[]){c->d, c->d});
+  kf_attr_ints(&k, "pads", 4, (int64_t[]){c->p, c->p, c->p, c->p});
+  kf_attr_int(&k, "group", c->G);
+  int rc = kf_run(&k, ferry_kernel_Conv);
+  ck_assert_msg(rc == FERRY_OK, "%s: %s", what, k.k.err);
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld", what, (long long)c->N,
+           (long long)c->C, (long long)c->M, (long long)c->G, (long long)c->H, (long long)c->W, (long long)c->kh,
+           (long long)c->kw, (long long)c->s, (long long)c->d, (long long)c->p);
+  check_close(k.out[0].data, Y, S, ny, Cg * c->kh * c->kw, msg);
+  kf_free(&k);
+  free(Y), free(S);
+}
+
+START_TEST(test_conv_prepacked_weights) {
+  rng = 97531;
+  static const conv2 cases[] = {
+      {1, 8, 12, 1, 9, 11, 3, 3, 1, 1, 1},  {2, 6, 10, 2, 7, 20, 3, 3, 1, 1, 1}, {1, 16, 70, 1, 5, 5, 1, 1, 1, 1, 0},
+      {1, 40, 300, 1, 6, 6, 3, 3, 1, 1, 1}, {1, 3, 7, 1, 17, 19, 5, 5, 2, 1, 2}, {1, 9, 9, 3, 8, 8, 3, 3, 1, 2, 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const conv2 *c = &cases[i];
+    float *W = rnd_fill(c->M * c->C / c->G * c->kh * c->kw), *B = rnd_fill(c->M);
+    fake_persist fp = {NULL, 0, 0, 0};
+    for (int run = 0; run < 3; run++) {
+      float *X = rnd_fill(c->N * c->C * c->H * c->W);
+      conv2_run(c, X, W, B, &fp, run ? "conv, W packed earlier" : "conv, W packed now");
+      free(X);
+    }
+    ck_assert_int_eq(fp.calls, 3);
+    ck_assert_int_eq(fp.fresh_calls, 1); /* packed once, reused twice */
+    free(fp.buf), free(W), free(B);
+  }
+}
+END_TEST
+
+START_TEST(test_conv_row_runs) {
+  rng = 11235;
+  for (int64_t w = 1; w <= 40; w += (w < 20 ? 1 : 3))
+    for (int64_t s = 1; s <= 3; s++) {
+      conv2 c = {1, 2 + (int64_t)(rnd() % 3), 5, 1, rnd_in(3, 9), w, rnd_in(1, 3), rnd_in(1, 3), s, rnd_in(1, 2),
+                 rnd_in(0, 2)};
+      if (out_dim(c.H, c.kh, c.s, c.d, c.p) < 1 || out_dim(c.W, c.kw, c.s, c.d, c.p) < 1) continue;
+      float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.C * c.kh * c.kw), *B = rnd_fill(c.M);
+      conv2_run(&c, X, W, B, NULL, "im2col runs");
+      free(X), free(W), free(B);
+    }
+}
+END_TEST
+
+/* Depthwise on both instruction sets: 3x3 (unrolled) at strides 1 and 2,
+ * padded (the padded-copy path) or not (edges point by point), widths
+ * around the vector sizes; and other kernels, strides and dilations. */
+START_TEST(test_depthwise) {
+  rng = 424242;
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    ck_assert_int_eq(ferry_simd_avx2(), i == 1);
+    char what[64];
+    snprintf(what, sizeof what, "depthwise (%s)", names[i]);
+    for (int64_t w = 1; w <= 41; w += 2)
+      for (int64_t s = 1; s <= 3; s++)
+        for (int64_t p = 0; p <= 2; p++) {
+          int three = s < 3 && p < 2;
+          conv2 c = {1 + (w == 5), 3, 3, 3, rnd_in(3, 12), w, three ? 3 : rnd_in(1, 5), three ? 3 : rnd_in(1, 5), s,
+                     three ? 1 : rnd_in(1, 2), p};
+          if (out_dim(c.H, c.kh, s, c.d, p) < 1 || out_dim(c.W, c.kw, s, c.d, p) < 1) continue;
+          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.kh * c.kw), *B = rnd_fill(c.M);
+          conv2_run(&c, X, W, B, NULL, what);
+          free(X), free(W), free(B);
+        }
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* MatMul [2, M, K] x [K, N] and Gemm (transB) with B constant, run three
+ * times on other A: B packed on the first run only, every result right. */
+START_TEST(test_matmul_gemm_prepacked_b) {
+  rng = 5555;
+  static const int64_t sizes[][3] = {{7, 33, 19}, {64, 300, 257}, {3, 17, 1}, {1, 40, 30}};
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+    for (int op = 0; op < 2; op++) {
+      int64_t M = sizes[si][0], N = sizes[si][1], K = sizes[si][2], nb = op ? 1 : 2;
+      float *B = rnd_fill(K * N);
+      fake_persist fp = {NULL, 0, 0, 0};
+      for (int run = 0; run < 3; run++) {
+        float *A = rnd_fill(nb * M * K);
+        double *Y = malloc((size_t)(nb * M * N) * sizeof *Y), *S = malloc((size_t)(nb * M * N) * sizeof *S);
+        for (int64_t i = 0; i < nb * M; i++)
+          for (int64_t j = 0; j < N; j++) {
+            double s = 0, a = 0;
+            for (int64_t p = 0; p < K; p++) {
+              double t = (double)A[i * K + p] * (op ? B[j * K + p] : B[p * N + j]); /* Gemm: B is [N, K], transB */
+              s += t, a += fabs(t);
+            }
+            Y[i * N + j] = s, S[i * N + j] = a + 1e-6;
+          }
+        kf_call c;
+        kf_init(&c, 13);
+        c.k.parallel = chunky_parallel;
+        c.k.const_in = 2, c.k.persist = persist_cb, cur_persist = &fp;
+        if (op) {
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){M, K}, A);
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){N, K}, B);
+          kf_out(&c, FERRY_F32, 2, (int64_t[]){M, N});
+          kf_attr_int(&c, "transB", 1);
+          ck_assert_int_eq(kf_run(&c, ferry_kernel_Gemm), FERRY_OK);
+        } else {
+          kf_in(&c, FERRY_F32, 3, (int64_t[]){nb, M, K}, A);
+          kf_in(&c, FERRY_F32, 2, (int64_t[]){K, N}, B);
+          kf_out(&c, FERRY_F32, 3, (int64_t[]){nb, M, N});
+          ck_assert_int_eq(kf_run(&c, ferry_kernel_MatMul), FERRY_OK);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s %lldx%lldx%lld run %d", op ? "Gemm" : "MatMul", (long long)M, (long long)N,
+                 (long long)K, run);
+        check_close(c.out[0].data, Y, S, nb * M * N, K, what);
+        kf_free(&c);
+        free(A), free(Y), free(S);
+      }
+      ck_assert_int_eq(fp.fresh_calls, nb * M > 1 ? 1 : 0); /* one-row products do not pack */
+      free(fp.buf), free(B);
+    }
+}
+END_TEST
+
+/* Winograd F(2x2, 3x3) called directly (W constant: transformed once and
+ * reused, or not) against the double reference within twice the GEMM's
+ * bound (the transforms only add, subtract and halve; a 1e-3 error in one
+ * coefficient fails it). And Conv picks it exactly where
+ * ferry_wino_applies says: with the generic GEMM. */
+START_TEST(test_conv_winograd) {
+  rng = 3141;
+  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},  {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
+                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0}, {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
+                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1}, {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const conv2 *c = &cases[ci];
+    int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
+    ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
+    ck_assert(ferry_wino_fits(&wg));
+    float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+    fake_persist fp = {NULL, 0, 0, 0};
+    for (int run = 0; run < 3; run++) {
+      float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
+      double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
+      conv2_ref(c, X, W, B, want, scale);
+      kf_call k;
+      kf_init(&k, 11);
+      k.k.parallel = chunky_parallel;
+      if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
+      ferry_gemm_epi e;
+      ferry_gemm_epi_init(&e);
+      e.bias = B, e.bias_rs = 1, e.bias_cs = 0;
+      ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0), FERRY_OK);
+      for (int64_t i = 0; i < ny; i++) scale[i] *= 2;
+      char what[96];
+      snprintf(what, sizeof what, "winograd C%lld M%lld %lldx%lld p%lld run %d", (long long)c->C, (long long)c->M,
+               (long long)c->H, (long long)c->W, (long long)c->p, run);
+      check_close(Y, want, scale, ny, c->C * 9, what);
+      kf_free(&k);
+      free(X), free(Y), free(want), free(scale);
+    }
+    ck_assert_int_eq(fp.fresh_calls, 1);
+    free(fp.buf), free(W), free(B);
+  }
+  /* Conv's choice, and its result either way */
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    ferry_wino wg = {1, 32, 10, 10, 32, 10, 10, 1, 1};
+    ck_assert_int_eq(ferry_wino_applies(&wg), i == 0);
+    conv2 c = {1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1};
+    float *X = rnd_fill(c.C * 100), *W = rnd_fill(c.M * c.C * 9), *B = rnd_fill(c.M);
+    conv2_run(&c, X, W, B, NULL, names[i]);
+    free(X), free(W), free(B);
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* ---- a session run twice ---- */
+
+static void run_twice(const char *model) {
+  char onnx[4096], set[4096], dir[4096], bundle[4200], args[9000], *o = NULL, *e = NULL;
+  snprintf(onnx, sizeof onnx, "%s", tu_model(model));
+  snprintf(set, sizeof set, "%.*s/test_data_set_0", (int)(strlen(onnx) - 5), onnx);
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  snprintf(bundle, sizeof bundle, "%s/m.ferry", dir);
+  snprintf(args, sizeof args, "convert '%s' -o '%s'", onnx, bundle);
+  int rc = tu_run(args, &o, &e);
+  ck_assert_msg(rc == 0, "%s: ferry convert exit %d: %s", model, rc, e);
+  free(o), free(e);
+  size_t len;
+  char *buf = tu_read(bundle, &len);
+  ck_assert_msg(buf != NULL, "cannot read %s", bundle);
+  ferry_err err = {0};
+  ferry_session_opts opts = {.threads = 1};
+  ferry_session *s = ferry_session_open(buf, len, &opts, &err);
+  ck_assert_msg(s != NULL, "%s: %s", model, err.msg);
+  ferry_host_tensor in[1], want[1];
+  memset(in, 0, sizeof in), memset(want, 0, sizeof want);
+  ck_assert_int_eq(ferry_session_n_inputs(s), 1);
+  ck_assert_msg(rtu_read_set(set, "input", 1, in, &err) == 0, "%s", err.msg);
+  ck_assert_msg(rtu_read_set(set, "output", 1, want, &err) == 0, "%s", err.msg);
+  float *first = NULL;
+  for (int run = 0; run < 2; run++) {
+    ferry_tview out[1];
+    memset(out, 0, sizeof out);
+    ck_assert_msg(ferry_session_run(s, &in[0].v, 1, out, &err) == 0, "%s run %d: %s", model, run, err.msg);
+    rtu_diff d;
+    char msg[512];
+    ck_assert_msg(!rtu_compare(&out[0], &want[0].v, 1e-3, 1e-4, &d, msg, sizeof msg), "%s run %d: %s", model, run, msg);
+    ck_assert_int_eq(out[0].dtype, FERRY_F32);
+    if (!run) {
+      first = malloc((size_t)out[0].numel * sizeof *first);
+      memcpy(first, out[0].data, (size_t)out[0].numel * sizeof *first);
+    } else {
+      ck_assert_msg(!memcmp(first, out[0].data, (size_t)out[0].numel * sizeof *first), "%s: run 2 differs from run 1",
+                    model);
+    }
+  }
+  free(first);
+  ferry_host_tensor_free(&in[0]), ferry_host_tensor_free(&want[0]);
+  ferry_session_close(s);
+  free(buf);
+  rtu_rm_tree(dir);
+}
+
+START_TEST(test_session_twice) {
+  run_twice("squeezenet1_1.onnx");
+  run_twice("resnet18.onnx");
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("kernels_perf");
+  TCase *t = tcase_create("gemm");
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_gemm_isa_paths);
+  tcase_add_test(t, test_gemm_prepacked);
+  tcase_add_test(t, test_matmul_gemm_prepacked_b);
+  suite_add_tcase(s, t);
+  t = tcase_create("conv");
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_conv_prepacked_weights);
+  tcase_add_test(t, test_conv_row_runs);
+  tcase_add_test(t, test_depthwise);
+  tcase_add_test(t, test_conv_winograd);
+  suite_add_tcase(s, t);
+  t = tcase_create("session");
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_session_twice);
+  suite_add_tcase(s, t);
+  SRunner *r = srunner_create(s);
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
