@@ -184,20 +184,22 @@ export async function runOcr(det, rec, Tensor, img, classes, { onStep } = {}) {
   const step = onStep || (() => {});
   const di = detInput(img);
   const detFeeds = { [det.inputNames[0]]: new Tensor('float32', di.data, di.dims) };
+  const detKept = { [det.inputNames[0]]: plain(detFeeds[det.inputNames[0]]) }; // before run: it may take the buffers
   const d = await timed(det, detFeeds);
   const map = d.out[det.outputNames[0]];
   const [, , mh, mw] = map.dims;
   const boxes = dbBoxes(map.data, mw, mh, img.width, img.height);
-  const result = { lines: [], det: { feeds: { [det.inputNames[0]]: plain(detFeeds[det.inputNames[0]]) }, output: plain(map), ms: d.ms }, rec: [] };
+  const result = { lines: [], det: { feeds: detKept, output: plain(map), ms: d.ms }, rec: [] };
   await step({ stage: 'det', ms: d.ms, boxes: boxes.length });
   for (const box of boxes) {
     const ri = recInput(img, box);
     const feeds = { [rec.inputNames[0]]: new Tensor('float32', ri.data, ri.dims) };
+    const kept = { [rec.inputNames[0]]: plain(feeds[rec.inputNames[0]]) };
     const r = await timed(rec, feeds);
     const p = r.out[rec.outputNames[0]];
     const [, T, C] = p.dims;
     const { text, score } = ctcDecode(p.data, T, C, classes);
-    result.rec.push({ feeds: { [rec.inputNames[0]]: plain(feeds[rec.inputNames[0]]) }, output: plain(p), ms: r.ms });
+    result.rec.push({ feeds: kept, output: plain(p), ms: r.ms });
     result.lines.push({ box, text, score });
     await step({ stage: 'rec', ms: r.ms, text });
   }

@@ -38,11 +38,12 @@ export async function runVad(session, Tensor, samples, { onFrame, keep = false }
       state: new Tensor('float32', state, [2, 1, 128]),
       sr,
     };
+    const kept = keep ? { input: plain(feeds.input), state: plain(feeds.state), sr: plain(sr) } : null; // before run: it may take the buffers
     const t0 = performance.now();
     const out = await session.run(feeds);
     const ms = performance.now() - t0;
     probs[k] = out.output.data[0];
-    if (keep) frames.push({ feeds: { input: plain(feeds.input), state: plain(feeds.state), sr: plain(sr) }, output: plain(out.output) });
+    if (keep) frames.push({ feeds: kept, output: plain(out.output) });
     state = Float32Array.from(out.stateN.data);
     if (onFrame) await onFrame(k, n, probs[k], ms);
   }
