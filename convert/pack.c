@@ -362,7 +362,14 @@ int ferry_pack(const char *model, const char *out, const ferry_pack_opts *opts, 
   if (!rc) rc = ferry_pack_find_assets(&o, assets, err);
   if (rc) return rc;
   snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
-  if (!mkdtemp(tmp)) return ferry_fail(err, FERRY_E_SYSTEM, "%s: cannot make a folder beside it: %s", dir, strerror(errno));
+  if (!mkdtemp(tmp)) {
+    int e = errno;
+    char *slash = strrchr(tmp, '/');
+    if (slash) *slash = 0;
+    if (e == ENOENT && slash)
+      return ferry_fail(err, FERRY_E_INPUT, "%s: the folder it goes into (%s) does not exist", dir, slash == tmp ? "/" : tmp);
+    return ferry_fail(err, FERRY_E_SYSTEM, "%s: cannot make a folder beside it: %s", dir, strerror(e));
+  }
   mode_t mask = umask(0);
   umask(mask);
   chmod(tmp, 0777 & ~mask); /* mkdtemp makes it 0700: a web folder is readable */
