@@ -9,7 +9,9 @@
  *            model outputs equal native `ferry run` (rtol 1e-4); the speed
  *            card runs; a second load comes from the Cache API; a corrupted
  *            shard is refused with a visible error;
- *   samples  scripts/make-demo-samples.mjs writes the same bytes every run.
+ *   samples  scripts/make-demo-samples.mjs writes the same bytes every run;
+ *   units    tests/browser/demo-units.test.mjs: the WAV reader (every format,
+ *            errors, a fuzz loop), the OCR and VAD steps, in node.
  *
  * Environment (make check sets it): FERRY, FERRY_TEST_MODELS, FERRY_SRCDIR,
  * FERRY_DEMO_DIST (the built demo folder).
@@ -81,12 +83,21 @@ START_TEST(test_samples_reproducible) {
 }
 END_TEST
 
+START_TEST(test_units_in_node) {
+  char cmd[4096], log[1 << 14];
+  snprintf(cmd, sizeof cmd, "timeout 120 node '%s/tests/browser/demo-units.test.mjs' 2>&1", tu_env("FERRY_SRCDIR"));
+  int rc = sh(cmd, log, sizeof log);
+  ck_assert_msg(rc == 0 && strstr(log, "ok - demo units"), "demo-units.test.mjs exited %d:\n%s", rc, log);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("demo");
   TCase *t = tcase_create("demo");
   tcase_set_timeout(t, 900);
   tcase_add_test(t, test_tools_present);
   tcase_add_test(t, test_samples_reproducible);
+  tcase_add_test(t, test_units_in_node);
   tcase_add_test(t, test_demo_in_chromium);
   suite_add_tcase(s, t);
   SRunner *r = srunner_create(s);

@@ -4,7 +4,8 @@
 //          -> boxes drawn on the canvas, the text listed, latency per run;
 //   VAD    an uploaded or sample WAV -> wav.js (mono, 16 kHz) -> vad.js
 //          (Silero frame by frame) -> a probability timeline with segments;
-//   speed  SqueezeNet 1.1 run 20 times on the last image: median latency.
+//   speed  SqueezeNet 1.1 (random weights: for timing only) run 20 times on
+//          the last image: median latency.
 // Everything the page computed is also left in window.__demo (state, progress
 // log, raw model inputs and outputs) for tests/browser/demo.test.mjs, which
 // checks the raw outputs against native `ferry run`.
@@ -263,11 +264,9 @@ async function doSpeed(s) {
     drawSpeed(ms);
     await new Promise((ok) => setTimeout(ok, 0));
   }
-  const logits = out[sess.outputNames[0]].data;
-  let top = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[top]) top = i;
-  $('speed-latency').textContent = `median ${fmtMs(median(ms))} per run (min ${fmtMs(Math.min(...ms))}, first run ${fmtMs(warm)}); top ImageNet class #${top}`;
-  demo.speed = { ms, median: median(ms), warm, top };
+  const dims = out[sess.outputNames[0]].dims;
+  $('speed-latency').textContent = `median ${fmtMs(median(ms))} per run (min ${fmtMs(Math.min(...ms))}, first run ${fmtMs(warm)}); output [${dims.join(', ')}]`;
+  demo.speed = { ms, median: median(ms), warm, dims: Array.from(dims) };
 }
 
 // ---- wiring ----
