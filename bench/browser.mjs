@@ -12,7 +12,7 @@
 // Both run on the page's thread (ferry: worker: false; onnxruntime-web:
 // proxy off, numThreads 1), inputs as bench/models.mjs makes them (fixed-seed
 // LCG: floats uniform in [-1, 1), token ids in [0, 100), masks 1), WARMUP (5)
-// runs then the median of N. The first outputs of both are compared (max
+// runs then the median of N, the two runtimes' runs alternating. The first outputs of both are compared (max
 // abs difference), so the two computed the same thing. Prints a table (and
 // writes it, with --extra lines, to --out atomically).
 import fs from 'node:fs';
@@ -36,21 +36,13 @@ for (const k of ['root', 'runs']) if (!args[k]) throw new Error(`browser.mjs: --
 const runs = Number(args.runs);
 
 // In the page: times ferry.js and onnxruntime-web on model m; {ferry, ort, diff}.
+// After the warm-up runs of both, their timed runs alternate (ferry, ORT,
+// ferry, ...), so load from other work on the machine hits both alike.
 async function inPage(m, runs, warmup) {
   const median = (t) => {
     t = [...t].sort((a, b) => a - b);
     const n = t.length;
     return n % 2 ? t[(n - 1) / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-  };
-  const time = async (run) => {
-    for (let i = 0; i < warmup; i++) await run();
-    const t = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      await run();
-      t.push(performance.now() - t0);
-    }
-    return median(t);
   };
   const ferry = await import(`/ferry/${m.file}/ferry.js`);
   const ort = await import('/ort/ort.wasm.min.mjs');
@@ -59,6 +51,7 @@ async function inPage(m, runs, warmup) {
   ort.env.wasm.proxy = false;
   ort.env.wasm.wasmPaths = '/ort/';
   const fs_ = await ferry.InferenceSession.create(`/ferry/${m.file}/`, { worker: false });
+  const os_ = await ort.InferenceSession.create(`/onnx/${m.file}.onnx`, { executionProviders: ['wasm'], executionMode: 'sequential' });
   let seed = 1;
   const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
   const ARR = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
@@ -74,18 +67,28 @@ async function inPage(m, runs, warmup) {
     return { name: inp.name, type: inp.type, dims, data };
   });
   const ferryFeeds = Object.fromEntries(inputs.map((x) => [x.name, new ferry.Tensor(x.type, x.data, x.dims)]));
+  const ortFeeds = Object.fromEntries(inputs.map((x) => [x.name, new ort.Tensor(x.type, x.data, x.dims)]));
   const first = fs_.outputNames[0];
   const ferryOut = (await fs_.run(ferryFeeds))[first].data;
-  const ferryMs = await time(() => fs_.run(ferryFeeds));
-  await fs_.release();
-  const os_ = await ort.InferenceSession.create(`/onnx/${m.file}.onnx`, { executionProviders: ['wasm'], executionMode: 'sequential' });
-  const ortFeeds = Object.fromEntries(inputs.map((x) => [x.name, new ort.Tensor(x.type, x.data, x.dims)]));
   const ortOut = (await os_.run(ortFeeds))[first]?.data;
-  const ortMs = await time(() => os_.run(ortFeeds));
+  for (let i = 1; i < warmup; i++) {
+    await fs_.run(ferryFeeds);
+    await os_.run(ortFeeds);
+  }
+  const tf = [], to = [];
+  for (let i = 0; i < runs; i++) {
+    let t0 = performance.now();
+    await fs_.run(ferryFeeds);
+    tf.push(performance.now() - t0);
+    t0 = performance.now();
+    await os_.run(ortFeeds);
+    to.push(performance.now() - t0);
+  }
+  await fs_.release();
   await os_.release();
   let diff = ortOut ? 0 : NaN;
   if (ortOut) for (let i = 0; i < ortOut.length; i++) diff = Math.max(diff, Math.abs(Number(ortOut[i]) - Number(ferryOut[i])));
-  return { ferry: ferryMs, ort: ortMs, diff, crossOriginIsolated: self.crossOriginIsolated };
+  return { ferry: median(tf), ort: median(to), diff };
 }
 
 const server = await serve(args.root);
@@ -120,7 +123,8 @@ if (args.out) {
     `(Debian's, driven by playwright-core), one thread, batch 1, ${WARMUP} warm-up runs then the median of ${runs};`,
     'not targets: rerun the command to compare. Both run on the page\'s thread, on the same page and the same',
     'fixed-seed inputs: ferry.wasm through a `ferry pack` folder\'s ferry.js (`worker: false`), onnxruntime-web',
-    '(bench/package.json) on its wasm backend (numThreads 1, SIMD, no proxy worker). The ratio is',
+    '(bench/package.json) on its wasm backend (numThreads 1, SIMD, no proxy worker); their timed runs',
+    'alternate, so load from other work hits both alike. The ratio is',
     'onnxruntime-web / ferry: above 1 means ferry is faster.',
     '',
     ...table,
