@@ -133,7 +133,11 @@ try {
   check('page-main-thread', !inline.error && sameOutputs(first.outputs, inline.outputs), inline.error ?? 'outputs differ');
 
   // timers on the page keep running while the worker computes
-  const gaps = await page.evaluate(async () => {
+  // (up to three tries: a loaded machine can stall any thread once; a worker
+  // that blocks the page fails every time)
+  let gaps;
+  for (let attempt = 0; attempt < 3; attempt++) {
+  gaps = await page.evaluate(async () => {
     const ferry = await import('./ferry.js');
     const gapWhile = async (worker) => {
       const s = await ferry.InferenceSession.create('./', { worker });
@@ -158,8 +162,10 @@ try {
     };
     return { worker: await gapWhile(true), page: await gapWhile(false) };
   });
-  check('worker-responsive', gaps.worker.gap < gaps.page.gap / 2, JSON.stringify(gaps));
   console.log(`  timer gaps: ${JSON.stringify(gaps)}`);
+  if (gaps.worker.gap < gaps.page.gap / 2) break;
+  }
+  check('worker-responsive', gaps.worker.gap < gaps.page.gap / 2, JSON.stringify(gaps));
 
   // API details in the page
   const api = await page.evaluate(async () => {
