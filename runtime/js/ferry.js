@@ -198,7 +198,8 @@ function parseManifest(bytes, where) {
     throw new FerryError(`ferry: ${where}: not JSON (${e.message})`, 2);
   }
   if (!m || m.format !== 'ferry-pack') throw new FerryError(`ferry: ${where}: not a ferry pack manifest`, 2);
-  if (!(m.format_version <= 1)) throw new FerryError(`ferry: ${where}: made by a newer ferry (format ${m.format_version})`, 2);
+  if (!Number.isInteger(m.format_version) || m.format_version < 1) throw new FerryError(`ferry: ${where}: no format_version`, 2);
+  if (m.format_version > 1) throw new FerryError(`ferry: ${where}: made by a newer ferry (format ${m.format_version})`, 2);
   // a file name inside the folder: no scheme, no absolute path, no '..'
   const ok = (f) => f && typeof f.file === 'string' && /^[A-Za-z0-9._-]+$/.test(f.file) && !f.file.startsWith('.') &&
     Number.isSafeInteger(f.size) && f.size >= 0 && /^[0-9a-f]{64}$/.test(f.sha256);

@@ -10,6 +10,7 @@
 //   outputs    run() outputs equal native ones (rtol 1e-4, atol 1e-5)
 //   errors     bad Tensor dims, a wrong dtype, an unknown input name, a
 //              corrupted shard (integrity), a missing folder: clear Errors
+//   fuzz-manifest  mutated manifest.json files load or are FerryErrors
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +38,51 @@ async function rejects(name, fn, pattern) {
 }
 
 const manifest = JSON.parse(readFileSync(path.join(packDir, 'manifest.json'), 'utf8'));
+
+// A fixed-seed fuzz loop over manifest.json (the one parser ferry.js adds):
+// truncations, byte changes and wrong-typed or missing fields. create()
+// must succeed or reject with a FerryError, never anything else or hang.
+async function fuzzManifest(dir) {
+  const text = readFileSync(path.join(dir, 'manifest.json'), 'utf8');
+  let seed = 7;
+  const rand = (n) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const weird = [null, -1, 1e300, 'x', [], {}, true, '../manifest.json', 'http://example.invalid/x', 0.5];
+  const fieldMutations = [
+    (m) => { m.shards[0].size = weird[rand(weird.length)]; },
+    (m) => { m.shards[rand(m.shards.length)].file = weird[rand(weird.length)]; },
+    (m) => { m.runtime = weird[rand(weird.length)]; },
+    (m) => { m.shards = weird[rand(weird.length)]; },
+    (m) => { delete m[Object.keys(m)[rand(Object.keys(m).length)]]; },
+    (m) => { m.format_version = weird[rand(weird.length)]; },
+    (m) => { m.shards.push({ ...m.shards[0] }); },
+    (m) => { m.shards.reverse(); },
+    (m) => { m.shards[0].sha256 = m.runtime.sha256; },
+  ];
+  let bad = '', n = 0;
+  for (let i = 0; i < 150 && !bad; i++, n++) {
+    let mutated;
+    const how = rand(3);
+    if (how === 0) mutated = text.slice(0, rand(text.length));
+    else if (how === 1) {
+      const at = rand(text.length);
+      mutated = text.slice(0, at) + String.fromCharCode(32 + rand(95)) + text.slice(at + 1);
+    } else {
+      const m = JSON.parse(text);
+      fieldMutations[rand(fieldMutations.length)](m);
+      mutated = JSON.stringify(m);
+    }
+    writeFileSync(path.join(dir, 'manifest.json'), mutated);
+    try {
+      const s2 = await ferry.InferenceSession.create(dir);
+      await s2.release();
+    } catch (e) {
+      if (!(e instanceof ferry.FerryError) || !e.message.startsWith('ferry: ')) bad = `${e.stack}\nmanifest: ${mutated}`;
+    }
+  }
+  writeFileSync(path.join(dir, 'manifest.json'), text);
+  check('fuzz-manifest', !bad, bad);
+  if (!bad) console.log(`  ${n} mutated manifests: each loaded or refused with a FerryError`);
+}
 const events = [];
 const s = await ferry.InferenceSession.create(packDir, { executionProviders: ['wasm'], onProgress: (p) => events.push(p) });
 const last = events[events.length - 1];
@@ -87,6 +133,8 @@ try {
   writeFileSync(path.join(tmp, victim), bytes);
   await rejects('errors-integrity', () => ferry.InferenceSession.create(tmp), new RegExp(`integrity check failed for ${victim.replace(/\./g, '\\.')}`));
   await rejects('errors-missing-folder', () => ferry.InferenceSession.create(path.join(tmp, 'nothere')), /nothere.manifest\.json: no such file/);
+  writeFileSync(path.join(tmp, victim), readFileSync(path.join(packDir, victim)));
+  await fuzzManifest(tmp);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
