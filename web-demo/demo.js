@@ -280,6 +280,15 @@ async function doSpeed(s) {
 
 let Tensor = null;
 
+// The value of a promise or function; its error says which file it was about.
+async function named(file, work) {
+  try {
+    return await (typeof work === 'function' ? work() : work);
+  } catch (e) {
+    throw new Error(`${file}: ${e && e.message ? e.message : e}`);
+  }
+}
+
 // Runs fn with the card's buttons disabled; errors go to the error box.
 function guarded(name, buttons, fn) {
   return async (...args) => {
@@ -319,15 +328,15 @@ async function main() {
     $("backend").textContent += `, execution provider: ${[...new Set(where)].join(", ")} in a Web Worker`;
   }
   if (s.det && s.rec && classes) {
-    const run = guarded('OCR', ['ocr-sample'], async (blob) => doOcr(s, await imageFromBlob(blob)));
-    $('ocr-sample').onclick = async () => run(await (await fetch('samples/sample.png')).blob());
-    $('ocr-file').onchange = (ev) => ev.target.files[0] && run(ev.target.files[0]);
+    const run = guarded('OCR', ['ocr-sample'], async (name, blob) => doOcr(s, await named(name, imageFromBlob(blob))));
+    $('ocr-sample').onclick = async () => run('sample.png', await (await fetch('samples/sample.png')).blob());
+    $('ocr-file').onchange = (ev) => ev.target.files[0] && run(ev.target.files[0].name, ev.target.files[0]);
     $('ocr-sample').disabled = false;
   }
   if (s.vad) {
-    const run = guarded('VAD', ['vad-sample'], async (buf) => doVad(s, loadMono16k(buf)));
-    $('vad-sample').onclick = async () => run(await (await fetch('samples/sample.wav')).arrayBuffer());
-    $('vad-file').onchange = async (ev) => ev.target.files[0] && run(await ev.target.files[0].arrayBuffer());
+    const run = guarded('VAD', ['vad-sample'], async (name, buf) => doVad(s, await named(name, () => loadMono16k(buf))));
+    $('vad-sample').onclick = async () => run('sample.wav', await (await fetch('samples/sample.wav')).arrayBuffer());
+    $('vad-file').onchange = async (ev) => ev.target.files[0] && run(ev.target.files[0].name, await ev.target.files[0].arrayBuffer());
     $('vad-sample').disabled = false;
   }
   if (s.speed) {
