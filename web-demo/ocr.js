@@ -198,6 +198,7 @@ export async function runOcr(det, rec, Tensor, img, classes, { onStep } = {}) {
     const r = await timed(rec, feeds);
     const p = r.out[rec.outputNames[0]];
     const [, T, C] = p.dims;
+    if (C !== classes.length) throw new Error(`the recognition model has ${C} classes, the dictionary ${classes.length}`);
     const { text, score } = ctcDecode(p.data, T, C, classes);
     result.rec.push({ feeds: kept, output: plain(p), ms: r.ms });
     result.lines.push({ box, text, score });
