@@ -280,10 +280,25 @@ async function doSpeed(s) {
 
 let Tensor = null;
 
-// The value of a promise or function; its error says which file it was about.
+// fetch, failing on an HTTP error status.
+async function fetchOk(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`HTTP ${r.status} ${r.statusText}: ${r.url}`);
+  return r;
+}
+
+// Runs a card on the file chosen in input (its bytes, or the File itself as
+// a Blob for images), then clears the input so the same file can be chosen again.
+function fromInput(input, run, asBytes = false) {
+  const f = input.files[0];
+  input.value = '';
+  if (f) run(f.name, async () => (asBytes ? f.arrayBuffer() : f));
+}
+
+// The value of an async function; its error says which file it was about.
 async function named(file, work) {
   try {
-    return await (typeof work === 'function' ? work() : work);
+    return await work();
   } catch (e) {
     throw new Error(`${file}: ${e && e.message ? e.message : e}`);
   }
@@ -315,32 +330,29 @@ async function main() {
   demo.backend = { name: 'ferry.wasm', executionProvider: 'wasm', simd, crossOriginIsolated: self.crossOriginIsolated };
   $('backend').textContent = `backend: ferry.wasm (CPU, wasm${simd ? ' SIMD128' : ''}), cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'}`;
   const t0 = performance.now();
-  const [s, dict] = await Promise.all([loadModels(ferry), fetch('models/ppocr_keys_v1.txt').then((r) => {
-    if (!r.ok) throw new Error(`HTTP ${r.status} for the OCR dictionary`);
-    return r.text();
-  }).catch((e) => { showError('loading the OCR dictionary', e); return null; })]);
+  const [s, dict] = await Promise.all([loadModels(ferry), fetchOk('models/ppocr_keys_v1.txt').then((r) => r.text()).catch((e) => { showError('loading the OCR dictionary', e); return null; })]);
   if (dict) classes = loadDictionary(dict);
   if (MODELS.every((m) => s[m.key])) $('load-progress').value = 1; // also when nothing was downloaded (all cached)
   $('load-text').textContent = `models ready in ${fmtMs(performance.now() - t0)}`;
   const where = Object.values(demo.loads).map((l) => l.backend).filter(Boolean);
   if (where.length) {
     demo.backend.session = where[0];
-    $("backend").textContent += `, execution provider: ${[...new Set(where)].join(", ")} in a Web Worker`;
+    $('backend').textContent += `, execution provider: ${[...new Set(where)].join(', ')} in a Web Worker`;
   }
   if (s.det && s.rec && classes) {
-    const run = guarded('OCR', ['ocr-sample'], async (name, blob) => doOcr(s, await named(name, imageFromBlob(blob))));
-    $('ocr-sample').onclick = async () => run('sample.png', await (await fetch('samples/sample.png')).blob());
-    $('ocr-file').onchange = (ev) => ev.target.files[0] && run(ev.target.files[0].name, ev.target.files[0]);
-    $('ocr-sample').disabled = false;
+    const run = guarded('OCR', ['ocr-sample', 'ocr-file'], async (name, get) => doOcr(s, await named(name, async () => imageFromBlob(await get()))));
+    $('ocr-sample').onclick = () => run('sample.png', () => fetchOk('samples/sample.png').then((r) => r.blob()));
+    $('ocr-file').onchange = (ev) => fromInput(ev.target, run);
+    $('ocr-sample').disabled = $('ocr-file').disabled = false;
   }
   if (s.vad) {
-    const run = guarded('VAD', ['vad-sample'], async (name, buf) => doVad(s, await named(name, () => loadMono16k(buf))));
-    $('vad-sample').onclick = async () => run('sample.wav', await (await fetch('samples/sample.wav')).arrayBuffer());
-    $('vad-file').onchange = async (ev) => ev.target.files[0] && run(ev.target.files[0].name, await ev.target.files[0].arrayBuffer());
-    $('vad-sample').disabled = false;
+    const run = guarded('VAD', ['vad-sample', 'vad-file'], async (name, get) => doVad(s, await named(name, async () => loadMono16k(await get()))));
+    $('vad-sample').onclick = () => run('sample.wav', () => fetchOk('samples/sample.wav').then((r) => r.arrayBuffer()));
+    $('vad-file').onchange = (ev) => fromInput(ev.target, run, true);
+    $('vad-sample').disabled = $('vad-file').disabled = false;
   }
   if (s.speed) {
-    lastImage = await imageFromBlob(await (await fetch('samples/sample.png')).blob());
+    lastImage = await imageFromBlob(await (await fetchOk('samples/sample.png')).blob());
     $('speed-run').onclick = guarded('speed', ['speed-run'], () => doSpeed(s));
     $('speed-run').disabled = false;
   }

@@ -144,7 +144,7 @@ async function openDemo(context, url) {
 async function runCard(page, button, key) {
   await page.evaluate((k) => { window.__demo[k] = null; }, key);
   await page.click(button);
-  await page.waitForFunction((k) => window.__demo[k] !== null || window.__demo.errors.length > 0, key, { timeout: 180000 });
+  await page.waitForFunction((k) => (window.__demo[k] !== null || window.__demo.errors.length > 0) && window.__demo.busy === 0, key, { timeout: 180000 });
   const errors = await page.evaluate(() => window.__demo.errors);
   check(errors.length === 0, `${button}: the page reports ${errors.join('; ')}`);
 }
@@ -243,15 +243,15 @@ async function checkCache(context, url, dist, first) {
   check(model.length === 0, `second load requested model files: ${model.join(' ')}`);
   check(Object.values(d.loads).every((l) => l.cached) && /from cache/.test(d.table), `second load: ${JSON.stringify(d.loads)}`);
   await page.setInputFiles('#ocr-file', join(dist, 'samples', 'sample.png'));
-  await page.waitForFunction(() => window.__demo.ocr !== null || window.__demo.errors.length > 0, null, { timeout: 180000 });
+  await page.waitForFunction(() => (window.__demo.ocr !== null || window.__demo.errors.length > 0) && window.__demo.busy === 0, null, { timeout: 180000 });
   await page.setInputFiles('#vad-file', join(dist, 'samples', 'sample.wav'));
-  await page.waitForFunction(() => window.__demo.vad !== null || window.__demo.errors.length > 0, null, { timeout: 180000 });
+  await page.waitForFunction(() => (window.__demo.vad !== null || window.__demo.errors.length > 0) && window.__demo.busy === 0, null, { timeout: 180000 });
   const up = await page.evaluate(() => ({ errors: __demo.errors, texts: __demo.ocr.lines.map((l) => l.text), probs: __demo.vad.probs }));
   check(up.errors.length === 0, `uploads: ${up.errors.join('; ')}`);
   check(JSON.stringify(up.texts) === JSON.stringify(first.texts), `uploaded image read as ${JSON.stringify(up.texts)}, the sample button gave ${JSON.stringify(first.texts)}`);
   check(JSON.stringify(up.probs) === JSON.stringify(first.probs), 'the uploaded WAV gave other VAD probabilities than the sample button');
   await page.setInputFiles('#vad-file', join(dist, 'samples', 'sample.png'));
-  await page.waitForFunction(() => window.__demo.errors.length > 0, null, { timeout: 30000 });
+  await page.waitForFunction(() => window.__demo.errors.length > 0 && window.__demo.busy === 0, null, { timeout: 30000 });
   const bad = await page.locator('#error').textContent();
   check(await page.locator('#error').isVisible() && /sample\.png: not a WAV file/.test(bad), `a PNG given as WAV: the page says "${bad}"`);
   check(!(await page.locator('#vad-sample').isDisabled()), 'after a bad upload the VAD card stays usable');
