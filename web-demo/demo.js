@@ -175,13 +175,25 @@ async function doOcr(s, img) {
 
 // ---- VAD ----
 
-function drawVad(probs, segs) {
+// The timeline: the waveform in light gray, speech segments shaded, the
+// probability per frame as a line over the 0.5 threshold (dashed).
+function drawVad(samples, probs, segs) {
   const c = $('vad-canvas'), g = c.getContext('2d');
   const W = c.width, H = c.height, n = probs.length;
   const seconds = (n * FRAME) / SAMPLE_RATE;
   g.clearRect(0, 0, W, H);
   g.fillStyle = 'rgba(46, 160, 67, 0.18)';
   for (const s of segs) g.fillRect((s.start / seconds) * W, 0, ((s.end - s.start) / seconds) * W, H - 16);
+  const mid = (H - 16) / 2, per = (n * FRAME) / W;
+  g.fillStyle = '#d5d9e2';
+  for (let x = 0; x < W; x++) { // min and max of the samples under each pixel column
+    let lo = 0, hi = 0;
+    for (let i = Math.floor(x * per); i < Math.floor((x + 1) * per) && i < samples.length; i++) {
+      if (samples[i] < lo) lo = samples[i];
+      if (samples[i] > hi) hi = samples[i];
+    }
+    g.fillRect(x, mid - hi * mid, 1, Math.max(1, (hi - lo) * mid));
+  }
   g.strokeStyle = '#c9ced8';
   g.setLineDash([4, 4]);
   g.beginPath();
@@ -218,7 +230,7 @@ async function doVad(s, samples) {
   });
   const total = performance.now() - t0;
   const segs = speechSegments(probs);
-  drawVad(probs, segs);
+  drawVad(samples, probs, segs);
   for (const g of segs) {
     const li = document.createElement('li');
     li.textContent = `speech ${g.start.toFixed(2)} s - ${g.end.toFixed(2)} s`;
@@ -287,12 +299,32 @@ async function fetchOk(url) {
   return r;
 }
 
-// Runs a card on the file chosen in input (its bytes, or the File itself as
-// a Blob for images), then clears the input so the same file can be chosen again.
-function fromInput(input, run, asBytes = false) {
-  const f = input.files[0];
-  input.value = '';
-  if (f) run(f.name, async () => (asBytes ? f.arrayBuffer() : f));
+// Runs a card on a file the user chose or dropped (its bytes, or the File
+// itself as a Blob for images).
+function useFile(f, run, asBytes) {
+  run(f.name, async () => (asBytes ? f.arrayBuffer() : f));
+}
+
+// Wires a card's file input and drag-and-drop on the card to run; the input
+// is cleared after each choice so the same file can be chosen again.
+function fileSources(card, input, run, asBytes = false) {
+  const inp = $(input), el = $(card);
+  inp.onchange = () => {
+    const f = inp.files[0];
+    inp.value = '';
+    if (f) useFile(f, run, asBytes);
+  };
+  el.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    el.classList.toggle('drop', !inp.disabled);
+  });
+  el.addEventListener('dragleave', () => el.classList.remove('drop'));
+  el.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    el.classList.remove('drop');
+    const f = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (f && !inp.disabled) useFile(f, run, asBytes);
+  });
 }
 
 // The value of an async function; its error says which file it was about.
@@ -342,13 +374,13 @@ async function main() {
   if (s.det && s.rec && classes) {
     const run = guarded('OCR', ['ocr-sample', 'ocr-file'], async (name, get) => doOcr(s, await named(name, async () => imageFromBlob(await get()))));
     $('ocr-sample').onclick = () => run('sample.png', () => fetchOk('samples/sample.png').then((r) => r.blob()));
-    $('ocr-file').onchange = (ev) => fromInput(ev.target, run);
+    fileSources('ocr', 'ocr-file', run);
     $('ocr-sample').disabled = $('ocr-file').disabled = false;
   }
   if (s.vad) {
     const run = guarded('VAD', ['vad-sample', 'vad-file'], async (name, get) => doVad(s, await named(name, async () => loadMono16k(await get()))));
     $('vad-sample').onclick = () => run('sample.wav', () => fetchOk('samples/sample.wav').then((r) => r.arrayBuffer()));
-    $('vad-file').onchange = (ev) => fromInput(ev.target, run, true);
+    fileSources('vad', 'vad-file', run, true);
     $('vad-sample').disabled = $('vad-file').disabled = false;
   }
   if (s.speed) {
