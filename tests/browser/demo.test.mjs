@@ -20,7 +20,8 @@
 //   cache     a second load in the same browser context makes no request for
 //             ferry.wasm or a bundle file (ferry.js serves them from the
 //             Cache API) and the page says "from cache"; the samples given
-//             through the upload inputs there give the same results, and a
+//             through the upload inputs (and the image dropped on its card)
+//             there give the same results, and a
 //             PNG given as a WAV shows a visible one-line error naming it;
 //   corrupt   a copy of DIST with one byte of a bundle shard flipped: the page
 //             shows a visible error naming the integrity failure.
@@ -250,13 +251,22 @@ async function checkCache(context, url, dist, first) {
   check(up.errors.length === 0, `uploads: ${up.errors.join('; ')}`);
   check(JSON.stringify(up.texts) === JSON.stringify(first.texts), `uploaded image read as ${JSON.stringify(up.texts)}, the sample button gave ${JSON.stringify(first.texts)}`);
   check(JSON.stringify(up.probs) === JSON.stringify(first.probs), 'the uploaded WAV gave other VAD probabilities than the sample button');
+  await page.evaluate(async () => { // drag and drop of the sample image on the OCR card
+    __demo.ocr = null;
+    const dt = new DataTransfer();
+    dt.items.add(new File([await (await fetch('samples/sample.png')).blob()], 'dropped.png', { type: 'image/png' }));
+    document.getElementById('ocr').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => (window.__demo.ocr !== null || window.__demo.errors.length > 0) && window.__demo.busy === 0, null, { timeout: 180000 });
+  const dropped = await page.evaluate(() => ({ errors: __demo.errors, texts: __demo.ocr && __demo.ocr.lines.map((l) => l.text) }));
+  check(dropped.errors.length === 0 && JSON.stringify(dropped.texts) === JSON.stringify(first.texts), `dropped image: ${JSON.stringify(dropped)}`);
   await page.setInputFiles('#vad-file', join(dist, 'samples', 'sample.png'));
   await page.waitForFunction(() => window.__demo.errors.length > 0 && window.__demo.busy === 0, null, { timeout: 30000 });
   const bad = await page.locator('#error').textContent();
   check(await page.locator('#error').isVisible() && /sample\.png: not a WAV file/.test(bad), `a PNG given as WAV: the page says "${bad}"`);
   check(!(await page.locator('#vad-sample').isDisabled()), 'after a bad upload the VAD card stays usable');
   ok(`cache: second load made no model file requests (${requests.length} requests in all: page, scripts, manifests); `
-    + `uploading the samples there gives the same text and probabilities; a PNG as WAV shows "${bad.trim()}"`);
+    + `uploading the samples there (input and drag and drop) gives the same text and probabilities; a PNG as WAV shows "${bad.trim()}"`);
   await page.close();
 }
 
