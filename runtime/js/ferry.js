@@ -183,7 +183,9 @@ async function openSource(src) {
         }
         await cache.delete(key); // damaged in the cache: fetch it again
       }
-      const bytes = await readBody(await fetchOK(url), entry.size, onChunk);
+      // no-store: the Cache API keeps the checked copy; the HTTP cache would
+      // only hold a second one (or a stale one after the pack changed)
+      const bytes = await readBody(await fetchOK(url, { cache: 'no-store' }), entry.size, onChunk);
       return { bytes, source: 'network', store: () => cache && cache.put(key, new Response(bytes)).catch(() => {}) };
     },
     fileName: (entry) => new URL(entry.file, urls.folder).href,
