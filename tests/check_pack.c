@@ -17,7 +17,8 @@
  *             index.html from a sub-path, progress, outputs equal native, the
  *             second load from the Cache API with no model request, main
  *             thread and worker agree, the page stays responsive, a corrupted
- *             shard and a missing one are visible clear errors.
+ *             shard, a missing one, no wasm SIMD and no Web Workers are
+ *             visible clear errors.
  *
  * Environment (make check sets it): FERRY, FERRY_TEST_MODELS, FERRY_SRCDIR.
  * A missing node, playwright-core or chromium is a failure, not a skip.
@@ -289,7 +290,8 @@ START_TEST(test_browser) {
   ck_assert_msg(rc == 0, "pack-browser.mjs failed:\n%s", log);
   const char *want[] = {"PASS page-loads", "PASS page-progress", "PASS page-outputs-native", "PASS cache-second-load",
                         "PASS page-main-thread", "PASS worker-responsive", "PASS error-integrity",
-                        "PASS error-http-404", "ok: pack-browser 0 failed"};
+                        "PASS error-http-404", "PASS error-no-simd", "PASS error-no-worker",
+                        "ok: pack-browser 0 failed"};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) ck_assert_has(log, want[i]);
   free(log);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -22,6 +22,8 @@
 //   error-integrity   a corrupted shard (same size) is refused with a visible
 //                     error naming the shard and the integrity check
 //   error-http-404    a missing shard is a visible error with the status and URL
+//   error-no-simd, error-no-worker  a browser without WebAssembly SIMD or Web
+//                     Workers gets an error naming the missing feature
 //   api-*             Tensor types in the page; an execution provider ferry
 //                     does not have is a clear error
 import { execFileSync } from 'node:child_process';
@@ -185,14 +187,19 @@ try {
   check('api-provider-error', /none of the execution providers \[webgpu\]/.test(api.provider), api.provider);
   await context.close();
 
-  // a corrupted shard, then a missing one: fresh contexts (empty caches)
-  for (const [name, folder, pattern] of [
-    ['error-integrity', 'corrupt', new RegExp(`integrity check failed for ${lastShard.replace(/\./g, '\\.')}`)],
-    ['error-http-404', 'missing', new RegExp(`HTTP 404[^:]*: ${server.url}missing/${lastShard.replace(/\./g, '\\.')}`)],
+  // a corrupted shard, a missing one, a browser without wasm SIMD or Web
+  // Workers (simulated before the page's scripts run): fresh contexts
+  const escaped = lastShard.replace(/\./g, '\\.');
+  for (const [name, folder, pattern, init] of [
+    ['error-integrity', 'corrupt', new RegExp(`integrity check failed for ${escaped}`)],
+    ['error-http-404', 'missing', new RegExp(`HTTP 404[^:]*: ${server.url}missing/${escaped}`)],
+    ['error-no-simd', sub, /lacks WebAssembly SIMD/, 'WebAssembly.validate = () => false;'],
+    ['error-no-worker', sub, /lacks Web Workers/, 'delete window.Worker;'],
   ]) {
     const ctx = await browser.newContext();
     const pg = await ctx.newPage();
-    const st = await loadPage(pg, `${server.url}${folder}/`);
+    if (init) await pg.addInitScript(init);
+    const st = await loadPage(pg, `${server.url}${folder.replace(/\/?$/, '/')}`);
     const shown = await pg.locator('#error').isVisible() ? await pg.locator('#error').textContent() : '(no visible error)';
     check(name, pattern.test(shown) && !st.outputs, shown);
     await ctx.close();
