@@ -203,6 +203,13 @@ static void json_file(FILE *f, const packed_file *pf) {
   fprintf(f, ", \"size\": %llu, \"sha256\": \"%s\"}", (unsigned long long)pf->size, pf->sha);
 }
 
+/* The name of the file the bundle was converted from ("" if not recorded). */
+static const char *source_file(const ferry_bmeta *meta) {
+  for (int i = 0; i < meta->n_props; i++)
+    if (strcmp(meta->props[2 * i].s, "source_file") == 0) return meta->props[2 * i + 1].s;
+  return "";
+}
+
 /* The manifest body; s is the session on the packed bundle (hm its shards). */
 static void write_manifest_body(FILE *f, ferry_session *s, const ferry_host_model *hm, const packed_file *wasm,
                                 const packed_file *shards, int n_shards) {
@@ -218,7 +225,9 @@ static void write_manifest_body(FILE *f, ferry_session *s, const ferry_host_mode
   fprintf(f, "  \"ferry_version\": \"%s\",\n", PACKAGE_VERSION);
   fprintf(f, "  \"bundle_format\": \"%u.%u\",\n", h0[8] | h0[9] << 8, h0[10] | h0[11] << 8);
   fprintf(f, "  \"bundle_id\": \"%.32s\",\n  \"source_sha256\": \"%s\",\n", src_sha, src_sha);
-  fprintf(f, "  \"model\": \"%s\",\n  \"compressed\": false,\n", MODEL_NAME);
+  fprintf(f, "  \"model\": \"%s\",\n  \"source_file\": ", MODEL_NAME);
+  json_str(f, source_file(meta));
+  fprintf(f, ",\n  \"compressed\": false,\n");
   fprintf(f, "  \"runtime\": ");
   json_file(f, wasm);
   fprintf(f, ",\n  \"shards\": [\n");

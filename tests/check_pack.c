@@ -118,6 +118,7 @@ START_TEST(test_folder_single) {
   ck_assert_has(m, "\"bundle_format\": \"1.0\"");
   ck_assert_has(m, "\"compressed\": false");
   ck_assert_has(m, "\"model\": \"model.ferry\"");
+  ck_assert_has(m, "\"source_file\": \"squeezenet1_1.onnx\"");
   ck_assert_has(m, "\"inputs\": [\n    {\"name\": \"input\", \"kind\": \"tensor\", \"dtype\": \"float32\", "
                    "\"shape\": [1, 3, 224, 224]}\n  ]");
   ck_assert_has(m, "\"outputs\": [\n    {\"name\": \"output\", \"kind\": \"tensor\", \"dtype\": \"float32\", "

@@ -58,6 +58,7 @@ export interface Manifest {
   bundle_id: string;
   source_sha256: string;
   model: string;
+  source_file: string;
   compressed: boolean;
   runtime: PackFile;
   shards: PackFile[];
