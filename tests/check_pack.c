@@ -14,7 +14,8 @@
  *   node      ferry.js in node on squeezenet (sharded) and BERT (int64
  *             inputs) equals native `ferry run` (tests/browser/pack-node.mjs);
  *   browser   Chromium via playwright-core (tests/browser/pack-browser.mjs):
- *             index.html from a sub-path, progress, outputs equal native, the
+ *             index.html from a sub-path (squeezenet sharded; BERT with int64
+ *             inputs and symbolic dims), progress, outputs equal native, the
  *             second load from the Cache API with no model request, main
  *             thread and worker agree, the page stays responsive, a corrupted
  *             shard, a missing one, no wasm SIMD and no Web Workers are
@@ -283,8 +284,11 @@ START_TEST(test_browser) {
   ck_assert_int_eq(system(cmd), 0);
   ck_assert_msg(pack(tu_model("squeezenet1_1.onnx"), dir, "--shard-size 1M", &log) == 0, "%s", log);
   free(log);
+  snprintf(dir, sizeof dir, "%s/models/bert", root); /* int64 inputs, symbolic dims */
+  ck_assert_msg(pack(tu_model("bert_tiny_op13.onnx"), dir, "", &log) == 0, "%s", log);
+  free(log);
   ck_assert_msg(access("/usr/bin/chromium", X_OK) == 0, "/usr/bin/chromium is needed (scripts/setup-debian.sh)");
-  snprintf(cmd, sizeof cmd, "timeout 600 node '%s/tests/browser/pack-browser.mjs' '%s' models/squeezenet",
+  snprintf(cmd, sizeof cmd, "timeout 600 node '%s/tests/browser/pack-browser.mjs' '%s' models/squeezenet models/bert",
            tu_env("FERRY_SRCDIR"), root);
   int rc = sh(cmd, &log);
   fprintf(stderr, "%s", log);
@@ -292,6 +296,7 @@ START_TEST(test_browser) {
   const char *want[] = {"PASS page-loads", "PASS page-progress", "PASS page-outputs-native", "PASS cache-second-load",
                         "PASS page-main-thread", "PASS worker-responsive", "PASS error-integrity",
                         "PASS error-http-404", "PASS error-no-simd", "PASS error-no-worker",
+                        "PASS more-outputs-native models/bert",
                         "ok: pack-browser 0 failed"};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) ck_assert_has(log, want[i]);
   free(log);

@@ -1,10 +1,11 @@
 // pack-browser.mjs - a `ferry pack` folder in headless Chromium (Debian's,
 // driven by playwright-core; tests/check_pack.c runs it).
 //
-//   FERRY=cli/ferry FERRY_TEST_MODELS=... node pack-browser.mjs ROOT SUBPATH
+//   FERRY=cli/ferry FERRY_TEST_MODELS=... node pack-browser.mjs ROOT SUBPATH [MORE...]
 //
 // ROOT is served by serve.mjs; ROOT/SUBPATH is a pack folder (a sub-path, as
-// on GitHub Pages). Checks, one "PASS name" or "FAIL name: why" line each,
+// on GitHub Pages); MORE are other pack folders under ROOT, each checked by
+// more-outputs-native (symbolic dims batch 1, sequence 8). Checks, one "PASS name" or "FAIL name: why" line each,
 // exit 1 on a FAIL:
 //   page-loads        index.html loads the model in a Web Worker, runs it, shows
 //                     every output
@@ -24,6 +25,7 @@
 //   error-http-404    a missing shard is a visible error with the status and URL
 //   error-no-simd, error-no-worker  a browser without WebAssembly SIMD or Web
 //                     Workers gets an error naming the missing feature
+//   more-outputs-native  each MORE page's outputs equal `ferry run` on its inputs
 //   api-*             Tensor types in the page; an execution provider ferry
 //                     does not have is a clear error
 import { execFileSync } from 'node:child_process';
@@ -34,9 +36,9 @@ import { compareOutput, encodeTensorProto, readDataSet, DTYPES } from '../ort/te
 import { launchChromium } from './browser.mjs';
 import { serve } from './serve.mjs';
 
-const [root, sub] = process.argv.slice(2);
+const [root, sub, ...more] = process.argv.slice(2);
 if (!sub) {
-  console.error('usage: node pack-browser.mjs ROOT SUBPATH');
+  console.error('usage: node pack-browser.mjs ROOT SUBPATH [MORE_SUBPATH...]');
   process.exit(2);
 }
 const ferryBin = process.env.FERRY;
@@ -81,6 +83,25 @@ function typed(t) {
   return { type: t.type, dims: t.dims, data };
 }
 
+// check `name`: the outputs of page state st equal `ferry run` of dir's
+// bundle on the page's inputs (rtol 1e-4, atol 1e-5).
+function nativeCheck(name, st, dir) {
+  if (!st.inputs || !st.outputs) return check(name, false, st.error ?? 'the page has no outputs');
+  const out = path.join(work, `native-${name}`);
+  const args = ['run', path.join(dir, 'model.ferry'), '--output-dir', out];
+  Object.entries(st.inputs).forEach(([input, t], k) => {
+    const file = path.join(work, `${name}-input_${k}.pb`);
+    const x = typed(t);
+    writeFileSync(file, encodeTensorProto(input, x.type, x.dims, x.data));
+    args.push('--input', `${input}=${file}`);
+  });
+  execFileSync(ferryBin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const native = readDataSet(out, 'output', Object.keys(st.outputs));
+  const lines = Object.entries(st.outputs).map(([o, t]) => compareOutput(o, typed(t), native[o], 1e-4, 1e-5));
+  lines.forEach((c) => console.log(`  ${c.line}`));
+  check(name, lines.every((c) => c.ok), lines.map((c) => c.line).join('; '));
+}
+
 const sameOutputs = (a, b) => Object.keys(a).length === Object.keys(b).length &&
   Object.keys(a).every((k) => a[k].data.length === b[k].data.length && a[k].data.every((v, i) => Object.is(v, b[k].data[i])));
 
@@ -107,20 +128,7 @@ try {
     `fetched ${fetched}, sources ${first.files.map((f) => f.source)}`);
 
   // the page's inputs through native `ferry run`
-  if (first.inputs) {
-    const args = ['run', path.join(packDir, 'model.ferry'), '--output-dir', path.join(work, 'native')];
-    Object.entries(first.inputs).forEach(([name, t], k) => {
-      const file = path.join(work, `input_${k}.pb`);
-      const x = typed(t);
-      writeFileSync(file, encodeTensorProto(name, x.type, x.dims, x.data));
-      args.push('--input', `${name}=${file}`);
-    });
-    execFileSync(ferryBin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    const native = readDataSet(path.join(work, 'native'), 'output', Object.keys(first.outputs));
-    const lines = Object.entries(first.outputs).map(([name, t]) => compareOutput(name, typed(t), native[name], 1e-4, 1e-5));
-    lines.forEach((c) => console.log(`  ${c.line}`));
-    check('page-outputs-native', lines.every((c) => c.ok), lines.map((c) => c.line).join('; '));
-  } else check('page-outputs-native', false, 'the page has no outputs');
+  nativeCheck('page-outputs-native', first, packDir);
 
   // second load: the Cache API, no request for model files
   requests.length = 0;
@@ -186,6 +194,14 @@ try {
   check('api-tensor', api.int64 && api.inferred, JSON.stringify(api));
   check('api-provider-error', /none of the execution providers \[webgpu\]/.test(api.provider), api.provider);
   await context.close();
+
+  // more models: symbolic dims bound by the page's query, outputs equal native
+  for (const other of more) {
+    const ctx = await browser.newContext();
+    const st = await loadPage(await ctx.newPage(), `${server.url}${other.replace(/\/?$/, '/')}?dim.batch=1&dim.sequence=8`);
+    nativeCheck(`more-outputs-native ${other}`, st, path.join(root, other));
+    await ctx.close();
+  }
 
   // a corrupted shard, a missing one, a browser without wasm SIMD or Web
   // Workers (simulated before the page's scripts run): fresh contexts
