@@ -87,10 +87,11 @@ function typed(t) {
 // bundle on the page's inputs (rtol 1e-4, atol 1e-5).
 function nativeCheck(name, st, dir) {
   if (!st.inputs || !st.outputs) return check(name, false, st.error ?? 'the page has no outputs');
-  const out = path.join(work, `native-${name}`);
+  const tag = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  const out = path.join(work, `native-${tag}`);
   const args = ['run', path.join(dir, 'model.ferry'), '--output-dir', out];
   Object.entries(st.inputs).forEach(([input, t], k) => {
-    const file = path.join(work, `${name}-input_${k}.pb`);
+    const file = path.join(work, `${tag}-input_${k}.pb`);
     const x = typed(t);
     writeFileSync(file, encodeTensorProto(input, x.type, x.dims, x.data));
     args.push('--input', `${input}=${file}`);
