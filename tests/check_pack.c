@@ -12,7 +12,8 @@
  *             pack, missing web files: documented exit code, one line naming
  *             the file, nothing written;
  *   node      ferry.js in node on squeezenet (sharded) and BERT (int64
- *             inputs) equals native `ferry run` (tests/browser/pack-node.mjs);
+ *             inputs) equals native `ferry run`, by path, file:// and http
+ *             URL; clear errors; a manifest fuzz loop (tests/browser/pack-node.mjs);
  *   browser   Chromium via playwright-core (tests/browser/pack-browser.mjs):
  *             index.html from a sub-path (squeezenet sharded; BERT with int64
  *             inputs and symbolic dims), progress, outputs equal native, the
@@ -261,6 +262,8 @@ static void node_matches_native(const char *name, const char *extra) {
   ck_assert_msg(rc == 0, "pack-node.mjs failed on %s:\n%s", name, log);
   ck_assert_has(log, "PASS outputs-");
   ck_assert_has(log, "PASS errors-integrity");
+  ck_assert_has(log, "PASS create-http-url");
+  ck_assert_has(log, "PASS fuzz-manifest");
   ck_assert_has(log, "ok: pack-node 0 failed");
   free(log);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

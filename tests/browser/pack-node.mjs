@@ -6,7 +6,8 @@
 // PACKDIR a pack folder, DATASET a test_data_set folder (input_K.pb), NATIVE
 // the --output-dir of `ferry run PACKDIR/model.ferry --input-dir DATASET`.
 // Checks, one "PASS name" or "FAIL name: why" line each, exit 1 on a FAIL:
-//   create     by path and by file:// URL; names, metadata, progress up to total
+//   create     by path, file:// URL and http URL (serve.mjs); names, metadata,
+//              progress up to total
 //   outputs    run() outputs equal native ones (rtol 1e-4, atol 1e-5)
 //   errors     bad Tensor dims, a wrong dtype, an unknown input name, a
 //              corrupted shard (integrity), a missing folder: clear Errors
@@ -16,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compareOutput, readDataSet } from '../ort/tensorproto.mjs';
+import { serve } from './serve.mjs';
 
 const [packDir, dataset, nativeDir] = process.argv.slice(2);
 if (!nativeDir) {
@@ -123,6 +125,18 @@ const byURL = await ferry.InferenceSession.create(pathToFileURL(path.resolve(pac
 const viaURL = await byURL.run(feeds);
 check('create-file-url', viaURL[s.outputNames[0]].data.every((v, i) => Object.is(v, out[s.outputNames[0]].data[i])), 'outputs differ');
 await byURL.release();
+
+// an http URL in node: fetched (no Cache API there), same outputs
+const server = await serve(path.resolve(packDir, '..'));
+try {
+  const byHTTP = await ferry.InferenceSession.create(`${server.url}${path.basename(path.resolve(packDir))}/`);
+  const viaHTTP = await byHTTP.run(feeds);
+  check('create-http-url', byHTTP.loadInfo.files.every((f) => f.source === 'network') &&
+    viaHTTP[s.outputNames[0]].data.every((v, i) => Object.is(v, out[s.outputNames[0]].data[i])), JSON.stringify(byHTTP.loadInfo));
+  await byHTTP.release();
+} finally {
+  await server.close();
+}
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ferry-pack-node-'));
 try {
