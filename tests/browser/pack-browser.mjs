@@ -9,7 +9,8 @@
 // exit 1 on a FAIL:
 //   page-loads        index.html loads the model in a Web Worker, runs it, shows
 //                     every output
-//   page-progress     progress events rise to loaded == total == manifest bytes,
+//   page-progress     progress events (one per fetched chunk, so at least one per
+//                     file) rise to loaded == total == manifest bytes,
 //                     and the progress bar ends full
 //   page-network      the first load fetched ferry.wasm and every shard
 //   page-outputs-native  the page's outputs equal `ferry run` on the page's
@@ -121,7 +122,7 @@ try {
     await page.locator('#outputs').isVisible(), first.error ?? `${rows} output rows`);
   const p = first.progress, last = p[p.length - 1];
   const bar = await page.evaluate(() => [document.getElementById('progress').value, document.getElementById('progress').max]);
-  check('page-progress', p.length > modelFiles.length && p.every((e, k) => !k || e.loaded >= p[k - 1].loaded) &&
+  check('page-progress', p.length >= modelFiles.length && p.every((e, k) => !k || e.loaded >= p[k - 1].loaded) &&
     last.loaded === last.total && last.total === manifest.total_bytes && bar[0] === bar[1] && bar[1] === last.total,
   `${p.length} events, last ${JSON.stringify(last)}, bar ${bar}, manifest ${manifest.total_bytes}`);
   const fetched = modelFiles.filter((f) => requests.some((r) => r.endsWith(`/${f}`)));
