@@ -21,6 +21,7 @@
 #include "convert.h"
 #include "inspect.h"
 #include "ir.h"
+#include "pack.h"
 #include "tensor_io.h"
 #include "validate.h"
 
@@ -504,6 +505,57 @@ static int cmd_validate(int argc, char **argv) {
   return rc;
 }
 
+/* ---- ferry pack ---- */
+
+static const char pack_help[] =
+    "Usage: ferry pack MODEL -o DIR [--shard-size SIZE]\n"
+    "\n"
+    "Makes MODEL (an ONNX model or a .ferry bundle) into a static folder to copy into\n"
+    "any website or serve from a sub-path: ferry.js (the JS API, an ES module shaped\n"
+    "like onnxruntime-web's, also for node >= 20) with ferry.d.ts, ferry-wasm.js and\n"
+    "ferry-worker.js, ferry.wasm (the runtime), the model as uncompressed bundle shards\n"
+    "(model.ferry, model.ferry.1, ...), manifest.json (shards with size and sha256, the\n"
+    "inputs and outputs, encodings, needed browser features) and index.html, a page\n"
+    "that runs the model. The folder is built beside DIR and renamed into place; an\n"
+    "existing DIR is replaced only when it is empty or an earlier pack. The web files\n"
+    "come from $FERRY_DATADIR, else the build tree, else the installed data folder.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output DIR     the folder to write\n"
+    "  --shard-size SIZE    most bytes per model file, e.g. 16M (default 1G)\n"
+    "\n"
+    "Example:\n"
+    "  ferry pack examples/squeezenet1_1.onnx -o site/squeezenet --shard-size 2M\n"
+    "  node tests/browser/serve.mjs site     # then open http://127.0.0.1:PORT/squeezenet/\n";
+
+#ifndef FERRY_PKGDATADIR
+#define FERRY_PKGDATADIR NULL
+#endif
+
+static int cmd_pack(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  ferry_pack_opts o = {.pkgdatadir = FERRY_PKGDATADIR};
+  char *v;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
+    else if ((v = option_value(argc, argv, &i, "--output"))) out = v;
+    else if ((v = option_value(argc, argv, &i, "--shard-size"))) {
+      if (!(o.shard_size = parse_size(v))) return usage_error("pack", "--shard-size wants a size like 16M");
+    } else if (argv[i][0] == '-' && argv[i][1]) return usage_error("pack", "unknown option or missing value");
+    else if (in) return usage_error("pack", "one MODEL only");
+    else in = argv[i];
+  }
+  if (!in) return usage_error("pack", "missing MODEL");
+  if (!out) return usage_error("pack", "missing -o DIR");
+  ferry_err err = {0};
+  ferry_pack_report rep;
+  if (ferry_pack(in, out, &o, &rep, &err)) return fail(&err);
+  printf("packed %s into %s: %d model file%s, %llu bytes; ferry.wasm %llu bytes (from %s)\n", in, out, rep.shards,
+         rep.shards == 1 ? "" : "s", (unsigned long long)rep.model_bytes, (unsigned long long)rep.wasm_bytes,
+         rep.datadir);
+  return 0;
+}
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -516,6 +568,7 @@ static const command commands[] = {
     {"convert", "optimize an ONNX model into a .ferry bundle", convert_help, cmd_convert},
     {"run", "run a model on the CPU runtime and print or save its outputs", run_help, cmd_run},
     {"validate", "check a model's outputs against a reference, for CI", validate_help, cmd_validate},
+    {"pack", "make a model into a static web folder (ferry.js, ferry.wasm, shards)", pack_help, cmd_pack},
 };
 
 static void print_usage(FILE *f) {
