@@ -171,10 +171,10 @@ START_TEST(test_errors_are_js_errors) {
   int rc = node_js(js, log, sizeof log);
   fprintf(stderr, "%s", log);
   ck_assert_msg(rc == 0, "exit %d:\n%s", rc, log);
-  ck_assert_has(log, "Error 2 corrupt DATA section (CRC32 ");
-  ck_assert_has(log, "Error 2 truncated: ");
-  ck_assert_has(log, "Error 2 not a ferry bundle (bad magic)");
-  ck_assert_has(log, "Error 2 input 'input_ids' is int32, the model wants int64");
+  ck_assert_has(log, "Error 2 ferry: corrupt DATA section (CRC32 ");
+  ck_assert_has(log, "Error 2 ferry: truncated: ");
+  ck_assert_has(log, "Error 2 ferry: not a ferry bundle (bad magic)");
+  ck_assert_has(log, "Error 2 ferry: input 'input_ids' is int32, the model wants int64");
   ck_assert_has(log, "ran float32 2x7x256 true");
   ck_assert_msg(strstr(log, "opened") == NULL && strstr(log, "not an Error") == NULL, "%s", log);
   unlink(good), unlink(bad), unlink(trunc), unlink(junk);

@@ -2,7 +2,7 @@
  * wasm_api.c - the ABI of ferry.wasm: runtime/ferry.h's session API as
  * functions of numbers and pointers only, so JS never needs the layout of a
  * C struct (ferry_tview, ferry_io_info, ferry_err). Only built for wasm32
- * (`make wasm`); runtime/js/ferry-node.mjs is the reference user.
+ * (`make wasm`); runtime/js/ferry-wasm.js is the JS that wraps it.
  *
  * Conventions
  *   - A handle `h` is an opaque pointer (a JS number; 0 = failure). It owns
