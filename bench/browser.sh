@@ -24,15 +24,7 @@ if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/npm/ch_PP-OCRv4_det_infer
 fi
 
 # onnxruntime-web (pinned in bench/package.json, as bench/models.sh installs it) and playwright-core
-mkdir -p "$dir"
-want_web=$(sed -n 's/.*"onnxruntime-web": *"\([^"]*\)".*/\1/p' bench/package.json)
-have_web=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/onnxruntime-web/package.json" 2>/dev/null | head -n 1 || true)
-if [ "$have_web" != "$want_web" ] || ! cmp -s bench/package.json "$dir/package.json"; then
-  echo "bench: installing onnxruntime-node and onnxruntime-web into $dir"
-  cp bench/package.json "$dir/package.json"
-  (cd "$dir" && ONNXRUNTIME_NODE_INSTALL=skip npm install --ignore-scripts --no-audit --no-fund \
-    --prefer-offline --no-save --no-package-lock --loglevel=error)
-fi
+sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
 sh tests/browser/setup.sh "$dir/browser"
 export FERRY_PLAYWRIGHT_DIR="$dir/browser"
 
