@@ -370,7 +370,8 @@ int ferry_pack(const char *model, const char *out, const ferry_pack_opts *opts, 
   int rc = check_target(dir, err);
   if (!rc) rc = ferry_pack_find_assets(&o, assets, err);
   if (rc) return rc;
-  snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
+  if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir) >= (int)sizeof tmp)
+    return ferry_fail(err, FERRY_E_INPUT, "%s: path too long", out);
   if (!mkdtemp(tmp)) {
     int e = errno;
     char *slash = strrchr(tmp, '/');

@@ -29,7 +29,8 @@ if files=$(git -C "$src" ls-files 'runtime/*.c' 'convert/*.c' 'validate/*.c' 2>/
 else
   sources=$(ls "$src"/runtime/*.c "$src"/runtime/*/*.c "$src"/convert/*.c "$src"/validate/*.c)
 fi
-sources=$(grep -v '/onnx\.pb-c\.c$' <<<"$sources")
+# not the wasm glue (runtime/js/: wasm32 only) nor the generated protobuf code (added from $gen)
+sources=$(grep -v -e '/onnx\.pb-c\.c$' -e '/runtime/js/' <<<"$sources")
 sources="$sources $gen/convert/onnx.pb-c.c"
 
 seed_corpus() { # TARGET DIR
