@@ -246,7 +246,7 @@ int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
  * one multiply and one add, NaN kept by the selects). */
 #define UNARY_FLOAT_V(Name, FEXPR, VEXPR, DEXPR)                                 \
   static void Name##_f32(const float *x, float *y, int64_t n, const uparam *p) { \
-    const uparam P = *p;                                                         \
+    const uparam P = p ? *p : (uparam){0}; /* NULL for ops without parameters */ \
     (void)P;                                                                     \
     int64_t i = 0;                                                               \
     for (; i + 4 <= n; i += 4) {                                                 \
