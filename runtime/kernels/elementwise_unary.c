@@ -3,7 +3,8 @@
  * activations, Clip, IsInf, IsNaN, Not, BitwiseNot, Gelu and FastGelu.
  *
  * Each op is a `uop`: a float32 array loop (vectorized for the hot ones
- * through elementwise_vmath.c), a double function (float64, and integer
+ * through elementwise_vmath.c; the clamps HardSigmoid, HardSwish and Clip
+ * in f32x4 here, UNARY_FLOAT_V), a double function (float64, and integer
  * inputs of ops that compute in floats), and for ops with integer
  * semantics an int64 and a uint64 function. unary() checks the dtype,
  * shapes the output and runs the right loop in parallel chunks; float16
