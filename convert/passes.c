@@ -24,6 +24,8 @@ static const ferry_pass table[] = {
     {"fuse-gelu", "erf and tanh GELU forms -> com.microsoft Gelu/FastGelu", ferry_pass_fuse_gelu, 0},
     {"fuse-attention", "scaled dot-product attention -> ferry.Attention (not runnable by onnxruntime)",
      ferry_pass_fuse_attention, 1},
+    {"fuse-hardswish", "x * Clip(x + 3, 0, 6) / 6 -> HardSwish (opset >= 14) or HardSigmoid and Mul",
+     ferry_pass_fuse_hardswish, 0},
 };
 
 #define N_PASSES ((int)(sizeof table / sizeof *table))

@@ -16,7 +16,8 @@
  *
  * The passes live in pass_cleanup.c (dead-code, identity, if-const),
  * pass_fold.c (fold-constants), pass_fuse_conv.c (conv-bn, fuse-activation)
- * and pass_fuse_nlp.c (fuse-layernorm, fuse-gelu, fuse-attention).
+ * pass_fuse_nlp.c (fuse-layernorm, fuse-gelu, fuse-attention) and
+ * pass_fuse_hswish.c (fuse-hardswish).
  */
 #ifndef FERRY_PASSES_H
 #define FERRY_PASSES_H
@@ -86,5 +87,6 @@ int ferry_pass_fuse_activation(ferry_rw *rw);
 int ferry_pass_fuse_layernorm(ferry_rw *rw);
 int ferry_pass_fuse_gelu(ferry_rw *rw);
 int ferry_pass_fuse_attention(ferry_rw *rw);
+int ferry_pass_fuse_hardswish(ferry_rw *rw);
 
 #endif

@@ -21,6 +21,10 @@
  *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
  *              batches; W packed once or per run) within twice the GEMM's
  *              bound, and Conv taking it exactly with the generic GEMM;
+ *   clamps     HardSigmoid, HardSwish and Clip (four lanes at a time, a
+ *              scalar tail) bit for bit against their scalar formulas on
+ *              lengths around the vector width, with NaN, infinities,
+ *              the clamp bounds and Clip's min > max;
  *   session    resnet18 and squeezenet1_1 run twice in one session (the
  *              second run on prepacked weights): both within rtol 1e-3,
  *              atol 1e-4 of the models' reference outputs, and equal.
@@ -33,6 +37,7 @@
 
 #include "ferry.h"
 #include "kernels/conv_winograd.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/linalg.h"
 #include "kfake.h"
@@ -498,6 +503,68 @@ static void run_twice(const char *model) {
   rtu_rm_tree(dir);
 }
 
+/* ---- clamps: vectorized HardSigmoid / HardSwish / Clip ---- */
+
+static float clamp01_ref(float t) { return t < 0 ? 0 : t > 1 ? 1 : t; }
+static float clip_ref(float v, float lo, float hi) { return v < lo ? (lo > hi ? hi : lo) : v > hi ? hi : v; }
+
+/* x[i] cycles through the edge values, shifted by `shift` so each lands
+ * in every lane and in the tail. */
+static void clamp_input(float *x, int n, int shift) {
+  static const float edge[] = {NAN, -INFINITY, INFINITY, -3.0f, 3.0f, -2.9999998f, 2.9999998f, 0.0f, -0.0f,
+                               6.0f, 6.0000005f, -10.0f, 1e30f, -1e-30f, 0.5f, 1.25f, -0.7f};
+  int ne = (int)(sizeof edge / sizeof *edge);
+  for (int i = 0; i < n; i++) x[i] = edge[(i + shift) % ne] * (i >= ne ? 1.5f : 1.0f);
+}
+
+static void check_same_bits(const float *got, const float *want, int n, const char *what) {
+  for (int i = 0; i < n; i++)
+    ck_assert_msg((isnan(got[i]) && isnan(want[i])) || !memcmp(&got[i], &want[i], sizeof(float)),
+                  "%s n=%d [%d]: %.9g, want %.9g", what, n, i, got[i], want[i]);
+}
+
+START_TEST(test_clamp_kernels) {
+  static const int lens[] = {1, 3, 4, 5, 7, 8, 9, 16, 17, 35, 67};
+  float x[67], want[67];
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+    for (int shift = 0; shift < 4; shift++) {
+      int n = lens[li];
+      clamp_input(x, n, shift);
+      int64_t dims[1] = {n};
+      for (int form = 0; form < 5; form++) {
+        kf_call c;
+        kf_init(&c, 14);
+        kf_in(&c, FERRY_F32, 1, dims, x);
+        kf_out(&c, FERRY_F32, 1, dims);
+        float lo = form == 4 ? 2.0f : -1.5f, hi = form == 4 ? -1.0f : 6.0f; /* form 4: min > max */
+        ferry_kernel_fn fn;
+        const char *what;
+        if (form == 0) {
+          fn = ferry_kernel_HardSigmoid, what = "HardSigmoid";
+          for (int i = 0; i < n; i++) want[i] = clamp01_ref(0.2f * x[i] + 0.5f);
+        } else if (form == 1) {
+          fn = ferry_kernel_HardSigmoid, what = "HardSigmoid 1/6";
+          kf_attr_float(&c, "alpha", 1.0f / 6.0f);
+          kf_attr_float(&c, "beta", 0.5f);
+          for (int i = 0; i < n; i++) want[i] = clamp01_ref((1.0f / 6.0f) * x[i] + 0.5f);
+        } else if (form == 2) {
+          fn = ferry_kernel_HardSwish, what = "HardSwish";
+          for (int i = 0; i < n; i++) want[i] = x[i] * clamp01_ref(x[i] * (1.0f / 6.0f) + 0.5f);
+        } else {
+          fn = ferry_kernel_Clip, what = "Clip";
+          kf_in(&c, FERRY_F32, 0, NULL, &lo);
+          kf_in(&c, FERRY_F32, 0, NULL, &hi);
+          for (int i = 0; i < n; i++) want[i] = clip_ref(x[i], lo, hi);
+        }
+        ck_assert_msg(kf_run(&c, fn) == FERRY_OK, "%s: %s", what, c.k.err);
+        check_same_bits(c.out[0].data, want, n, what);
+        kf_free(&c);
+      }
+    }
+  }
+}
+END_TEST
+
 START_TEST(test_session_twice) {
   run_twice("squeezenet1_1.onnx");
   run_twice("resnet18.onnx");
@@ -518,6 +585,9 @@ int main(void) {
   tcase_add_test(t, test_conv_row_runs);
   tcase_add_test(t, test_depthwise);
   tcase_add_test(t, test_conv_winograd);
+  suite_add_tcase(s, t);
+  t = tcase_create("clamps");
+  tcase_add_test(t, test_clamp_kernels);
   suite_add_tcase(s, t);
   t = tcase_create("session");
   tcase_set_timeout(t, 300);

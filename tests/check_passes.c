@@ -8,6 +8,7 @@
  *             chains, and what must stay (symbolic dims, overflow, size);
  *   fuse      conv-bn (weights checked against the formula in C),
  *             fuse-activation, fuse-layernorm, fuse-gelu, fuse-attention,
+ *             fuse-hardswish (both forms: HardSwish, HardSigmoid + Mul),
  *             each with cases that must not fuse;
  *   driver    the table, names, the report, fixed point;
  *   real      counts on real exports (BERT, GPT, ResNet, MobileNet, ...),
@@ -1289,6 +1290,96 @@ START_TEST(test_fuse_gelu_forms) {
 }
 END_TEST
 
+/* ---- fuse-hardswish ---- */
+
+enum hswish_form { HS_DIV_AFTER, HS_MUL_SIXTH_AFTER, HS_DIV_INSIDE, HS_MUL_SIXTH_INSIDE, HS_HARDSIGMOID,
+                   HS_WRONG_SHIFT, HS_WRONG_CLIP, HS_OTHER_X, HS_SHARED };
+
+/* x * Clip(x + 3, 0, 6) / 6 in one of its forms (Clip bounds as inputs
+ * from opset 11, as attributes before). */
+static ferry_model *hswish_model(enum hswish_form f, int opset) {
+  static const int64_t xd[2] = {-1, 8};
+  Onnx__GraphProto *g = tb_graph("main");
+  tb_input(g, "x", FERRY_F32, 2, xd);
+  tb_input(g, "w", FERRY_F32, 2, xd);
+  if (f == HS_HARDSIGMOID) {
+    Onnx__NodeProto *h = tb_node(g, "HardSigmoid", "x", "h");
+    tb_attr_f(h, "alpha", 1.0f / 6.0f);
+    tb_attr_f(h, "beta", 0.5f);
+    tb_node(g, "Mul", "x,h", "y");
+    tb_output(g, "y");
+    return tb_load(g, opset);
+  }
+  tb_const_f(g, "three", f == HS_WRONG_SHIFT ? 2.0f : 3.0f);
+  tb_const_f(g, "six", 6.0f);
+  tb_const_f(g, "sixth", 1.0f / 6.0f);
+  tb_node(g, "Add", "three,x", "a");
+  if (opset >= 11) {
+    tb_const_f(g, "zero", 0.0f);
+    tb_node(g, "Clip", f == HS_WRONG_CLIP ? "a,zero,three" : "a,zero,six", "c");
+  } else {
+    Onnx__NodeProto *c = tb_node(g, "Clip", "a", "c");
+    tb_attr_f(c, "min", 0.0f);
+    tb_attr_f(c, "max", f == HS_WRONG_CLIP ? 3.0f : 6.0f);
+  }
+  const char *xs = f == HS_OTHER_X ? "w" : "x";
+  char buf[32];
+  switch (f) {
+  case HS_DIV_INSIDE: tb_node(g, "Div", "c,six", "d"), tb_node(g, "Mul", "x,d", "y"); break;
+  case HS_MUL_SIXTH_INSIDE: tb_node(g, "Mul", "sixth,c", "d"), tb_node(g, "Mul", "d,x", "y"); break;
+  case HS_MUL_SIXTH_AFTER: tb_node(g, "Mul", "c,x", "m"), tb_node(g, "Mul", "m,sixth", "y"); break;
+  default:
+    snprintf(buf, sizeof buf, "%s,c", xs);
+    tb_node(g, "Mul", buf, "m");
+    tb_node(g, "Div", "m,six", "y");
+  }
+  tb_output(g, "y");
+  if (f == HS_SHARED) tb_output(g, "c"); /* an intermediate read outside the pattern */
+  return tb_load(g, opset);
+}
+
+START_TEST(test_fuse_hardswish_forms) {
+  static const struct {
+    enum hswish_form f;
+    int opset;
+    int fuses;
+  } cases[] = {{HS_DIV_AFTER, 14, 1},      {HS_MUL_SIXTH_AFTER, 14, 1}, {HS_DIV_INSIDE, 14, 1},
+               {HS_MUL_SIXTH_INSIDE, 14, 1}, {HS_HARDSIGMOID, 14, 1},   {HS_DIV_AFTER, 11, 1},
+               {HS_MUL_SIXTH_INSIDE, 11, 1}, {HS_DIV_AFTER, 9, 1},      {HS_HARDSIGMOID, 11, 0},
+               {HS_WRONG_SHIFT, 14, 0},    {HS_WRONG_CLIP, 14, 0},      {HS_WRONG_CLIP, 9, 0},
+               {HS_OTHER_X, 14, 0},        {HS_SHARED, 14, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ferry_model *m = hswish_model(cases[i].f, cases[i].opset);
+    int r = run_pass(m, "fuse-hardswish");
+    ck_assert_msg(r == cases[i].fuses, "case %zu: %d rewrites", i, r);
+    check_consistent(m->graph);
+    int x = value(m->graph, "x"), y = value(m->graph, "y");
+    const ferry_node *last = &m->graph->nodes[m->graph->n_nodes - 1];
+    if (cases[i].fuses) /* the unused scalar constants of the form may stay */
+      ck_assert_int_eq(m->graph->n_nodes - count_op(m->graph, "Constant"), cases[i].opset >= 14 ? 1 : 2);
+    if (cases[i].fuses && cases[i].opset >= 14) {
+      ck_assert_str_eq(last->op, "HardSwish");
+      ck_assert_int_eq(last->inputs[0], x);
+      ck_assert_int_eq(last->outputs[0], y);
+    } else if (cases[i].fuses) { /* HardSigmoid(x; 1/6, 1/2), then Mul(x, that) */
+      const ferry_node *h = last - 1;
+      ck_assert_str_eq(h->op, "HardSigmoid");
+      ck_assert_int_eq(h->inputs[0], x);
+      ck_assert(fabsf(ferry_node_attr(h, "alpha")->f - 1.0f / 6.0f) < 1e-7f);
+      ck_assert(ferry_node_attr(h, "beta")->f == 0.5f);
+      ck_assert_str_eq(last->op, "Mul");
+      ck_assert_int_eq(last->inputs[0], x);
+      ck_assert_int_eq(last->inputs[1], h->outputs[0]);
+      ck_assert_int_eq(last->outputs[0], y);
+    } else {
+      ck_assert_int_eq(count_op(m->graph, "HardSwish") + count_op(m->graph, "HardSigmoid"),
+                       cases[i].f == HS_HARDSIGMOID);
+    }
+    ferry_model_free(m);
+  }
+}
+END_TEST
+
 /* ---- fuse-attention ---- */
 
 static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
@@ -1353,7 +1444,8 @@ START_TEST(test_driver_names_and_report) {
   const ferry_pass *t = ferry_pass_table(&n);
   ck_assert_int_eq(rep.n, n);
   static const char *order[] = {"dead-code", "identity", "if-const", "fold-constants", "conv-bn",
-                                "fuse-activation", "fuse-layernorm", "fuse-gelu", "fuse-attention"};
+                                "fuse-activation", "fuse-layernorm", "fuse-gelu", "fuse-attention",
+                                "fuse-hardswish"};
   ck_assert_int_eq(n, (int)(sizeof order / sizeof *order));
   for (int i = 0; i < n; i++) ck_assert_str_eq(t[i].name, order[i]);
   ck_assert_int_eq(rep.nodes_before, 8);
@@ -1462,6 +1554,10 @@ START_TEST(test_real_npm_models) {
   int fused = optimize(m, "fuse-activation", &rep);
   ck_assert_int_gt(fused, 0);
   ck_assert_int_eq(count_op(m->graph, "Constant"), 0); /* all became weights */
+  ck_assert_str_eq(rep.pass[9].name, "fuse-hardswish");
+  ck_assert_int_eq(rep.pass[9].rewrites, 24); /* every x * Clip(x + 3, 0, 6) / 6 (opset 11) */
+  ck_assert_int_eq(count_op(m->graph, "Clip") + count_op(m->graph, "Div"), 0);
+  ck_assert_int_eq(count_op(m->graph, "HardSigmoid"), 24); /* the 10 of its own went into FusedConv */
   ferry_pass_report_print(&rep, stderr);
   ferry_model_free(m);
   m = load_real("npm/silero_vad_v5.onnx", false);
@@ -1588,6 +1684,9 @@ START_TEST(test_ort_crafted_fusions) {
   check_ort_crafted("layernorm without beta", layernorm_model(2, false, false, 2), orig, 1);
   static const enum gelu_form forms[] = {ERF_HALF_AFTER, ERF_HALF_BEFORE, ERF_MUL_RSQRT2, TANH_POW, TANH_MULS};
   for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) check_ort_crafted("gelu", gelu_model(forms[i]), orig, 1);
+  check_ort_crafted("hardswish opset 14", hswish_model(HS_DIV_AFTER, 14), orig, 1);
+  check_ort_crafted("hardswish opset 11", hswish_model(HS_MUL_SIXTH_INSIDE, 11), orig, 1);
+  check_ort_crafted("hardswish opset 9", hswish_model(HS_DIV_AFTER, 9), orig, 1);
   check_ort_crafted("if-const then", if_model(1, false), orig, 1);
   check_ort_crafted("if-const else", if_model(0, false), orig, 1);
   /* (if_model(1, true) is no case: onnxruntime refuses a branch returning an outer value) */
@@ -1653,6 +1752,7 @@ static Suite *passes_suite(void) {
   tcase_add_test(c, test_fuse_layernorm_refused);
   tcase_add_test(c, test_fuse_gelu_forms);
   tcase_add_test(c, test_fuse_attention);
+  tcase_add_test(c, test_fuse_hardswish_forms);
   suite_add_tcase(s, c);
   c = tcase_create("driver");
   tcase_add_test(c, test_driver_names_and_report);

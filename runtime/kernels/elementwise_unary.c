@@ -3,7 +3,8 @@
  * activations, Clip, IsInf, IsNaN, Not, BitwiseNot, Gelu and FastGelu.
  *
  * Each op is a `uop`: a float32 array loop (vectorized for the hot ones
- * through elementwise_vmath.c), a double function (float64, and integer
+ * through elementwise_vmath.c; the clamps HardSigmoid, HardSwish and Clip
+ * in f32x4 here, UNARY_FLOAT_V), a double function (float64, and integer
  * inputs of ops that compute in floats), and for ops with integer
  * semantics an int64 and a uint64 function. unary() checks the dtype,
  * shapes the output and runs the right loop in parallel chunks; float16
@@ -240,10 +241,44 @@ int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
 /* t clamped to [0, 1], NaN kept */
 #define CLAMP01(t) ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
 
-UNARY_FLOAT(HardSigmoid, CLAMP01(p->a * v + p->b), CLAMP01((double)p->a * v + (double)p->b))
+/* The same float expression on four lanes (f32x4, v the lanes, P a copy
+ * of the parameters so they stay in registers), scalar for the tail; the
+ * vector form must give the scalar's bits (no contraction differences:
+ * one multiply and one add, NaN kept by the selects). */
+#define UNARY_FLOAT_V(Name, FEXPR, VEXPR, DEXPR)                                 \
+  static void Name##_f32(const float *x, float *y, int64_t n, const uparam *p) { \
+    const uparam P = p ? *p : (uparam){0}; /* NULL for ops without parameters */ \
+    (void)P;                                                                     \
+    int64_t i = 0;                                                               \
+    for (; i + 4 <= n; i += 4) {                                                 \
+      f32x4 v = f32x4_load(x + i);                                               \
+      f32x4_store(y + i, (VEXPR));                                               \
+    }                                                                            \
+    for (; i < n; i++) {                                                         \
+      float v = x[i];                                                            \
+      y[i] = (FEXPR);                                                            \
+    }                                                                            \
+  }                                                                              \
+  static double Name##_f64(double v, const uparam *p) {                          \
+    (void)p;                                                                     \
+    return (DEXPR);                                                              \
+  }
+
+/* m ? a : b per lane */
+FERRY_VINLINE f32x4 vsel4(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
+/* CLAMP01 per lane: below 0 -> 0, above 1 -> 1, NaN kept */
+FERRY_VINLINE f32x4 vclamp01(f32x4 t) {
+  const f32x4 zero = f32x4_splat(0), one = f32x4_splat(1);
+  t = vsel4((i32x4)(t < zero), zero, t);
+  return vsel4((i32x4)(t > one), one, t);
+}
+
+UNARY_FLOAT_V(HardSigmoid, CLAMP01(P.a * v + P.b), vclamp01(v * P.a + P.b),
+              CLAMP01((double)p->a * v + (double)p->b))
 KERNEL_P(HardSigmoid, NULL, NULL, F, .a = ATTR("alpha", 0.2f), .b = ATTR("beta", 0.5f))
 
-UNARY_FLOAT(HardSwish, v * CLAMP01(v * (1.0f / 6.0f) + 0.5f), v * CLAMP01(v / 6.0 + 0.5))
+UNARY_FLOAT_V(HardSwish, v * CLAMP01(v * (1.0f / 6.0f) + 0.5f), v * vclamp01(v * (1.0f / 6.0f) + 0.5f),
+              v * CLAMP01(v / 6.0 + 0.5))
 KERNEL(HardSwish, NULL, NULL, F)
 
 UNARY_FLOAT(LeakyRelu, v < 0 ? p->a * v : v, v < 0 ? p->a * v : v)
@@ -280,7 +315,13 @@ KERNEL_P(Shrink, NULL, NULL, F | INTS, .b = ATTR("bias", 0.0f), .c = ATTR("lambd
 
 /* v clamped to [lo, hi], NaN kept; hi wins when lo > hi (numpy's clip) */
 #define CLAMP(v, lo, hi) ((v) < (lo) ? ((lo) > (hi) ? (hi) : (lo)) : (v) > (hi) ? (hi) : (v))
-UNARY_FLOAT(Clip, CLAMP(v, p->a, p->b), CLAMP(v, p->da, p->db))
+/* lanes: above hi -> hi, then below lo -> min(lo, hi) (CLAMP's order) */
+FERRY_VINLINE f32x4 vclip(f32x4 v, float lo, float hi) {
+  f32x4 l = f32x4_splat(lo > hi ? hi : lo), h = f32x4_splat(hi);
+  f32x4 r = vsel4((i32x4)(v > h), h, v);
+  return vsel4((i32x4)(v < f32x4_splat(lo)), l, r);
+}
+UNARY_FLOAT_V(Clip, CLAMP(v, P.a, P.b), vclip(v, P.a, P.b), CLAMP(v, p->da, p->db))
 static int64_t Clip_s64(int64_t v, const uparam *p) { return CLAMP(v, p->ilo, p->ihi); }
 static uint64_t Clip_u64(uint64_t v, const uparam *p) { return CLAMP(v, p->ulo, p->uhi); }
 static const uop OP_Clip = {Clip_f32, Clip_f64, Clip_s64, Clip_u64, F | INTS};

@@ -304,21 +304,35 @@ void ferry_gemm_epi_init(ferry_gemm_epi *e) {
   e->beta = 1;
 }
 
-void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c) {
+/* One row of the epilogue; KIND is the activation, a constant where
+ * inlined (act_vec's switch folds away, as in tile_epi). */
+FERRY_VINLINE void epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c, const int KIND) {
   const float *b = e->bias ? e->bias + i * e->bias_rs + j0 * e->bias_cs : NULL;
   float alpha = e->alpha, beta = e->beta, b0 = b && !e->bias_cs ? beta * b[0] : 0;
+  ferry_act act = e->act;
+  act.kind = KIND;
   int64_t j = 0;
   if (!b || e->bias_cs <= 1) {
     for (; j + VL <= n; j += VL) {
       fvec v = vload(c + j) * alpha;
       if (b) v += e->bias_cs ? vload(b + j) * beta : vsplat(b0);
-      vstore(c + j, act_vec(&e->act, v));
+      vstore(c + j, act_vec(&act, v));
     }
   }
   for (; j < n; j++) {
     float v = c[j] * alpha;
     if (b) v += e->bias_cs ? beta * b[j * e->bias_cs] : b0;
-    c[j] = act_one(&e->act, v);
+    c[j] = act_one(&act, v);
+  }
+}
+
+void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c) {
+  switch (e->act.kind) {
+  case FERRY_ACT_NONE: return epi_row(e, i, j0, n, c, FERRY_ACT_NONE);
+  case FERRY_ACT_RELU: return epi_row(e, i, j0, n, c, FERRY_ACT_RELU);
+  case FERRY_ACT_CLIP: return epi_row(e, i, j0, n, c, FERRY_ACT_CLIP);
+  case FERRY_ACT_HARDSIGMOID: return epi_row(e, i, j0, n, c, FERRY_ACT_HARDSIGMOID);
+  default: return epi_row(e, i, j0, n, c, e->act.kind);
   }
 }
 
