@@ -25,6 +25,7 @@ fi
 
 # onnxruntime-web (pinned in bench/package.json, as bench/models.sh installs it) and playwright-core
 sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
+want_web=$(sed -n 's/.*"onnxruntime-web": *"\([^"]*\)".*/\1/p' bench/package.json)
 sh tests/browser/setup.sh "$dir/browser"
 export FERRY_PLAYWRIGHT_DIR="$dir/browser"
 
