@@ -71,19 +71,10 @@ static float *rnd_fill(int64_t n) {
   return p;
 }
 
-/* parallel() that splits [0, n) into uneven chunks run in reverse order. */
-static void chunky_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
-  (void)k;
-  int64_t cuts[8], nc = 0, step = n / 5 + 1;
-  for (int64_t b = 0; b < n && nc < 7; b += step + nc) cuts[nc++] = b;
-  cuts[nc] = n;
-  for (int64_t i = nc - 1; i >= 0; i--)
-    if (cuts[i] < cuts[i + 1]) fn(arg, cuts[i], cuts[i + 1]);
-}
 
 static void init_call(kf_call *c, int opset) {
   kf_init(c, opset);
-  c->k.parallel = chunky_parallel;
+  c->k.parallel = kf_chunky_parallel;
 }
 
 /* |got - want| within a normalized bound: `scale` is the sum of the

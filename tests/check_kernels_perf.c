@@ -59,15 +59,6 @@ static float *rnd_fill(int64_t n) {
   return p;
 }
 
-/* parallel() that splits [0, n) into uneven chunks run in reverse order. */
-static void chunky_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
-  (void)k;
-  int64_t cuts[8], nc = 0, step = n / 5 + 1;
-  for (int64_t b = 0; b < n && nc < 7; b += step + nc) cuts[nc++] = b;
-  cuts[nc] = n;
-  for (int64_t i = nc - 1; i >= 0; i--)
-    if (cuts[i] < cuts[i + 1]) fn(arg, cuts[i], cuts[i + 1]);
-}
 
 /* |got - want| <= eps(K) * scale, scale the sum of |terms|. */
 static void check_close(const float *got, const double *want, const double *scale, int64_t n, int64_t K,
@@ -124,7 +115,7 @@ static void prod_free(prod *p) { free(p->A), free(p->B), free(p->bias), free(p->
 static float *prod_run(const prod *p, int pack) {
   kf_call c;
   kf_init(&c, 13);
-  c.k.parallel = chunky_parallel;
+  c.k.parallel = kf_chunky_parallel;
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.bias = p->bias, e.bias_rs = 1, e.bias_cs = 0, e.act.kind = FERRY_ACT_RELU;
@@ -263,7 +254,7 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   conv2_ref(c, X, W, B, Y, S);
   kf_call k;
   kf_init(&k, 11);
-  k.k.parallel = chunky_parallel;
+  k.k.parallel = kf_chunky_parallel;
   if (fp) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = fp;
   kf_in(&k, FERRY_F32, 4, (int64_t[]){c->N, c->C, c->H, c->W}, X);
   kf_in(&k, FERRY_F32, 4, (int64_t[]){c->M, Cg, c->kh, c->kw}, W);
@@ -372,7 +363,7 @@ START_TEST(test_matmul_gemm_prepacked_b) {
           }
         kf_call c;
         kf_init(&c, 13);
-        c.k.parallel = chunky_parallel;
+        c.k.parallel = kf_chunky_parallel;
         c.k.const_in = 2, c.k.persist = persist_cb, cur_persist = &fp;
         if (op) {
           kf_in(&c, FERRY_F32, 2, (int64_t[]){M, K}, A);
@@ -422,7 +413,7 @@ START_TEST(test_conv_winograd) {
       conv2_ref(c, X, W, B, want, scale);
       kf_call k;
       kf_init(&k, 11);
-      k.k.parallel = chunky_parallel;
+      k.k.parallel = kf_chunky_parallel;
       if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
       ferry_gemm_epi e;
       ferry_gemm_epi_init(&e);

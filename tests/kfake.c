@@ -141,3 +141,12 @@ void kf_free(kf_call *c) {
   for (int i = 0; i < c->n_owned; i++) free(c->owned[i]);
   c->n_owned = 0;
 }
+
+void kf_chunky_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
+  (void)k;
+  int64_t cuts[8], nc = 0, step = n / 5 + 1;
+  for (int64_t b = 0; b < n && nc < 7; b += step + nc) cuts[nc++] = b;
+  cuts[nc] = n;
+  for (int64_t i = nc - 1; i >= 0; i--)
+    if (cuts[i] < cuts[i + 1]) fn(arg, cuts[i], cuts[i + 1]);
+}

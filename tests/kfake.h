@@ -47,6 +47,9 @@ void kf_attr_ints(kf_call *c, const char *name, int n, const int64_t *v);
 void kf_attr_floats(kf_call *c, const char *name, int n, const float *v);
 void kf_attr_string(kf_call *c, const char *name, const char *s);
 int kf_run(kf_call *c, ferry_kernel_fn fn);
+/* A parallel() for c.k.parallel that splits [0, n) into uneven chunks run
+ * in reverse order: kernels must not depend on how work is split. */
+void kf_chunky_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg);
 void kf_free(kf_call *c);
 
 #endif
