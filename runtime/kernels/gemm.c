@@ -71,30 +71,54 @@ typedef i32x4 ivec;
 #define GEMM_DISPATCH 0
 #endif
 
-/* ---- the micro-kernels: t[MR][NR] = A panel * B panel over kc ---- */
+/* ---- the micro-kernels: A panel * B panel over kc, to t or to C ---- */
 
-typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, float *t);
+enum { UK_BIAS_NONE, UK_BIAS_ROW, UK_BIAS_COL };
+
+/* Where a full tile goes when the micro-kernel writes C itself (its
+ * epilogue: see gemm_ukernel.h). */
+typedef struct uk_out {
+  float *c;          /* C at the tile's first element */
+  int64_t ldc;
+  int acc;           /* add to C (a later k-block) */
+  int epi;           /* last k-block: the epilogue below */
+  float alpha;
+  int bias;          /* UK_BIAS_*: */
+  float rb[MR];      /*   ROW: beta * bias of each row */
+  const float *cb;   /*   COL: row r's bias vectors at cb + r * cb_rs, times beta */
+  int64_t cb_rs;
+  float beta;
+  int act;           /* FERRY_ACT_NONE, _RELU or _CLIP (lo <= hi) */
+  float lo, hi;
+} uk_out;
+
+typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, float *t, const uk_out *o);
 
 #define UK_NAME ukernel_generic
 #define UK_ATTR
 #define UK_V fvec
+#define UK_I ivec
 #define UK_VL VL
 #include "gemm_ukernel.h"
 #undef UK_NAME
 #undef UK_ATTR
 #undef UK_V
+#undef UK_I
 #undef UK_VL
 
 #if GEMM_DISPATCH
 typedef float f32x8 __attribute__((vector_size(32)));
+typedef int i32x8 __attribute__((vector_size(32)));
 #define UK_NAME ukernel_avx2
 #define UK_ATTR __attribute__((target("avx2,fma")))
 #define UK_V f32x8
+#define UK_I i32x8
 #define UK_VL 8
 #include "gemm_ukernel.h"
 #undef UK_NAME
 #undef UK_ATTR
 #undef UK_V
+#undef UK_I
 #undef UK_VL
 #endif
 
@@ -490,18 +514,54 @@ static void store_tile(const gjob *g, const float *t, int64_t i0, int64_t j, int
   }
 }
 
+/* Sets up the micro-kernel's own store of full tiles for this k-block:
+ * 1, or 0 when the epilogue is one it does not do (the tile then goes
+ * through t and store_tile). */
+static int direct_setup(const gjob *g, uk_out *o) {
+  const ferry_gemm_epi *e = g->e;
+  memset(o, 0, sizeof *o);
+  o->ldc = g->ldc, o->acc = !g->first, o->epi = g->last;
+  if (!g->last) return 1;
+  o->alpha = e->alpha, o->beta = e->beta, o->act = e->act.kind, o->lo = e->act.a, o->hi = e->act.b;
+  if (o->act != FERRY_ACT_NONE && o->act != FERRY_ACT_RELU && !(o->act == FERRY_ACT_CLIP && o->lo <= o->hi))
+    return 0;
+  if (e->bias && e->bias_cs > 1) return 0;
+  o->bias = !e->bias ? UK_BIAS_NONE : e->bias_cs ? UK_BIAS_COL : UK_BIAS_ROW;
+  o->cb_rs = e->bias_rs;
+  return 1;
+}
+
+/* Points o at the full tile (i0, j). */
+static void direct_tile(const gjob *g, uk_out *o, int64_t i0, int64_t j) {
+  const ferry_gemm_epi *e = g->e;
+  o->c = g->C + i0 * g->ldc + j;
+  if (o->bias == UK_BIAS_ROW)
+    for (int r = 0; r < MR; r++) o->rb[r] = e->beta * e->bias[(i0 + r) * e->bias_rs];
+  else if (o->bias == UK_BIAS_COL)
+    o->cb = e->bias + i0 * e->bias_rs + j;
+}
+
 /* Rows [i_begin, i_end) x B panels [q_begin, q_end) of the current block;
- * pa holds the A panels from row ia0 for this k-block. */
+ * pa holds the A panels from row ia0 for this k-block. Full tiles go
+ * straight to C from the micro-kernel where it does the epilogue. */
 static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin, int64_t i_end, int64_t q_begin,
                     int64_t q_end) {
   float t[MR * NR] __attribute__((aligned(64)));
+  uk_out o;
+  int direct = direct_setup(g, &o);
   for (int64_t q = q_begin; q < q_end; q++) {
     const float *bp = g->pb + q * g->pbq;
     int64_t j = g->j0 + q * NR;
     int nr = (int)min64(NR, g->j0 + g->nc - j);
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
-      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, t);
-      store_tile(g, t, i0, j, (int)min64(MR, g->M - i0), nr);
+      int mr = (int)min64(MR, g->M - i0);
+      if (direct && mr == MR && nr == NR) {
+        direct_tile(g, &o, i0, j);
+        g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, NULL, &o);
+        continue;
+      }
+      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, t, NULL);
+      store_tile(g, t, i0, j, mr, nr);
     }
   }
 }

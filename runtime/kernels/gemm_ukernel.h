@@ -7,36 +7,76 @@
  * Before including, gemm.c defines:
  *   UK_NAME   the function's name
  *   UK_ATTR   its attributes (empty, or the target and fp-contract ones)
- *   UK_V      the float vector type, UK_VL its lanes
+ *   UK_V      the float vector type, UK_VL its lanes; UK_I the int vector
+ *             of the same size (comparison masks)
  *   MR, NR    the register tile (rows of the A panel, columns of the B panel)
+ *   uk_out    the struct saying where the tile goes (gemm.c)
  *
- * UK_NAME(kc, a, b, t) writes t[MR][NR] = A panel * B panel over kc values
- * of k: a holds MR values per k, b NR values per k (gemm.c's packed
- * layouts). The tile is computed in passes of 2 * UK_VL columns: one pass
- * when the vectors are wide enough (f32x8 and NR 16), two with f32x4, so
- * MR x 2 accumulators plus two B vectors and a broadcast A value stay
- * within the 16 vector registers of x86-64 and V8's wasm SIMD.
- * `c += b * a` is contracted to one fused multiply-add where the function
- * targets FMA (fp-contract fast).
+ * UK_NAME(kc, a, b, t, o) computes the MR x NR tile A panel * B panel over
+ * kc values of k: a holds MR values per k, b NR values per k (gemm.c's
+ * packed layouts). With o NULL it writes the tile to t[MR][NR] (edge tiles
+ * and epilogues the kernel does not do); else straight from the
+ * accumulators to C at o->c (row stride o->ldc): stored, or added to C
+ * (o->acc, later k-blocks), and on the last k-block (o->epi) scaled by
+ * alpha, plus a bias (a scalar per row, or a vector per row of
+ * contiguous columns times beta), through Relu or Clip. The clamps are
+ * `x < lo ? lo : x` and `hi < x ? hi : x` selects: NaN passes through as
+ * in the scalar epilogue, and wasm's clang turns them into pmax / pmin.
+ *
+ * The tile is computed in passes of 2 * UK_VL columns: one pass when the
+ * vectors are wide enough (f32x8 and NR 16), two with f32x4, so MR x 2
+ * accumulators plus two B vectors and a broadcast A value stay within the
+ * 16 vector registers of x86-64 and V8's wasm SIMD. `c += b * a` is
+ * contracted to one fused multiply-add where the function targets FMA
+ * (fp-contract fast).
  */
 
-#if MR == 4
+#if MR == 3
+#define UK_ROWS(X) X(0) X(1) X(2)
+#elif MR == 4
 #define UK_ROWS(X) X(0) X(1) X(2) X(3)
+#elif MR == 5
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
 #elif MR == 6
 #define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #else
-#error "gemm_ukernel.h: MR must be 4 or 6"
+#error "gemm_ukernel.h: MR must be 3 to 6"
 #endif
 
 #define UK_DECL(r) UK_V c##r##0 = {0}, c##r##1 = {0};
-#define UK_FMA(r)    \
+#define UK_FMA(r)       \
   c##r##0 += b0 * a[r]; \
   c##r##1 += b1 * a[r];
-#define UK_STORE(r)                                   \
+#define UK_STORE_T(r)                                 \
   memcpy(t + (r)*NR + h, &c##r##0, sizeof c##r##0); \
   memcpy(t + (r)*NR + h + UK_VL, &c##r##1, sizeof c##r##1);
+/* the two vectors of row r in C: load, store, through a function F */
+#define UK_ADD_C(r)                                   \
+  {                                                   \
+    UK_V x0, x1;                                      \
+    memcpy(&x0, c + (r)*ldc, sizeof x0);              \
+    memcpy(&x1, c + (r)*ldc + UK_VL, sizeof x1);      \
+    c##r##0 += x0, c##r##1 += x1;                     \
+  }
+#define UK_SCALE(r) c##r##0 *= al, c##r##1 *= al;
+#define UK_ROW_BIAS(r) c##r##0 += o->rb[r], c##r##1 += o->rb[r];
+#define UK_COL_BIAS(r)                                    \
+  {                                                       \
+    UK_V x0, x1;                                          \
+    memcpy(&x0, o->cb + (r)*o->cb_rs + h, sizeof x0);     \
+    memcpy(&x1, o->cb + (r)*o->cb_rs + h + UK_VL, sizeof x1); \
+    c##r##0 += x0 * beta, c##r##1 += x1 * beta;           \
+  }
+#define UK_SEL(m, a, b) ((UK_V)(((m) & (UK_I)(a)) | (~(m) & (UK_I)(b))))
+#define UK_PMAX(x, lo) x = UK_SEL((UK_I)(x < lo), lo, x) /* lo where x < lo: NaN stays */
+#define UK_PMIN(x, hi) x = UK_SEL((UK_I)(hi < x), hi, x)
+#define UK_RELU(r) UK_PMAX(c##r##0, zero), UK_PMAX(c##r##1, zero);
+#define UK_CLIP(r) UK_PMAX(c##r##0, lo), UK_PMAX(c##r##1, lo), UK_PMIN(c##r##0, hi), UK_PMIN(c##r##1, hi);
+#define UK_STORE_C(r)                                    \
+  memcpy(c + (r)*ldc, &c##r##0, sizeof c##r##0);         \
+  memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1);
 
-UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, float *t) {
+UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, float *t, const uk_out *o) {
   for (int h = 0; h < NR; h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
@@ -48,11 +88,49 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, float
       a += MR;
       b += NR;
     }
-    UK_ROWS(UK_STORE)
+    if (!o) {
+      UK_ROWS(UK_STORE_T)
+      continue;
+    }
+    float *c = o->c + h;
+    int64_t ldc = o->ldc;
+    if (o->acc) {
+      UK_ROWS(UK_ADD_C)
+    }
+    if (o->epi) {
+      if (o->alpha != 1) {
+        UK_V al = (UK_V){0} + o->alpha;
+        UK_ROWS(UK_SCALE)
+      }
+      if (o->bias == UK_BIAS_ROW) {
+        UK_ROWS(UK_ROW_BIAS)
+      } else if (o->bias == UK_BIAS_COL) {
+        float beta = o->beta;
+        UK_ROWS(UK_COL_BIAS)
+      }
+      if (o->act == FERRY_ACT_RELU) {
+        UK_V zero = {0};
+        UK_ROWS(UK_RELU)
+      } else if (o->act == FERRY_ACT_CLIP) {
+        UK_V lo = (UK_V){0} + o->lo, hi = (UK_V){0} + o->hi;
+        UK_ROWS(UK_CLIP)
+      }
+    }
+    UK_ROWS(UK_STORE_C)
   }
 }
 
 #undef UK_ROWS
 #undef UK_DECL
 #undef UK_FMA
-#undef UK_STORE
+#undef UK_STORE_T
+#undef UK_ADD_C
+#undef UK_SCALE
+#undef UK_ROW_BIAS
+#undef UK_COL_BIAS
+#undef UK_SEL
+#undef UK_PMAX
+#undef UK_PMIN
+#undef UK_RELU
+#undef UK_CLIP
+#undef UK_STORE_C
