@@ -10,6 +10,10 @@
  *              error bound, and against each other;
  *   prepacked  ferry_sgemm_pack_a / _pack_b + ferry_sgemm_ws_pre (A, B or
  *              both packed once) against the reference;
+ *   epilogues  the micro-kernel's own store of full tiles (alpha, beta,
+ *              bias per row, scalar, per column or full, Relu, Clip) and
+ *              the tile path it leaves the rest to, over 1-3 k-blocks with
+ *              a stale C, on each instruction set, NaN passing through;
  *   matmul     MatMul and Gemm (transB) with a constant B pack it once;
  *   conv       Conv with a constant W (kctx const_in) packs it once into
  *              the persist buffer: a first run fills it (fresh), a second
@@ -185,6 +189,108 @@ START_TEST(test_gemm_prepacked) {
       }
       prod_free(&p);
     }
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* ---- the epilogue in the micro-kernel ---- */
+
+/* One epilogue: alpha, beta, the bias's strides (bias_kind: 0 none, else
+ * rs/cs as given) and an activation. */
+typedef struct epi_case {
+  float alpha, beta;
+  int bias;
+  int64_t rs, cs; /* in units of N for rs == -1: a full M x N bias */
+  int act;
+  float a, b;
+} epi_case;
+
+static double act_ref(const epi_case *c, double x) {
+  switch (c->act) {
+  case FERRY_ACT_RELU: return x < 0 ? 0 : x;
+  case FERRY_ACT_TANH: return tanh(x);
+  case FERRY_ACT_SIGMOID: return 1 / (1 + exp(-x));
+  case FERRY_ACT_LEAKYRELU: return x < 0 ? x * c->a : x;
+  case FERRY_ACT_CLIP: /* ONNX's Clip: max when min > max */
+    x = x < c->a ? c->a : x;
+    return x > c->b ? c->b : x;
+  case FERRY_ACT_HARDSIGMOID: {
+    double y = c->a * x + c->b;
+    return y < 0 ? 0 : y > 1 ? 1 : y;
+  }
+  default: return x;
+  }
+}
+
+/* C = act(alpha * A*B + beta * bias) for M x N x K through ferry_sgemm_ws
+ * (serial or threaded by size) against a double reference; A's row 1
+ * holds a NaN when nan is set (its whole row must come out NaN). */
+static void epi_check(const char *isa, const epi_case *c, int64_t M, int64_t N, int64_t K, int nan) {
+  float *A = rnd_fill(M * K), *B = rnd_fill(K * N), *bias = rnd_fill(M * N * 2 + 1);
+  if (nan && M > 1 && K > 0) A[K + K / 2] = NAN;
+  int64_t rs = c->rs == -1 ? N : c->rs;
+  double *want = malloc((size_t)(M * N) * sizeof *want), *scale = malloc((size_t)(M * N) * sizeof *scale);
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0, m = 0, bv = c->bias ? (double)c->beta * bias[i * rs + j * c->cs] : 0;
+      for (int64_t k = 0; k < K; k++) s += (double)A[i * K + k] * B[k * N + j], m += fabs((double)A[i * K + k] * B[k * N + j]);
+      want[i * N + j] = act_ref(c, c->alpha * s + bv);
+      scale[i * N + j] = fabs(c->alpha) * m + fabs(bv) + 1e-6;
+      if (c->act == FERRY_ACT_HARDSIGMOID) scale[i * N + j] = c->a * scale[i * N + j] + fabs(c->b); /* a*x + b rounds */
+    }
+  kf_call k;
+  kf_init(&k, 13);
+  k.k.parallel = kf_chunky_parallel;
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  e.alpha = c->alpha, e.beta = c->beta;
+  if (c->bias) e.bias = bias, e.bias_rs = rs, e.bias_cs = c->cs;
+  e.act = (ferry_act){c->act, c->a, c->b};
+  float *C = malloc((size_t)(M * N) * sizeof *C);
+  for (int64_t i = 0; i < M * N; i++) C[i] = 1e30f; /* stale C: later k-blocks must not add to it */
+  float *ws = malloc(ferry_sgemm_ws_size(M, N, K) * sizeof(float) + 64);
+  ferry_gemm_b b = {{B, N, 1}, NULL, NULL};
+  ferry_sgemm_ws(&k.k, M, N, K, (ferry_fmat){A, K, 1}, &b, C, N, &e, ws);
+  char what[160];
+  snprintf(what, sizeof what, "%s %lldx%lldx%lld alpha %g beta %g bias %d (%lld, %lld) act %d (%g, %g)%s", isa,
+           (long long)M, (long long)N, (long long)K, c->alpha, c->beta, c->bias, (long long)rs, (long long)c->cs,
+           c->act, c->a, c->b, nan ? " NaN" : "");
+  for (int64_t i = 0; i < M * N; i++) {
+    if (isnan(want[i])) {
+      ck_assert_msg(isnan(C[i]), "%s: [%lld] = %g, want NaN", what, (long long)i, C[i]);
+      want[i] = 0, scale[i] = 1, C[i] = 0;
+    }
+  }
+  check_close(C, want, scale, M * N, K, what);
+  free(ws), free(C), kf_free(&k);
+  free(A), free(B), free(bias), free(want), free(scale);
+}
+
+/* Every epilogue the micro-kernel does in registers (alpha, beta, bias per
+ * row / scalar / per column / a full matrix, Relu, Clip) and those it
+ * leaves to the tile path (strided bias columns, Clip with min > max,
+ * other activations), on full and edge tiles over one to three k-blocks,
+ * serial and threaded, on each instruction set; NaN passes through. */
+START_TEST(test_gemm_epilogues) {
+  rng = 3141;
+  static const epi_case cases[] = {
+      {1, 1, 0, 0, 0, FERRY_ACT_NONE, 0, 0},          {1, 1, 1, 1, 0, FERRY_ACT_RELU, 0, 0},
+      {0.5f, 2, 1, 1, 0, FERRY_ACT_CLIP, -0.3f, 0.4f}, {1, 1, 1, 1, 0, FERRY_ACT_CLIP, 0, 6},
+      {1, 1, 1, 0, 0, FERRY_ACT_NONE, 0, 0},          {-1.5f, 1, 1, 0, 1, FERRY_ACT_RELU, 0, 0},
+      {1, 0.5f, 1, -1, 1, FERRY_ACT_NONE, 0, 0},      {2, 1, 1, -1, 1, FERRY_ACT_CLIP, -INFINITY, 0.2f},
+      {1, 1, 1, 0, 2, FERRY_ACT_RELU, 0, 0},          {1, 1, 1, 1, 0, FERRY_ACT_CLIP, 0.5f, -0.5f},
+      {1, 1, 1, 1, 0, FERRY_ACT_LEAKYRELU, 0.1f, 0},  {0.5f, 1, 1, 0, 1, FERRY_ACT_HARDSIGMOID, 0.2f, 0.5f},
+      {1, 1, 0, 0, 0, FERRY_ACT_TANH, 0, 0},          {1, 1, 0, 0, 0, FERRY_ACT_CLIP, -INFINITY, INFINITY},
+  };
+  static const int64_t sizes[][3] = {{12, 32, 7}, {13, 35, 300}, {18, 48, 600}, {7, 2100, 5}, {25, 50, 1}, {6, 16, 513}};
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+      for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        epi_check(names[i], &cases[c], sizes[s][0], sizes[s][1], sizes[s][2], (int)(s + c) % 3 == 0);
   }
   ck_assert(ferry_gemm_use_isa("auto"));
 }
@@ -568,6 +674,7 @@ int main(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_gemm_isa_paths);
   tcase_add_test(t, test_gemm_prepacked);
+  tcase_add_test(t, test_gemm_epilogues);
   tcase_add_test(t, test_matmul_gemm_prepacked_b);
   suite_add_tcase(s, t);
   t = tcase_create("conv");

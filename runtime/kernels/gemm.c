@@ -88,7 +88,7 @@ typedef struct uk_out {
   const float *cb;   /*   COL: row r's bias vectors at cb + r * cb_rs, times beta */
   int64_t cb_rs;
   float beta;
-  int act;           /* FERRY_ACT_NONE, _RELU or _CLIP (lo <= hi) */
+  int act;           /* FERRY_ACT_NONE, _RELU or _CLIP */
   float lo, hi;
 } uk_out;
 
@@ -235,7 +235,9 @@ static float act_one(const ferry_act *a, float x) {
   case FERRY_ACT_TANH: return tanhf(x);
   case FERRY_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
   case FERRY_ACT_LEAKYRELU: return x < 0 ? x * a->a : x;
-  case FERRY_ACT_CLIP: return x < a->a ? a->a : x > a->b ? a->b : x;
+  case FERRY_ACT_CLIP: /* max(x, min) then min(_, max): max when min > max, as ONNX's Clip */
+    x = x < a->a ? a->a : x;
+    return x > a->b ? a->b : x;
   case FERRY_ACT_HARDSIGMOID: {
     float y = a->a * x + a->b;
     return y < 0 ? 0 : y > 1 ? 1 : y;
@@ -523,8 +525,7 @@ static int direct_setup(const gjob *g, uk_out *o) {
   o->ldc = g->ldc, o->acc = !g->first, o->epi = g->last;
   if (!g->last) return 1;
   o->alpha = e->alpha, o->beta = e->beta, o->act = e->act.kind, o->lo = e->act.a, o->hi = e->act.b;
-  if (o->act != FERRY_ACT_NONE && o->act != FERRY_ACT_RELU && !(o->act == FERRY_ACT_CLIP && o->lo <= o->hi))
-    return 0;
+  if (o->act != FERRY_ACT_NONE && o->act != FERRY_ACT_RELU && o->act != FERRY_ACT_CLIP) return 0;
   if (e->bias && e->bias_cs > 1) return 0;
   o->bias = !e->bias ? UK_BIAS_NONE : e->bias_cs ? UK_BIAS_COL : UK_BIAS_ROW;
   o->cb_rs = e->bias_rs;
