@@ -9,7 +9,7 @@
  * x86-64 the GEMM runs twice: with the micro-kernel picked at run time and
  * with the generic one. Each figure is the best of repeated runs.
  *
- *   bench/gemm [seconds-per-size]
+ *   bench/gemm [seconds-per-size [quick]]
  *
  * The wasm figure: compile this file with runtime/kernels/{gemm,conv,util}.c,
  * runtime/shape.c and runtime/base.c using clang --target=wasm32-wasi -O2
@@ -200,8 +200,38 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
   return 2.0 * (double)(M * OH * OH) * (double)(C / group * k * k) / best * 1e-9;
 }
 
+/* Conv layers (C, M, H, k, stride, group): resnet-like, then mobilenet_v2's
+ * 1x1 products with small K (expand 16 -> 96 at 112x112 ... project 960 ->
+ * 160 at 7x7), where the tile store and the packing of B weigh most. */
+static const int64_t convs[][6] = {{3, 64, 224, 7, 2, 1},  {64, 64, 56, 3, 1, 1},   {128, 128, 28, 3, 1, 1},
+                                   {256, 256, 14, 3, 1, 1}, {512, 512, 7, 3, 1, 1},  {64, 128, 56, 1, 2, 1},
+                                   {32, 32, 112, 3, 1, 32}, {96, 24, 56, 1, 1, 1},   {16, 96, 112, 1, 1, 1},
+                                   {24, 144, 56, 1, 1, 1},  {144, 24, 56, 1, 1, 1},  {32, 192, 28, 1, 1, 1},
+                                   {64, 384, 14, 1, 1, 1},  {384, 64, 14, 1, 1, 1},  {160, 960, 7, 1, 1, 1},
+                                   {960, 160, 7, 1, 1, 1}};
+#define N_CONVS (sizeof convs / sizeof *convs)
+
+static void print_conv(const int64_t *c, double secs) {
+  printf("  %3lld -> %3lld, %3lldx%-3lld %lldx%lld/%lld g%-3lld %6.1f GFLOP/s\n", (long long)c[0], (long long)c[1],
+         (long long)c[2], (long long)c[2], (long long)c[3], (long long)c[3], (long long)c[4], (long long)c[5],
+         bench_conv(c[0], c[1], c[2], c[3], c[4], c[5], secs));
+  fflush(stdout);
+}
+
+/* `bench/gemm SECS quick`: no peak and no second micro-kernel; 256^3 and
+ * 1024x1024x256, one 3x3 Conv and the 1x1 ones (for A/B runs of builds). */
+static int quick(double secs) {
+  printf("ferry sgemm, one thread, micro-kernel %s\n", ferry_gemm_config());
+  printf("   256 x  256 x  256  %6.1f GFLOP/s\n", bench_one(256, 256, 256, 0, secs));
+  printf("  1024 x 1024 x  256  %6.1f GFLOP/s\n", bench_one(1024, 1024, 256, 0, secs));
+  for (size_t i = 0; i < N_CONVS; i++)
+    if (i == 1 || (convs[i][3] == 1 && convs[i][4] == 1)) print_conv(convs[i], secs);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
+  if (argc > 2 && !strcmp(argv[2], "quick")) return quick(secs);
   static const int64_t sizes[][4] = {{256, 256, 256, 0}, {512, 512, 512, 0}, {1024, 1024, 256, 0}, {512, 512, 512, 1}};
   double peak4 = peak(4), peak8 = 0;
   printf("measured SIMD peak, one thread: f32x4 mul+add %.1f GFLOP/s", peak4);
@@ -221,15 +251,7 @@ int main(int argc, char **argv) {
     }
   }
   ferry_gemm_use_isa("auto");
-  static const int64_t convs[][6] = {{3, 64, 224, 7, 2, 1},  {64, 64, 56, 3, 1, 1},  {128, 128, 28, 3, 1, 1},
-                                     {256, 256, 14, 3, 1, 1}, {512, 512, 7, 3, 1, 1}, {64, 128, 56, 1, 2, 1},
-                                     {32, 32, 112, 3, 1, 32}, {96, 24, 56, 1, 1, 1}};
   printf("ferry Conv, one thread, batch 1 (C -> M, H x W, k x k / stride, group)\n");
-  for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
-    const int64_t *c = convs[i];
-    printf("  %3lld -> %3lld, %3lldx%-3lld %lldx%lld/%lld g%-3lld %6.1f GFLOP/s\n", (long long)c[0], (long long)c[1],
-           (long long)c[2], (long long)c[2], (long long)c[3], (long long)c[3], (long long)c[4], (long long)c[5],
-           bench_conv(c[0], c[1], c[2], c[3], c[4], c[5], secs));
-  }
+  for (size_t i = 0; i < N_CONVS; i++) print_conv(convs[i], secs);
   return 0;
 }

@@ -58,9 +58,15 @@ typedef i32x4 ivec;
 #endif
 #endif
 #define NR FERRY_GEMM_NR
+#ifndef KC /* (-D for experiments) */
 #define KC 256
+#endif
+#ifndef MC
 #define MC (MR * 32)
+#endif
+#ifndef NC
 #define NC 2048
+#endif
 #define SUB_PANELS 16 /* B panels per task within a block */
 
 /* x86-64 builds without -mavx2 carry a second micro-kernel compiled for
