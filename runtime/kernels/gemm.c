@@ -98,7 +98,7 @@ typedef struct uk_out {
   float lo, hi;
 } uk_out;
 
-typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, float *t, const uk_out *o);
+typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o);
 
 #define UK_NAME ukernel_generic
 #define UK_ATTR
@@ -473,6 +473,7 @@ typedef struct gjob {
   int first, last;     /* first / last k-block */
   int64_t n_sub;       /* column chunks of the block */
   ukernel_fn uk;       /* the micro-kernel (ukernel_pick) */
+  int64_t bdirect;     /* B's row stride where full panels are read from B itself (direct_b), else 0 */
 } gjob;
 
 /* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors;
@@ -558,16 +559,17 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
   int direct = direct_setup(g, &o);
   for (int64_t q = q_begin; q < q_end; q++) {
     const float *bp = g->pb + q * g->pbq;
-    int64_t j = g->j0 + q * NR;
+    int64_t j = g->j0 + q * NR, bs = NR;
     int nr = (int)min64(NR, g->j0 + g->nc - j);
+    if (g->bdirect && nr == NR) bp = g->B->m.p + g->k0 * g->bdirect + j, bs = g->bdirect;
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
       int mr = (int)min64(MR, g->M - i0);
       if (direct && mr == MR && nr == NR) {
         direct_tile(g, &o, i0, j);
-        g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, NULL, &o);
+        g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, NULL, &o);
         continue;
       }
-      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, t, NULL);
+      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, t, NULL);
       store_tile(g, t, i0, j, mr, nr);
     }
   }
@@ -677,6 +679,30 @@ size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K) {
   return (size_t)(mc * kc + kc * nc + K + 16);
 }
 
+/* B's row stride when the micro-kernel reads B's full panels in place,
+ * unpacked (only a ragged last panel is packed), else 0: for a plain
+ * row-major B not packed already, in products where packing does not pay
+ * for itself: few row tiles of C reuse each panel (M <= DIRECT_B_M), or
+ * short panels (K <= DIRECT_B_K; 1x1 convolutions with few input
+ * channels). Larger panels read in place would also lose L1 to the
+ * conflict misses of B's row stride (often a multiple of 1 KiB). Only
+ * with 16-column panels (a cache line per row of a panel): with 8 (wasm)
+ * it measured slower than packing (bench/gemm's 1x1 products in V8). */
+#define DIRECT_B_M 64
+#define DIRECT_B_K 32
+static int64_t direct_b(const ferry_gemm_b *B, int64_t M, int64_t K, const float *pre_b) {
+  if (NR < 16 || B->pack || pre_b || B->m.cs != 1 || (M > DIRECT_B_M && K > DIRECT_B_K)) return 0;
+  return B->m.rs;
+}
+
+/* Packs the current B block into g->pb: all of it, or with g->bdirect
+ * only a ragged last panel. */
+static void pack_b_block(const gjob *g) {
+  if (!g->bdirect) return pack_b(g->B, g->k0, g->kc, g->j0, g->nc, g->pb);
+  int64_t q = g->nc / NR;
+  if (g->nc % NR) pack_b(g->B, g->k0, g->kc, g->j0 + q * NR, g->nc - q * NR, g->pb + q * g->pbq);
+}
+
 /* Points g at the prepacked B's block (k0, j0): panels K * NR apart. */
 static void use_packed_b(gjob *g, const float *pre_b) {
   g->pb = (float *)(uintptr_t)(pre_b + (g->j0 / NR) * g->K * NR + g->k0 * NR);
@@ -696,7 +722,7 @@ static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fe
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC), mpad = round_up(M, MR);
   float *pb = work + mc * kcmax;
-  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick()};
+  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b)};
   for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
     g.nc = min64(NC, N - g.j0);
     for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
@@ -706,7 +732,7 @@ static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fe
         use_packed_b(&g, pre_b);
       } else {
         g.pb = pb, g.pbq = g.kc * NR;
-        pack_b(B, g.k0, g.kc, g.j0, g.nc, g.pb);
+        pack_b_block(&g);
       }
       for (int64_t i0 = 0; i0 < M; i0 += MC) {
         int64_t i1 = min64(M, i0 + MC);
@@ -804,7 +830,7 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
   int64_t mpad = round_up(M, MR);
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   float *pb = ws + round_up(mpad * K, 16);
-  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick()};
+  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b)};
   if (pre_a)
     g.pa = (float *)(uintptr_t)pre_a; /* only read */
   else
@@ -818,6 +844,9 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
       g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
       if (pre_b) {
         use_packed_b(&g, pre_b);
+      } else if (g.bdirect) {
+        g.pb = pb, g.pbq = g.kc * NR;
+        pack_b_block(&g);
       } else {
         g.pb = pb, g.pbq = g.kc * NR;
         k->parallel(k, (n_panels + PACK_B_PANELS - 1) / PACK_B_PANELS, pack_b_task, &g);

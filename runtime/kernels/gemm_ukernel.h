@@ -76,7 +76,7 @@
   memcpy(c + (r)*ldc, &c##r##0, sizeof c##r##0);         \
   memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1);
 
-UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, float *t, const uk_out *o) {
+UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64_t bs, float *t, const uk_out *o) {
   for (int h = 0; h < NR; h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
@@ -86,7 +86,7 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, float
       memcpy(&b1, b + UK_VL, sizeof b1);
       UK_ROWS(UK_FMA)
       a += MR;
-      b += NR;
+      b += bs;
     }
     if (!o) {
       UK_ROWS(UK_STORE_T)
