@@ -86,6 +86,7 @@ enum { UK_BIAS_NONE, UK_BIAS_ROW, UK_BIAS_COL };
 typedef struct uk_out {
   float *c;          /* C at the tile's first element */
   int64_t ldc;
+  int mr;            /* rows of the tile in C (1..MR) */
   int acc;           /* add to C (a later k-block) */
   int epi;           /* last k-block: the epilogue below */
   float alpha;
@@ -539,19 +540,19 @@ static int direct_setup(const gjob *g, uk_out *o) {
   return 1;
 }
 
-/* Points o at the full tile (i0, j). */
-static void direct_tile(const gjob *g, uk_out *o, int64_t i0, int64_t j) {
+/* Points o at the tile (i0, j) of mr rows and NR columns. */
+static void direct_tile(const gjob *g, uk_out *o, int64_t i0, int64_t j, int mr) {
   const ferry_gemm_epi *e = g->e;
-  o->c = g->C + i0 * g->ldc + j;
+  o->c = g->C + i0 * g->ldc + j, o->mr = mr;
   if (o->bias == UK_BIAS_ROW)
-    for (int r = 0; r < MR; r++) o->rb[r] = e->beta * e->bias[(i0 + r) * e->bias_rs];
+    for (int r = 0; r < MR; r++) o->rb[r] = r < mr ? e->beta * e->bias[(i0 + r) * e->bias_rs] : 0;
   else if (o->bias == UK_BIAS_COL)
     o->cb = e->bias + i0 * e->bias_rs + j;
 }
 
 /* Rows [i_begin, i_end) x B panels [q_begin, q_end) of the current block;
- * pa holds the A panels from row ia0 for this k-block. Full tiles go
- * straight to C from the micro-kernel where it does the epilogue. */
+ * pa holds the A panels from row ia0 for this k-block. Tiles of full
+ * width go straight to C from the micro-kernel where it does the epilogue. */
 static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin, int64_t i_end, int64_t q_begin,
                     int64_t q_end) {
   float t[MR * NR] __attribute__((aligned(64)));
@@ -564,8 +565,8 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
     if (g->bdirect && nr == NR) bp = g->B->m.p + g->k0 * g->bdirect + j, bs = g->bdirect;
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
       int mr = (int)min64(MR, g->M - i0);
-      if (direct && mr == MR && nr == NR) {
-        direct_tile(g, &o, i0, j);
+      if (direct && nr == NR) {
+        direct_tile(g, &o, i0, j, mr);
         g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, NULL, &o);
         continue;
       }

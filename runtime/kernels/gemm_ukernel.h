@@ -16,7 +16,8 @@
  * kc values of k: a holds MR values per k, b NR values per k (gemm.c's
  * packed layouts). With o NULL it writes the tile to t[MR][NR] (edge tiles
  * and epilogues the kernel does not do); else straight from the
- * accumulators to C at o->c (row stride o->ldc): stored, or added to C
+ * accumulators to C at o->c (row stride o->ldc, its first o->mr rows:
+ * fewer than MR at the bottom edge of C): stored, or added to C
  * (o->acc, later k-blocks), and on the last k-block (o->epi) scaled by
  * alpha, plus a bias (a scalar per row, or a vector per row of
  * contiguous columns times beta), through Relu or Clip. The clamps are
@@ -52,7 +53,7 @@
   memcpy(t + (r)*NR + h + UK_VL, &c##r##1, sizeof c##r##1);
 /* the two vectors of row r in C: load, store, through a function F */
 #define UK_ADD_C(r)                                   \
-  {                                                   \
+  if ((r) < mr) {                                     \
     UK_V x0, x1;                                      \
     memcpy(&x0, c + (r)*ldc, sizeof x0);              \
     memcpy(&x1, c + (r)*ldc + UK_VL, sizeof x1);      \
@@ -61,7 +62,7 @@
 #define UK_SCALE(r) c##r##0 *= al, c##r##1 *= al;
 #define UK_ROW_BIAS(r) c##r##0 += o->rb[r], c##r##1 += o->rb[r];
 #define UK_COL_BIAS(r)                                    \
-  {                                                       \
+  if ((r) < mr) {                                         \
     UK_V x0, x1;                                          \
     memcpy(&x0, o->cb + (r)*o->cb_rs + h, sizeof x0);     \
     memcpy(&x1, o->cb + (r)*o->cb_rs + h + UK_VL, sizeof x1); \
@@ -73,8 +74,10 @@
 #define UK_RELU(r) UK_PMAX(c##r##0, zero), UK_PMAX(c##r##1, zero);
 #define UK_CLIP(r) UK_PMAX(c##r##0, lo), UK_PMAX(c##r##1, lo), UK_PMIN(c##r##0, hi), UK_PMIN(c##r##1, hi);
 #define UK_STORE_C(r)                                    \
-  memcpy(c + (r)*ldc, &c##r##0, sizeof c##r##0);         \
-  memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1);
+  if ((r) < mr) {                                        \
+    memcpy(c + (r)*ldc, &c##r##0, sizeof c##r##0);       \
+    memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1); \
+  }
 
 UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64_t bs, float *t, const uk_out *o) {
   for (int h = 0; h < NR; h += 2 * UK_VL) {
@@ -94,6 +97,7 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64
     }
     float *c = o->c + h;
     int64_t ldc = o->ldc;
+    int mr = o->mr;
     if (o->acc) {
       UK_ROWS(UK_ADD_C)
     }
