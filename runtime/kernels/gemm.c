@@ -19,9 +19,13 @@
  *     ferry_gemm_pre): the drivers then skip packing them;
  *   - blocks: KC values of k (an A panel and a B panel stay in L1/L2), NC
  *     columns of B packed at a time (L3), MC rows of A per task;
- *   - a tile is stored (or added, for later k-blocks) to C, and after the
- *     last k-block the epilogue (alpha, bias, activation; vector code) runs
- *     on it while it is in cache;
+ *   - a tile of full width goes from the micro-kernel's registers to C:
+ *     stored, or added for later k-blocks, and after the last k-block
+ *     through the epilogue (alpha, bias, Relu/Clip) on the way; tiles cut
+ *     by C's right edge and other activations go through a tile buffer
+ *     and the vector row epilogue;
+ *   - natively, a plain row-major B is read in place, unpacked, in
+ *     products where packing does not pay (direct_b);
  *   - ferry_sgemm packs all of A once, then for each B block packs it and
  *     runs (row block x column chunk) tasks over k->parallel; the serial
  *     variant packs A per block into a small caller workspace. Products

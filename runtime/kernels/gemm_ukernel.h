@@ -12,9 +12,10 @@
  *   MR, NR    the register tile (rows of the A panel, columns of the B panel)
  *   uk_out    the struct saying where the tile goes (gemm.c)
  *
- * UK_NAME(kc, a, b, t, o) computes the MR x NR tile A panel * B panel over
- * kc values of k: a holds MR values per k, b NR values per k (gemm.c's
- * packed layouts). With o NULL it writes the tile to t[MR][NR] (edge tiles
+ * UK_NAME(kc, a, b, bs, t, o) computes the MR x NR tile A panel * B panel
+ * over kc values of k: a holds MR values per k (gemm.c's packed layout), b
+ * NR values per k, bs floats apart (NR in a packed panel, B's row stride
+ * when gemm.c reads a plain B in place). With o NULL it writes the tile to t[MR][NR] (edge tiles
  * and epilogues the kernel does not do); else straight from the
  * accumulators to C at o->c (row stride o->ldc, its first o->mr rows:
  * fewer than MR at the bottom edge of C): stored, or added to C
