@@ -100,7 +100,7 @@ typedef struct uk_out {
   int64_t cb_rs;
   float beta;
   int act;           /* FERRY_ACT_NONE, _RELU or _CLIP */
-  float lo, hi;
+  float lo, hi;      /* Clip's bounds; lo 0 for Relu */
 } uk_out;
 
 typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o);
@@ -260,24 +260,35 @@ static float act_one(const ferry_act *a, float x) {
 /* where m: a, else b (m from a vector comparison: all ones or zeros) */
 FERRY_VINLINE fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
 
+/* x < lo ? lo : x and hi < x ? hi : x per lane (NaN in x stays): SSE's
+ * maxps/minps semantics. On wasm the pmax/pmin builtins keep clang from
+ * turning a select against a constant (Relu's 0) into f32x4.max/min, IEEE
+ * maximum/minimum that V8 lowers to about 8 instructions (pmax: one). */
+FERRY_VINLINE fvec vpmax(fvec x, fvec lo) {
+#if defined(__wasm_simd128__) && VL == 4
+  return __builtin_wasm_pmax_f32x4(x, lo);
+#else
+  return vsel((ivec)(x < lo), lo, x);
+#endif
+}
+FERRY_VINLINE fvec vpmin(fvec x, fvec hi) {
+#if defined(__wasm_simd128__) && VL == 4
+  return __builtin_wasm_pmin_f32x4(x, hi);
+#else
+  return vsel((ivec)(hi < x), hi, x);
+#endif
+}
+
 /* The activation on one vector: branch-free for the piecewise-linear
  * ones (NaN passes through as in act_one), per lane for tanh/sigmoid. */
 FERRY_VINLINE fvec act_vec(const ferry_act *a, fvec x) {
   fvec zero = {0};
   switch (a->kind) {
   case FERRY_ACT_NONE: return x;
-  case FERRY_ACT_RELU: return vsel((ivec)(x < zero), zero, x);
+  case FERRY_ACT_RELU: return vpmax(x, zero);
   case FERRY_ACT_LEAKYRELU: return vsel((ivec)(x < zero), x * a->a, x);
-  case FERRY_ACT_CLIP: {
-    fvec lo = vsplat(a->a), hi = vsplat(a->b);
-    x = vsel((ivec)(x < lo), lo, x);
-    return vsel((ivec)(x > hi), hi, x);
-  }
-  case FERRY_ACT_HARDSIGMOID: {
-    fvec y = x * a->a + a->b, one = vsplat(1);
-    y = vsel((ivec)(y < zero), zero, y);
-    return vsel((ivec)(y > one), one, y);
-  }
+  case FERRY_ACT_CLIP: return vpmin(vpmax(x, vsplat(a->a)), vsplat(a->b));
+  case FERRY_ACT_HARDSIGMOID: return vpmin(vpmax(x * a->a + a->b, zero), vsplat(1));
   default:
     for (int l = 0; l < VL; l++) x[l] = act_one(a, x[l]);
     return x;
@@ -539,6 +550,7 @@ static int direct_setup(const gjob *g, uk_out *o) {
   o->alpha = e->alpha, o->beta = e->beta, o->act = e->act.kind, o->lo = e->act.a, o->hi = e->act.b;
   if (o->act != FERRY_ACT_NONE && o->act != FERRY_ACT_RELU && o->act != FERRY_ACT_CLIP) return 0;
   if (e->bias && e->bias_cs > 1) return 0;
+  if (o->act == FERRY_ACT_RELU) o->lo = 0; /* Relu's bound, for the micro-kernel */
   o->bias = !e->bias ? UK_BIAS_NONE : e->bias_cs ? UK_BIAS_COL : UK_BIAS_ROW;
   o->cb_rs = e->bias_rs;
   return 1;
