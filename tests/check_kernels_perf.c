@@ -268,10 +268,12 @@ static void epi_check(const char *isa, const epi_case *c, int64_t M, int64_t N, 
 }
 
 /* Every epilogue the micro-kernel does in registers (alpha, beta, bias per
- * row / scalar / per column / a full matrix, Relu, Clip) and those it
- * leaves to the tile path (strided bias columns, Clip with min > max,
- * other activations), on full and edge tiles over one to three k-blocks,
- * serial and threaded, on each instruction set; NaN passes through. */
+ * row / scalar / per column / a full matrix, Relu, Clip, also with min >
+ * max) and those it leaves to the tile path and the row epilogue (strided
+ * bias columns, other activations; 8-column AVX2 part and scalar tail on
+ * edge tiles of 13 columns), on full and edge tiles over one to three
+ * k-blocks, serial and threaded, and GEMVs (M or N 1), on each
+ * instruction set; NaN passes through. */
 START_TEST(test_gemm_epilogues) {
   rng = 3141;
   static const epi_case cases[] = {
@@ -283,7 +285,8 @@ START_TEST(test_gemm_epilogues) {
       {1, 1, 1, 1, 0, FERRY_ACT_LEAKYRELU, 0.1f, 0},  {0.5f, 1, 1, 0, 1, FERRY_ACT_HARDSIGMOID, 0.2f, 0.5f},
       {1, 1, 0, 0, 0, FERRY_ACT_TANH, 0, 0},          {1, 1, 0, 0, 0, FERRY_ACT_CLIP, -INFINITY, INFINITY},
   };
-  static const int64_t sizes[][3] = {{12, 32, 7}, {13, 35, 300}, {18, 48, 600}, {7, 2100, 5}, {25, 50, 1}, {6, 16, 513}};
+  static const int64_t sizes[][3] = {{12, 32, 7}, {13, 35, 300}, {18, 48, 600}, {7, 2100, 5}, {25, 50, 1},
+                                     {6, 16, 513}, {9, 29, 40},  {1, 300, 20},  {40, 1, 30}};
   const char *names[2];
   int n = isas(names);
   for (int i = 0; i < n; i++) {

@@ -141,8 +141,14 @@ static int isa_choice = ISA_AUTO; /* ferry_gemm_use_isa(); tests and benchmarks 
 
 static int cpu_has_avx2_fma(void) {
 #if GEMM_DISPATCH
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static int has = -1; /* the CPU's answer, asked once (every thread finds the same) */
+  int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+  if (h < 0) {
+    __builtin_cpu_init();
+    h = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    __atomic_store_n(&has, h, __ATOMIC_RELAXED);
+  }
+  return h;
 #else
   return 0;
 #endif
@@ -374,7 +380,65 @@ FERRY_VINLINE void epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64
   }
 }
 
+#if GEMM_DISPATCH
+/* epi_row's vector part in f32x8 (the AVX2 copy, for depthwise and
+ * Winograd rows, edge tiles and GEMVs next to the AVX2 micro-kernel): the
+ * same formula and clamps as act_vec. Returns the columns it did (a
+ * multiple of 8; 0 for a strided bias or an activation it leaves to
+ * epi_row). */
+typedef float epi_v8 __attribute__((vector_size(32)));
+typedef int epi_i8 __attribute__((vector_size(32)));
+#define EPI8_SEL(m, a, b) ((epi_v8)(((m) & (epi_i8)(a)) | (~(m) & (epi_i8)(b))))
+#define EPI8_PMAX(x, lo) EPI8_SEL((epi_i8)(x < lo), lo, x)
+#define EPI8_PMIN(x, hi) EPI8_SEL((epi_i8)(hi < x), hi, x)
+__attribute__((target("avx2,fma"), always_inline)) static inline int64_t
+epi_row8(const ferry_gemm_epi *e, const float *b, int64_t n, float *c, const int KIND) {
+  epi_v8 zero = {0}, al = zero + e->alpha, be = zero + e->beta, b0 = zero + (b && !e->bias_cs ? e->beta * b[0] : 0);
+  epi_v8 lo = zero + e->act.a, hi = zero + e->act.b, one = zero + 1;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    epi_v8 v, w;
+    memcpy(&v, c + j, sizeof v);
+    v *= al;
+    if (b && e->bias_cs) {
+      memcpy(&w, b + j, sizeof w);
+      v += w * be;
+    } else if (b) {
+      v += b0;
+    }
+    if (KIND == FERRY_ACT_RELU) v = EPI8_PMAX(v, zero);
+    if (KIND == FERRY_ACT_CLIP) v = EPI8_PMIN(EPI8_PMAX(v, lo), hi);
+    if (KIND == FERRY_ACT_HARDSIGMOID) {
+      v = v * lo + hi; /* a: alpha, b: beta */
+      v = EPI8_PMIN(EPI8_PMAX(v, zero), one);
+    }
+    memcpy(c + j, &v, sizeof v);
+  }
+  return j;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t epi_row_avx2(const ferry_gemm_epi *e, int64_t i, int64_t j0,
+                                                                 int64_t n, float *c) {
+  const float *b = e->bias ? e->bias + i * e->bias_rs + j0 * e->bias_cs : NULL;
+  if (b && e->bias_cs > 1) return 0;
+  switch (e->act.kind) {
+  case FERRY_ACT_NONE: return epi_row8(e, b, n, c, FERRY_ACT_NONE);
+  case FERRY_ACT_RELU: return epi_row8(e, b, n, c, FERRY_ACT_RELU);
+  case FERRY_ACT_CLIP: return epi_row8(e, b, n, c, FERRY_ACT_CLIP);
+  case FERRY_ACT_HARDSIGMOID: return epi_row8(e, b, n, c, FERRY_ACT_HARDSIGMOID);
+  default: return 0;
+  }
+}
+#endif
+
 void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c) {
+#if GEMM_DISPATCH
+  if (n >= 8 && isa_active() == ISA_AVX2) {
+    int64_t done = epi_row_avx2(e, i, j0, n, c);
+    j0 += done, n -= done, c += done;
+    if (!n) return;
+  }
+#endif
   switch (e->act.kind) {
   case FERRY_ACT_NONE: return epi_row(e, i, j0, n, c, FERRY_ACT_NONE);
   case FERRY_ACT_RELU: return epi_row(e, i, j0, n, c, FERRY_ACT_RELU);
