@@ -381,44 +381,60 @@ FERRY_VINLINE void epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64
 }
 
 #if GEMM_DISPATCH
-/* epi_row's vector part in f32x8 (the AVX2 copy, for depthwise and
- * Winograd rows, edge tiles and GEMVs next to the AVX2 micro-kernel): the
- * same formula and clamps as act_vec. Returns the columns it did (a
- * multiple of 8; 0 for a strided bias or an activation it leaves to
- * epi_row). */
+/* epi_row in f32x8 (the AVX2 copy, for depthwise and Winograd rows, edge
+ * tiles and GEMVs next to the AVX2 micro-kernel), for rows of 8 columns
+ * or more: the same formula and clamps as act_vec. The last 8 columns
+ * are computed first from C's values as they are and stored last, so a
+ * tail of 1-7 columns takes one overlapping vector instead of scalar
+ * code. Returns 1, or 0 (nothing done) for a strided bias or an
+ * activation it leaves to epi_row. */
 typedef float epi_v8 __attribute__((vector_size(32)));
 typedef int epi_i8 __attribute__((vector_size(32)));
 #define EPI8_SEL(m, a, b) ((epi_v8)(((m) & (epi_i8)(a)) | (~(m) & (epi_i8)(b))))
 #define EPI8_PMAX(x, lo) EPI8_SEL((epi_i8)(x < lo), lo, x)
 #define EPI8_PMIN(x, hi) EPI8_SEL((epi_i8)(hi < x), hi, x)
-__attribute__((target("avx2,fma"), always_inline)) static inline int64_t
-epi_row8(const ferry_gemm_epi *e, const float *b, int64_t n, float *c, const int KIND) {
-  epi_v8 zero = {0}, al = zero + e->alpha, be = zero + e->beta, b0 = zero + (b && !e->bias_cs ? e->beta * b[0] : 0);
-  epi_v8 lo = zero + e->act.a, hi = zero + e->act.b, one = zero + 1;
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    epi_v8 v, w;
-    memcpy(&v, c + j, sizeof v);
-    v *= al;
-    if (b && e->bias_cs) {
-      memcpy(&w, b + j, sizeof w);
-      v += w * be;
-    } else if (b) {
-      v += b0;
-    }
-    if (KIND == FERRY_ACT_RELU) v = EPI8_PMAX(v, zero);
-    if (KIND == FERRY_ACT_CLIP) v = EPI8_PMIN(EPI8_PMAX(v, lo), hi);
-    if (KIND == FERRY_ACT_HARDSIGMOID) {
-      v = v * lo + hi; /* a: alpha, b: beta */
-      v = EPI8_PMIN(EPI8_PMAX(v, zero), one);
-    }
-    memcpy(c + j, &v, sizeof v);
+
+typedef struct epi8 {
+  epi_v8 zero, al, be, b0, lo, hi, one;
+} epi8;
+
+__attribute__((target("avx2,fma"), always_inline)) static inline epi_v8
+epi8_one(const ferry_gemm_epi *e, const epi8 *k, const float *b, const float *c, const int KIND) {
+  epi_v8 v, w;
+  memcpy(&v, c, sizeof v);
+  v *= k->al;
+  if (b && e->bias_cs) {
+    memcpy(&w, b, sizeof w);
+    v += w * k->be;
+  } else if (b) {
+    v += k->b0;
   }
-  return j;
+  if (KIND == FERRY_ACT_RELU) v = EPI8_PMAX(v, k->zero);
+  if (KIND == FERRY_ACT_CLIP) v = EPI8_PMIN(EPI8_PMAX(v, k->lo), k->hi);
+  if (KIND == FERRY_ACT_HARDSIGMOID) {
+    v = v * k->lo + k->hi; /* a: alpha, b: beta */
+    v = EPI8_PMIN(EPI8_PMAX(v, k->zero), k->one);
+  }
+  return v;
 }
 
-__attribute__((target("avx2,fma"))) static int64_t epi_row_avx2(const ferry_gemm_epi *e, int64_t i, int64_t j0,
-                                                                 int64_t n, float *c) {
+__attribute__((target("avx2,fma"), always_inline)) static inline int
+epi_row8(const ferry_gemm_epi *e, const float *b, int64_t n, float *c, const int KIND) {
+  epi8 k;
+  k.zero = (epi_v8){0};
+  k.al = k.zero + e->alpha, k.be = k.zero + e->beta, k.b0 = k.zero + (b && !e->bias_cs ? e->beta * b[0] : 0);
+  k.lo = k.zero + e->act.a, k.hi = k.zero + e->act.b, k.one = k.zero + 1;
+  epi_v8 last = epi8_one(e, &k, b ? b + (e->bias_cs ? n - 8 : 0) : NULL, c + n - 8, KIND);
+  for (int64_t j = 0; j + 8 < n; j += 8) {
+    epi_v8 v = epi8_one(e, &k, b ? b + (e->bias_cs ? j : 0) : NULL, c + j, KIND);
+    memcpy(c + j, &v, sizeof v);
+  }
+  memcpy(c + n - 8, &last, sizeof last);
+  return 1;
+}
+
+__attribute__((target("avx2,fma"))) static int epi_row_avx2(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n,
+                                                             float *c) {
   const float *b = e->bias ? e->bias + i * e->bias_rs + j0 * e->bias_cs : NULL;
   if (b && e->bias_cs > 1) return 0;
   switch (e->act.kind) {
@@ -433,11 +449,7 @@ __attribute__((target("avx2,fma"))) static int64_t epi_row_avx2(const ferry_gemm
 
 void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c) {
 #if GEMM_DISPATCH
-  if (n >= 8 && isa_active() == ISA_AVX2) {
-    int64_t done = epi_row_avx2(e, i, j0, n, c);
-    j0 += done, n -= done, c += done;
-    if (!n) return;
-  }
+  if (n >= 8 && isa_active() == ISA_AVX2 && epi_row_avx2(e, i, j0, n, c)) return;
 #endif
   switch (e->act.kind) {
   case FERRY_ACT_NONE: return epi_row(e, i, j0, n, c, FERRY_ACT_NONE);
