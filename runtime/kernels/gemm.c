@@ -358,20 +358,30 @@ void ferry_gemm_epi_init(ferry_gemm_epi *e) {
   e->beta = 1;
 }
 
+/* The epilogue on the vector at c; b: its bias (a vector when bias_cs,
+ * else b0 applies) or NULL. */
+FERRY_VINLINE fvec epi_vec(const ferry_act *act, const float *c, const float *b, int64_t bias_cs, float alpha,
+                           float beta, float b0) {
+  fvec v = vload(c) * alpha;
+  if (b) v += bias_cs ? vload(b) * beta : vsplat(b0);
+  return act_vec(act, v);
+}
+
 /* One row of the epilogue; KIND is the activation, a constant where
- * inlined (act_vec's switch folds away, as in tile_epi). */
+ * inlined (act_vec's switch folds away, as in tile_epi). Rows of a vector
+ * or more: the last vector is computed first from C as it is and stored
+ * last, so a ragged tail is one overlapping vector, not scalar code. */
 FERRY_VINLINE void epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n, float *c, const int KIND) {
   const float *b = e->bias ? e->bias + i * e->bias_rs + j0 * e->bias_cs : NULL;
   float alpha = e->alpha, beta = e->beta, b0 = b && !e->bias_cs ? beta * b[0] : 0;
   ferry_act act = e->act;
   act.kind = KIND;
   int64_t j = 0;
-  if (!b || e->bias_cs <= 1) {
-    for (; j + VL <= n; j += VL) {
-      fvec v = vload(c + j) * alpha;
-      if (b) v += e->bias_cs ? vload(b + j) * beta : vsplat(b0);
-      vstore(c + j, act_vec(&act, v));
-    }
+  if ((!b || e->bias_cs <= 1) && n >= VL) {
+    fvec last = epi_vec(&act, c + n - VL, b ? b + (e->bias_cs ? n - VL : 0) : NULL, e->bias_cs, alpha, beta, b0);
+    for (; j + VL < n; j += VL) vstore(c + j, epi_vec(&act, c + j, b ? b + (e->bias_cs ? j : 0) : NULL, e->bias_cs, alpha, beta, b0));
+    vstore(c + n - VL, last);
+    return;
   }
   for (; j < n; j++) {
     float v = c[j] * alpha;
