@@ -7,14 +7,16 @@
  * multiply-add chains on the same vectors (f32x4; on x86-64 also f32x8 with
  * FMA in an avx2+fma function, as the GEMM's run-time dispatch uses). On
  * x86-64 the GEMM runs twice: with the micro-kernel picked at run time and
- * with the generic one. Each figure is the best of repeated runs.
+ * with the generic one, each followed by the row epilogue
+ * (ferry_gemm_epi_row) on depthwise-like rows. Each figure is the best of
+ * repeated runs.
  *
  *   bench/gemm [seconds-per-size [quick]]
  *
- * The wasm figure: compile this file with runtime/kernels/{gemm,conv,util}.c,
- * runtime/shape.c and runtime/base.c using clang --target=wasm32-wasi -O2
- * -msimd128 -mbulk-memory -Iruntime -c, link with wasm-ld against
- * wasi-libc's crt1-command.o -lc -lm, and run it under node's WASI.
+ * The wasm figures: `make bench/gemm.wasm` builds this file and the
+ * runtime for wasm32-wasi as a command module (crt1-command.o), and
+ * `node --no-warnings bench/wasi-run.mjs bench/gemm.wasm [SECS [quick]]`
+ * runs it under node's WASI.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +220,33 @@ static void print_conv(const int64_t *c, double secs) {
   fflush(stdout);
 }
 
+/* ns per element of ferry_gemm_epi_row with a per-row bias and
+ * Clip(0, 6) (mobilenet_v2's depthwise rows) on rows of 112 .. 7 columns,
+ * best of 200 passes over 64Ki floats. */
+static void bench_epi_rows(void) {
+  static float c[1 << 16], bias[1024];
+  static const int widths[] = {112, 56, 28, 14, 7};
+  for (int i = 0; i < 1 << 16; i++) c[i] = (float)(i % 17) - 8;
+  for (int i = 0; i < 1024; i++) bias[i] = 0.1f * (float)(i % 7);
+  ferry_gemm_epi e;
+  ferry_gemm_epi_init(&e);
+  e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
+  e.act = (ferry_act){FERRY_ACT_CLIP, 0, 6};
+  printf("ferry_gemm_epi_row, Clip(0, 6), ns per element (%s):", strstr(ferry_gemm_config(), "avx2") ? "avx2" : "generic");
+  for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+    int ow = widths[w], rows = (1 << 16) / ow;
+    double best = 1e30;
+    for (int rep = 0; rep < 200; rep++) {
+      double t0 = now();
+      for (int r = 0; r < rows; r++) ferry_gemm_epi_row(&e, r & 1023, 0, ow, c + r * ow);
+      double t = now() - t0;
+      if (t < best) best = t;
+    }
+    printf("  %d: %.2f", ow, best * 1e9 / (rows * ow));
+  }
+  printf("\n");
+}
+
 /* `bench/gemm SECS quick`: no peak and no second micro-kernel; 256^3 and
  * 1024x1024x256, one 3x3 Conv and the 1x1 ones (for A/B runs of builds). */
 static int quick(double secs) {
@@ -226,6 +255,7 @@ static int quick(double secs) {
   printf("  1024 x 1024 x  256  %6.1f GFLOP/s\n", bench_one(1024, 1024, 256, 0, secs));
   for (size_t i = 0; i < N_CONVS; i++)
     if (i == 1 || (convs[i][3] == 1 && convs[i][4] == 1)) print_conv(convs[i], secs);
+  bench_epi_rows();
   return 0;
 }
 
@@ -249,6 +279,7 @@ int main(int argc, char **argv) {
       printf("  %4lld x %4lld x %4lld%s  %6.1f GFLOP/s  %3.0f%% of peak\n", (long long)s[0], (long long)s[1],
              (long long)s[2], s[3] ? " (B^T)" : "      ", gf, 100 * gf / pk);
     }
+    bench_epi_rows();
   }
   ferry_gemm_use_isa("auto");
   printf("ferry Conv, one thread, batch 1 (C -> M, H x W, k x k / stride, group)\n");
