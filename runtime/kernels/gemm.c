@@ -358,15 +358,6 @@ void ferry_gemm_epi_init(ferry_gemm_epi *e) {
   e->beta = 1;
 }
 
-/* The epilogue on the vector at c; b: its bias (a vector when bias_cs,
- * else b0 applies) or NULL. */
-FERRY_VINLINE fvec epi_vec(const ferry_act *act, const float *c, const float *b, int64_t bias_cs, float alpha,
-                           float beta, float b0) {
-  fvec v = vload(c) * alpha;
-  if (b) v += bias_cs ? vload(b) * beta : vsplat(b0);
-  return act_vec(act, v);
-}
-
 /* One row of the epilogue; KIND is the activation, a constant where
  * inlined (act_vec's switch folds away, as in tile_epi). Rows of a vector
  * or more: the last vector is computed first from C as it is and stored
@@ -377,11 +368,20 @@ FERRY_VINLINE void epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64
   ferry_act act = e->act;
   act.kind = KIND;
   int64_t j = 0;
-  if ((!b || e->bias_cs <= 1) && n >= VL) {
-    fvec last = epi_vec(&act, c + n - VL, b ? b + (e->bias_cs ? n - VL : 0) : NULL, e->bias_cs, alpha, beta, b0);
-    for (; j + VL < n; j += VL) vstore(c + j, epi_vec(&act, c + j, b ? b + (e->bias_cs ? j : 0) : NULL, e->bias_cs, alpha, beta, b0));
-    vstore(c + n - VL, last);
-    return;
+  if ((!b || e->bias_cs <= 1) && n >= VL) { /* one loop per bias form: */
+#define EPI_LOOP(X)                                              \
+  {                                                              \
+    j = n - VL;                                                  \
+    fvec last = act_vec(&act, X);                                \
+    for (j = 0; j + VL < n; j += VL) vstore(c + j, act_vec(&act, X)); \
+    vstore(c + n - VL, last);                                    \
+    return;                                                      \
+  }
+    fvec bs = vsplat(b0);
+    if (!b) EPI_LOOP(vload(c + j) * alpha)
+    if (!e->bias_cs) EPI_LOOP(vload(c + j) * alpha + bs)
+    EPI_LOOP(vload(c + j) * alpha + vload(b + j) * beta)
+#undef EPI_LOOP
   }
   for (; j < n; j++) {
     float v = c[j] * alpha;
