@@ -408,15 +408,16 @@ typedef struct epi8 {
   epi_v8 zero, al, be, b0, lo, hi, one;
 } epi8;
 
+/* One vector; BIAS: 0 none, 1 a scalar (k->b0), 2 a vector at b. */
 __attribute__((target("avx2,fma"), always_inline)) static inline epi_v8
-epi8_one(const ferry_gemm_epi *e, const epi8 *k, const float *b, const float *c, const int KIND) {
+epi8_one(const epi8 *k, const float *b, const float *c, const int BIAS, const int KIND) {
   epi_v8 v, w;
   memcpy(&v, c, sizeof v);
   v *= k->al;
-  if (b && e->bias_cs) {
+  if (BIAS == 2) {
     memcpy(&w, b, sizeof w);
     v += w * k->be;
-  } else if (b) {
+  } else if (BIAS == 1) {
     v += k->b0;
   }
   if (KIND == FERRY_ACT_RELU) v = EPI8_PMAX(v, k->zero);
@@ -434,13 +435,21 @@ epi_row8(const ferry_gemm_epi *e, const float *b, int64_t n, float *c, const int
   k.zero = (epi_v8){0};
   k.al = k.zero + e->alpha, k.be = k.zero + e->beta, k.b0 = k.zero + (b && !e->bias_cs ? e->beta * b[0] : 0);
   k.lo = k.zero + e->act.a, k.hi = k.zero + e->act.b, k.one = k.zero + 1;
-  epi_v8 last = epi8_one(e, &k, b ? b + (e->bias_cs ? n - 8 : 0) : NULL, c + n - 8, KIND);
-  for (int64_t j = 0; j + 8 < n; j += 8) {
-    epi_v8 v = epi8_one(e, &k, b ? b + (e->bias_cs ? j : 0) : NULL, c + j, KIND);
-    memcpy(c + j, &v, sizeof v);
+  int bias = !b ? 0 : e->bias_cs ? 2 : 1;
+#define EPI8_LOOP(BIAS)                                          \
+  {                                                              \
+    epi_v8 last = epi8_one(&k, BIAS == 2 ? b + n - 8 : b, c + n - 8, BIAS, KIND); \
+    for (int64_t j = 0; j + 8 < n; j += 8) {                     \
+      epi_v8 v = epi8_one(&k, BIAS == 2 ? b + j : b, c + j, BIAS, KIND); \
+      memcpy(c + j, &v, sizeof v);                               \
+    }                                                            \
+    memcpy(c + n - 8, &last, sizeof last);                       \
+    return 1;                                                    \
   }
-  memcpy(c + n - 8, &last, sizeof last);
-  return 1;
+  if (bias == 0) EPI8_LOOP(0)
+  if (bias == 1) EPI8_LOOP(1)
+  EPI8_LOOP(2)
+#undef EPI8_LOOP
 }
 
 __attribute__((target("avx2,fma"))) static int epi_row_avx2(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t n,
