@@ -318,7 +318,14 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
                   .run_graph = k_run_graph,
                   .parallel = k_parallel, .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
   char lb[300];
+  const rt_model *m = g->model;
+  double t0 = m->clock_ms ? m->clock_ms(m->clock_user) : 0;
   int rc = st->kernel(&k);
+  if (m->clock_ms) {
+    rt_node *timed = &g->nodes[st->node];
+    timed->ms += m->clock_ms(m->clock_user) - t0;
+    timed->calls++;
+  }
   if (rc) return ferry_fail(err, rc, "%s: %s", rt_node_label(g, st->node, lb, sizeof lb), k.err[0] ? k.err : "kernel failed");
   for (int i = 0; i < st->n_out; i++) {
     const ferry_tview *o = &g->kout[i];

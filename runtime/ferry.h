@@ -45,6 +45,11 @@ typedef struct ferry_session_opts {
   int max_plans;                /* plans cached per graph, 0: 8 */
   ferry_kernel_lookup kernels;  /* host kernels, or NULL */
   void *kernels_user;
+  double (*clock_ms)(void *user); /* a monotonic clock in milliseconds, or NULL:
+                                   when set, every kernel call is timed with it
+                                   (ferry_session_profile); the runtime has no
+                                   clock of its own (libc only, wasm) */
+  void *clock_user;
 } ferry_session_opts;
 
 /* Opens the bundle in `buf` (shard 0). The bytes are used in place (weights
@@ -122,6 +127,24 @@ typedef struct ferry_run_stats {
 
 /* Statistics of the last run. */
 void ferry_session_stats(const ferry_session *s, ferry_run_stats *st);
+
+/* Time spent in one node's kernel over all runs so far (opts.clock_ms set).
+ * A node holding subgraphs (If, Loop, Scan) counts its subgraphs' time too. */
+typedef struct ferry_node_time {
+  const char *op;               /* "Conv", "FusedConv" */
+  const char *domain;           /* "" for ai.onnx, "com.microsoft", ... */
+  const char *name;             /* the node's name, may be "" */
+  int graph, node;              /* graph 0 is the main graph; the node's index there */
+  int64_t calls;
+  double ms;
+} ferry_node_time;
+
+/* Fills t[0 .. cap) with the nodes that ran, graph by graph in node order;
+ * returns how many ran (more than cap when t is too short). 0 without a
+ * clock. Strings stay valid until close. */
+int ferry_session_profile(const ferry_session *s, ferry_node_time *t, int cap);
+/* Zeroes the times (say, after warm-up runs). */
+void ferry_session_profile_reset(ferry_session *s);
 
 /* The bundle, for hosts that want its metadata (valid until close). */
 const ferry_bundle *ferry_session_bundle(const ferry_session *s);

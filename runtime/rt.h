@@ -55,6 +55,8 @@ typedef struct rt_node {
   int skip;                 /* every output is bundle data: nothing to run */
   void *persist;            /* the kernel's buffer kept across runs (kctx persist) */
   size_t persist_bytes;
+  int64_t calls;            /* kernel calls and their time (ms), with a clock */
+  double ms;
 } rt_node;
 
 /* A value as a plan knows it. */
@@ -133,6 +135,8 @@ struct rt_model {
   ferry_scratch scratch;
   ferry_pool *pool;
   int stop_at_first_error;
+  double (*clock_ms)(void *user); /* ferry_session_opts.clock_ms: time each kernel call */
+  void *clock_user;
 };
 
 /* ---- model.c ---- */
