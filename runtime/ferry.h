@@ -50,6 +50,8 @@ typedef struct ferry_session_opts {
                                    (ferry_session_profile); the runtime has no
                                    clock of its own (libc only, wasm) */
   void *clock_user;
+  int no_fusion;                /* 1: every node runs as a step of its own (no
+                                   element-wise chains; for debugging, tests) */
 } ferry_session_opts;
 
 /* Opens the bundle in `buf` (shard 0). The bytes are used in place (weights

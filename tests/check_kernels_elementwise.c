@@ -12,7 +12,9 @@
  *                tensors, Cast of NaN / inf / out-of-range values;
  *   accuracy     the float32 vector exp, tanh, erf, sigmoid and gelus
  *                swept against libm;
- *   parallel     large tensors split in chunks give the same result.
+ *   parallel     large tensors split in chunks give the same result;
+ *   chains       a fused chain (ferry_chain_eval) gives the bits of its
+ *                ops' kernels run one by one.
  */
 #include <check.h>
 #include <math.h>
@@ -794,6 +796,78 @@ START_TEST(test_parallel_chunks) {
 }
 END_TEST
 
+/* ---- fused chains ---- */
+
+typedef struct chain_case {
+  ferry_kernel_fn fn;
+  ferry_chain_op op;
+  const char *attr1, *attr2; /* float attributes taking op.alpha, op.beta */
+} chain_case;
+
+/* y = the op of cc through its own kernel; a (or b) NULL: the constant. */
+static void kernel_step(const chain_case *cc, const float *a, const float *b, int64_t n, float *y) {
+  kf_call c;
+  kf_init(&c, 17);
+  bool binary = cc->op.code <= FERRY_CH_DIV;
+  kf_in(&c, FERRY_F32, a ? 1 : 0, (int64_t[]){n}, a ? a : &cc->op.c);
+  if (binary) kf_in(&c, FERRY_F32, b ? 1 : 0, (int64_t[]){n}, b ? b : &cc->op.c);
+  if (cc->attr1) kf_attr_float(&c, cc->attr1, cc->op.alpha);
+  if (cc->attr2) kf_attr_float(&c, cc->attr2, cc->op.beta);
+  kf_out(&c, FERRY_F32, 1, (int64_t[]){n});
+  ck_assert_int_eq(kf_run(&c, cc->fn), 0);
+  memcpy(y, c.out[0].data, (size_t)n * sizeof *y);
+  kf_free(&c);
+}
+
+/* Every chain step against the op's own kernel, bit for bit (NaN as NaN),
+ * with operands from inputs, the accumulator and constants on either
+ * side; evaluated in two pieces (a block boundary inside) and odd tails. */
+START_TEST(test_chain_matches_kernels) {
+  enum { X = 0, Y = 1, ACC = FERRY_CH_ACC, K = FERRY_CH_CONST };
+  static const chain_case cases[] = {
+      {ferry_kernel_Sub, {FERRY_CH_SUB, X, Y, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, K, ACC, 2.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_HardSigmoid, {FERRY_CH_HARDSIGMOID, ACC, 0, 0, 0.3f, 0.4f}, "alpha", "beta"},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, X, ACC, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_LeakyRelu, {FERRY_CH_LEAKYRELU, ACC, 0, 0, 0.1f, 0}, "alpha", NULL},
+      {ferry_kernel_Sub, {FERRY_CH_SUB, ACC, K, 0.25f, 0, 0}, NULL, NULL},
+      {ferry_kernel_HardSwish, {FERRY_CH_HARDSWISH, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Sigmoid, {FERRY_CH_SIGMOID, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, ACC, ACC, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, ACC, Y, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Tanh, {FERRY_CH_TANH, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Relu, {FERRY_CH_RELU, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, K, -3.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, Y, ACC, 0, 0, 0}, NULL, NULL},
+  };
+  enum { N_OPS = sizeof cases / sizeof *cases };
+  for (int64_t n = 1; n <= 1037; n += 259) {
+    float *x = rand_floats(n, 11), *y = rand_floats(n, 12), *want = malloc((size_t)n * sizeof(float));
+    float *got = malloc((size_t)n * sizeof(float)), *acc = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] *= 8, y[i] = i % 97 == 5 ? NAN : i % 89 == 3 ? 0.0f : y[i] * 5;
+    ferry_chain_op ops[N_OPS];
+    for (int k = 0; k < N_OPS; k++) {
+      const chain_case *cc = &cases[k];
+      const float *src[2];
+      int opnd[2] = {cc->op.a, cc->op.b};
+      for (int j = 0; j < 2; j++)
+        src[j] = opnd[j] == X ? x : opnd[j] == Y ? y : opnd[j] == ACC ? acc : NULL;
+      kernel_step(cc, src[0], src[1], n, want);
+      memcpy(acc, want, (size_t)n * sizeof *acc);
+      ops[k] = cc->op;
+    }
+    const float *in[2] = {x, y};
+    int64_t half = n > 512 ? 512 : n;
+    ferry_chain_eval(ops, N_OPS, in, 0, half, got);
+    ferry_chain_eval(ops, N_OPS, in, half, n - half, got);
+    for (int64_t i = 0; i < n; i++)
+      ck_assert_msg((isnan(got[i]) && isnan(want[i])) || !memcmp(&got[i], &want[i], sizeof *got),
+                    "n %lld: element %lld: chain %a, kernels %a", (long long)n, (long long)i, got[i], want[i]);
+    free(x), free(y), free(want), free(got), free(acc);
+  }
+}
+END_TEST
+
 START_TEST(test_variadic) {
   float a[] = {1, 2, 3}, b[] = {10}, d[2][1] = {{100}, {200}};
   kf_call c;
@@ -844,6 +918,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_unary_attrs);
   tcase_add_test(t, test_parallel_chunks);
   tcase_add_test(t, test_variadic);
+  tcase_add_test(t, test_chain_matches_kernels);
   suite_add_tcase(s, t);
   return s;
 }

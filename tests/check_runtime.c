@@ -10,6 +10,7 @@
  *   - memory: the arena peak is below the sum of the intermediate tensors;
  *   - plans: data-dependent shapes (NonZero, a Reshape target given as an
  *     input) are shaped at run time, static graphs are not;
+ *   - fused element-wise chains give exactly the unfused outputs;
  *   - profile: with a host clock every kernel call is counted and timed per
  *     node (a clock ticking 1 ms per reading makes the times exact);
  *   - refusals: wrong input count, dtype, rank, fixed dim, inconsistent
@@ -407,6 +408,54 @@ START_TEST(profile_counts_every_step) {
 }
 END_TEST
 
+/* ---- fused element-wise chains ---- */
+
+/* Session of bundle `path` with fusion on or off. */
+static ferry_session *open_fusion(const char *path, int no_fusion, ferry_host_model *hm) {
+  ferry_err err = {0};
+  ferry_session_opts o = {.threads = 2, .no_fusion = no_fusion};
+  ferry_session *s = ferry_host_session_open(path, &o, hm, &err);
+  ck_assert_msg(s != NULL, "%s", err.msg);
+  return s;
+}
+
+/* PaddleOCR det (HardSigmoid, Mul, Mul, Add runs after its Convs): the
+ * chains the planner fuses give exactly the unfused outputs, in fewer
+ * steps. */
+START_TEST(chains_match_unfused) {
+  static const struct {
+    const char *onnx, *bundle;
+    int64_t dims[4];
+    int rank, min_fused;
+  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 40}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    ferry_err err = {0};
+    const char *path = tpath(cases[c].bundle);
+    ck_assert_msg(ferry_convert_file(tu_model(cases[c].onnx), path, NULL, NULL, &err) == 0, "%s", err.msg);
+    ferry_host_model hm[2];
+    ferry_session *s[2] = {open_fusion(path, 0, &hm[0]), open_fusion(path, 1, &hm[1])};
+    ferry_tview in = {.dtype = FERRY_F32, .rank = cases[c].rank, .numel = 1};
+    for (int d = 0; d < in.rank; d++) in.dims[d] = cases[c].dims[d], in.numel *= in.dims[d];
+    float *x = malloc((size_t)in.numel * sizeof *x);
+    for (int64_t i = 0; i < in.numel; i++) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    in.data = x;
+    ferry_tview out[2];
+    ferry_run_stats st[2];
+    for (int k = 0; k < 2; k++) {
+      ck_assert_msg(ferry_session_run(s[k], &in, 1, &out[k], &err) == 0, "%s", err.msg);
+      ferry_session_stats(s[k], &st[k]);
+    }
+    ck_assert_msg(st[1].steps - st[0].steps >= cases[c].min_fused, "%s: %d steps fused, %d unfused", cases[c].onnx,
+                  st[0].steps, st[1].steps);
+    ck_assert(out[0].numel == out[1].numel && out[0].numel > 0);
+    ck_assert_msg(!memcmp(out[0].data, out[1].data, (size_t)out[0].numel * sizeof(float)), "%s: outputs differ",
+                  cases[c].onnx);
+    free(x);
+    for (int k = 0; k < 2; k++) ferry_session_close(s[k]), ferry_host_model_free(&hm[k]);
+  }
+}
+END_TEST
+
 /* ---- refusals ---- */
 
 static ferry_session *resnet(ferry_host_model *hm) {
@@ -625,6 +674,7 @@ static Suite *runtime_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, data_dependent_shapes);
   tcase_add_test(tc, profile_counts_every_step);
+  tcase_add_test(tc, chains_match_unfused);
   tcase_add_test(tc, subgraphs_run);
   tcase_add_test(tc, bad_inputs);
   tcase_add_test(tc, inconsistent_symbols);
