@@ -39,7 +39,7 @@ typedef struct ferry_session_opts {
   int threads;                  /* threads for kernels' parallel loops; 0 or 1:
                                    the calling thread only (always so in wasm) */
   ferry_inflate_fn inflate;     /* for bundles with compressed sections (NULL:
-                                   such bundles are refused) */
+                                   the runtime's own decoder, ferry_inflate) */
   void *inflate_user;
   int skip_data_crc;            /* 1: trust the DATA sections (see bundle.h) */
   int max_plans;                /* plans cached per graph, 0: 8 */
