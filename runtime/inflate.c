@@ -159,7 +159,8 @@ static int codes(bits *b, out *o, const huff *lit, const huff *dist) {
     size_t back = DIST_BASE[d] + get(b, DIST_EXTRA[d]);
     if (b->bad || back > o->pos || len > o->n - o->pos) return -1;
     uint8_t *q = o->p + o->pos;
-    for (size_t i = 0; i < len; i++) q[i] = q[i - back]; /* may overlap: byte by byte */
+    const uint8_t *from = q - back;
+    for (size_t i = 0; i < len; i++) q[i] = from[i]; /* may overlap: byte by byte */
     o->pos += len;
   }
 }
