@@ -422,6 +422,8 @@ static void print_run(ferry_session *s, const ferry_tview *out, double t) {
          "shaped at run time\n",
          t * 1e3, st.threads, st.threads == 1 ? "" : "s", st.peak_bytes, st.peak_bytes / 1048576.0,
          st.values_bytes / 1048576.0, st.steps, st.dynamic_steps);
+  printf("kernel workspace %.3f MiB; weights repacked for the kernels %.3f MiB\n", st.scratch_bytes / 1048576.0,
+         st.persist_bytes / 1048576.0);
 }
 
 static int run_model(const run_args *a, ferry_err *err) {

@@ -121,6 +121,8 @@ typedef struct ferry_run_stats {
   size_t peak_bytes;            /* as ferry_session_peak_bytes, this run */
   size_t values_bytes;          /* sum of every intermediate tensor's size, this run */
   size_t scratch_bytes;         /* kernel workspace high-water, all runs */
+  size_t persist_bytes;         /* kernels' buffers kept across runs (weights
+                                   packed for the GEMM, Winograd-transformed) */
   int plans;                    /* plans made so far (cache misses), all graphs */
   int steps;                    /* kernel calls of the last main-graph plan (Constants do not run) */
   int dynamic_steps;            /* of those, steps shaped at run time (data-dependent) */

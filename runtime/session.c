@@ -324,6 +324,9 @@ static void note_stats(ferry_session *s) {
   s->last.peak_bytes = s->m.peak;
   s->last.values_bytes = s->m.values_bytes;
   s->last.scratch_bytes = s->m.scratch.high;
+  s->last.persist_bytes = 0;
+  for (int gi = 0; gi < s->m.n_graphs; gi++)
+    for (int ni = 0; ni < s->m.graphs[gi].bg->n_nodes; ni++) s->last.persist_bytes += s->m.graphs[gi].nodes[ni].persist_bytes;
   s->last.plans = s->m.plans_made;
   s->last.dynamic_steps = g->plan ? g->plan->n_dynamic : 0;
   s->last.steps = g->plan ? g->plan->n_steps : 0;

@@ -375,6 +375,9 @@ START_TEST(profile_counts_every_step) {
   ferry_session_stats(s, &st);
   int n = ferry_session_profile(s, NULL, 0);
   ck_assert_int_eq(n, st.steps); /* one row per node that ran */
+  /* squeezenet's 1.24 M conv weights, packed once for the GEMM (padded panels: at least as many floats) */
+  ck_assert_msg(st.persist_bytes >= 1235000 * sizeof(float) && st.persist_bytes < 3 * 1235000 * sizeof(float),
+                "persist %zu bytes", st.persist_bytes);
   ferry_node_time t[256];
   ck_assert_int_le(n, 256);
   ck_assert_int_eq(ferry_session_profile(s, t, 256), n);
@@ -609,7 +612,9 @@ START_TEST(cli_run_profile) {
   snprintf(args, sizeof args, "run '%s' --input-dir '%s' --repeat 3 --profile", tu_model("squeezenet1_1.onnx"), set);
   int rc = tu_run(args, &out, &err);
   ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-  ck_assert_msg(strstr(out, "3 runs: median ") && strstr(out, "kernel time per run by op (3 runs"), "%s", out);
+  ck_assert_msg(strstr(out, "3 runs: median ") && strstr(out, "kernel time per run by op (3 runs") &&
+                    strstr(out, "weights repacked for the kernels "),
+                "%s", out);
   /* the op table: FusedConv with its 26 nodes, one call each per run */
   const char *row = strstr(out, "com.microsoft.FusedConv");
   int nodes = 0;
