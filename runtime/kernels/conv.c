@@ -237,6 +237,11 @@ typedef struct cseg {
   int64_t ih, iw; /* input position of the first column's window origin */
 } cseg;
 
+/* x[0], x[2], x[4], x[6] (reads x[0 .. 8)) */
+static inline f32x4 even_lanes(const float *x) {
+  return __builtin_shufflevector(f32x4_load(x), f32x4_load(x + 4), 0, 2, 4, 6);
+}
+
 /* One im2col row's run: d[0..n) = the input row ih + kdh from column
  * iw + kdw on (stride sw), zero in the padding. */
 static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh, int64_t kdw, float *d) {
@@ -257,7 +262,12 @@ static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh
     if (hi < n) memset(d + hi, 0, (size_t)(n - hi) * sizeof *d);
     return;
   }
-  for (int jj = 0; jj < n; jj++) {
+  int jj = 0;
+  if (v->sw == 2) /* the even lanes of pairs of vectors, where both lie inside the row */
+    for (; jj < n && iw0 + 2 * jj < 0; jj++) d[jj] = 0;
+  for (; v->sw == 2 && jj + 4 <= n && iw0 + 2 * jj + 8 <= v->W; jj += 4)
+    f32x4_store(d + jj, even_lanes(row + iw0 + 2 * jj));
+  for (; jj < n; jj++) {
     int64_t iw = iw0 + jj * v->sw;
     d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
   }
@@ -280,11 +290,14 @@ static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh,
   for (int64_t p = 0; p < pn; p++, d += NR) {
     const float *xc = ic->x + coff[p];
     if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
-    if (ns == 1 && nr == NR && v->sw == 1) { /* the common case: one run of whole vectors inside the row */
+    if (ns == 1 && nr == NR && v->sw <= 2) { /* the common case: one run of whole vectors inside the row */
       int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
-      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + NR <= v->W) {
+      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + v->sw * NR <= v->W) {
         const float *src = xc + ih * v->W + iw0;
-        for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
+        if (v->sw == 1)
+          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
+        else
+          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, even_lanes(src + 2 * u));
         continue;
       }
     }
