@@ -18,7 +18,9 @@
  *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
  *     zero-padded copy of each channel when there is padding;
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
- *     scatter-add onto the bias;
+ *     scatter-add onto the bias; when the kernel equals the stride without
+ *     padding (the 2x2/2 upsampling of segmentation heads) every output
+ *     gets one value and col2im interleaves column rows in one pass;
  *   - float16/bfloat16/float64 go through float32;
  *   - ConvInteger / QLinearConv widen to int32 with zero points
  *     subtracted, build im2col explicitly and run ferry_igemm; QLinearConv
@@ -595,12 +597,46 @@ static void scatter_2d(const win2 *v, const float *colrow, int64_t ki, int64_t k
   }
 }
 
+/* Whether a 2-D transposed window tiles the output exactly: kernel ==
+ * stride, no dilation or padding, output = input * stride (every output
+ * element gets one contribution, nothing to add up). */
+static int tiles_output(const win2 *v) {
+  return v->kh == v->sh && v->kw == v->sw && v->dh == 1 && v->dw == 1 && v->ph == 0 && v->pw == 0 &&
+         v->OH == v->H * v->sh && v->OW == v->W * v->sw;
+}
+
+/* Output channel m of a tiling window: each output row is the bias plus the
+ * kw column rows of its kernel row interleaved (vectors for kw == 2). */
+static void col2im_tiles(const col2im *j, const win2 *v, int64_t m, float *y) {
+  int64_t in = v->H * v->W;
+  float b0 = j->bias ? j->bias[m] : 0;
+  f32x4 vb = f32x4_splat(b0);
+  for (int64_t ih = 0; ih < v->H; ih++)
+    for (int64_t ki = 0; ki < v->kh; ki++) {
+      const float *c = j->col + (m * v->kh + ki) * v->kw * in + ih * v->W; /* column row (ki, kj) at c + kj * in */
+      float *yr = y + (ih * v->sh + ki) * v->OW;
+      int64_t iw = 0;
+      if (v->kw == 2)
+        for (; iw + 4 <= v->W; iw += 4) {
+          f32x4 a = f32x4_load(c + iw) + vb, b = f32x4_load(c + in + iw) + vb;
+          f32x4_store(yr + 2 * iw, __builtin_shufflevector(a, b, 0, 4, 1, 5));
+          f32x4_store(yr + 2 * iw + 4, __builtin_shufflevector(a, b, 2, 6, 3, 7));
+        }
+      for (; iw < v->W; iw++)
+        for (int64_t kj = 0; kj < v->kw; kj++) yr[iw * v->sw + kj] = c[kj * in + iw] + b0;
+    }
+}
+
 static void col2im_task(void *arg, int64_t begin, int64_t end) {
   const col2im *j = arg;
   const cgeo *g = j->g;
   win2 v;
   memset(&v, 0, sizeof v);
   int two_d = as_2d(g, &v); /* H, W: the input; OH, OW: the output */
+  if (two_d && tiles_output(&v)) {
+    for (int64_t m = begin; m < end; m++) col2im_tiles(j, &v, m, j->y + m * g->out_size);
+    return;
+  }
   for (int64_t m = begin; m < end; m++) {
     float *y = j->y + m * g->out_size;
     float b0 = j->bias ? j->bias[m] : 0;
