@@ -114,8 +114,8 @@ typedef struct wjob {
   float *u;              /* [nxi][M][C] raw transformed weights (scratch) */
   const float *pu;       /* nxi packed U_xi, per_u floats apart */
   size_t per_u;
-  float *slots;          /* per slot: V [nxi][C][TB], P [nxi][M][TB], GEMM work */
-  size_t v_n, p_n, work_n, slot_n;
+  float *slots;          /* per slot: V [nxi][C][TB], P [nxi][M][TB], GEMM work, padded input rows */
+  size_t v_n, p_n, work_n, pad_n, slot_n;
   const ferry_gemm_epi *e;
 } wjob;
 
@@ -145,46 +145,6 @@ FERRY_VINLINE void patch_row4(const float *x, v4 *d) {
   d[3] = __builtin_shufflevector(__builtin_shufflevector(a, b, 3, 5, 7, 7), c, 0, 1, 2, 7);
 }
 
-/* The patches of tiles t .. t+3 of the image (tiles past T zero) from
- * channel plane x into d[a*a]. */
-static void gather_patches(const wjob *j, const float *x, int64_t t, v4 *d) {
-  const ferry_wino *g = j->g;
-  int a = j->a, m = j->m;
-  int64_t th = t / j->TW, tw = t % j->TW, r0 = th * m - g->ph, c0 = tw * m - g->pw;
-  if (tw + 4 <= j->TW && r0 >= 0 && r0 + a <= g->H && c0 >= 0 && c0 + 3 * m + a <= g->W) {
-    for (int i = 0; i < a; i++) a == 4 ? patch_row4(x + (r0 + i) * g->W + c0, d + i * 4)
-                                       : patch_row6(x + (r0 + i) * g->W + c0, d + i * 6);
-    return;
-  }
-  float s[36][4];
-  for (int l = 0; l < 4; l++, t++) {
-    th = t / j->TW, tw = t % j->TW, r0 = th * m - g->ph, c0 = tw * m - g->pw;
-    for (int i = 0; i < a; i++)
-      for (int jj = 0; jj < a; jj++) {
-        int64_t r = r0 + i, c = c0 + jj;
-        s[i * a + jj][l] = t < j->T && r >= 0 && r < g->H && c >= 0 && c < g->W ? x[r * g->W + c] : 0;
-      }
-  }
-  for (int e = 0; e < a * a; e++) memcpy(&d[e], s[e], sizeof d[e]);
-}
-
-/* V of tiles [t0, t0 + nt) of image x into v: V_xi at v + xi * C * TB,
- * its panel q at q * C * PANEL, element (c, tile) at c * PANEL + tile. */
-static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v) {
-  const ferry_wino *g = j->g;
-  int64_t xs = g->C * j->TB, plane = g->H * g->W;
-  v4 d[36], vt[36];
-  for (int64_t c = 0; c < g->C; c++)
-    for (int64_t tb = 0; tb < nt; tb += 4) {
-      gather_patches(j, x + c * plane, t0 + tb, d);
-      input_tiles(j->a, d, vt);
-      float *o = v + (tb / PANEL) * g->C * PANEL + c * PANEL + tb % PANEL;
-      for (int xi = 0; xi < j->nxi; xi++) f32x4_store(o + xi * xs, vt[xi]);
-    }
-}
-
-/* ---- output: products back to tiles, then the epilogue ---- */
-
 /* 4x4 transpose: rows r[i] become columns. */
 FERRY_VINLINE void transpose4(v4 *r) {
   v4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
@@ -193,10 +153,82 @@ FERRY_VINLINE void transpose4(v4 *r) {
   r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
 }
 
-/* Writes the m x m tiles y (lane l: tile t + l) of output plane ym. */
-static void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y) {
+/* The block's input rows of one channel plane x, zero-padded: row r of
+ * pad is input row r0 + r, column c input column c - pw; rows x cols. */
+static void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, int64_t cols, float *pad) {
   const ferry_wino *g = j->g;
-  int m = j->m;
+  int64_t lo = g->pw, hi = cols < g->W + g->pw ? cols : g->W + g->pw; /* pad columns with input */
+  for (int64_t r = 0; r < rows; r++, pad += cols) {
+    int64_t ir = r0 + r;
+    if (ir < 0 || ir >= g->H || hi <= lo) {
+      memset(pad, 0, (size_t)cols * sizeof *pad);
+      continue;
+    }
+    memset(pad, 0, (size_t)lo * sizeof *pad);
+    memcpy(pad + lo, x + ir * g->W, (size_t)(hi - lo) * sizeof *pad);
+    if (cols > hi) memset(pad + hi, 0, (size_t)(cols - hi) * sizeof *pad);
+  }
+}
+
+/* The a x a patches of tiles t .. t+3 (past T: the last tile again) from
+ * the padded rows of tile row th0 on: d[i*a + jj], lane l tile t + l. */
+FERRY_VINLINE void gather_patches(const wjob *j, const float *pad, int64_t cols, int64_t th0, int64_t t, v4 *d,
+                                  const int a) {
+  const int m = a - 2;
+  int64_t th = t / j->TW, tw = t % j->TW;
+  if (tw + 4 <= j->TW) { /* one tile row: m apart */
+    const float *p = pad + (th - th0) * m * cols + tw * m;
+    for (int i = 0; i < a; i++) a == 4 ? patch_row4(p + i * cols, d + i * 4) : patch_row6(p + i * cols, d + i * 6);
+    return;
+  }
+  const float *p[4];
+  for (int l = 0; l < 4; l++) {
+    int64_t tl = t + l < j->T ? t + l : j->T - 1;
+    p[l] = pad + (tl / j->TW - th0) * m * cols + tl % j->TW * m;
+  }
+  for (int i = 0; i < a; i++) {
+    v4 lo[4], hi[4];
+    for (int l = 0; l < 4; l++) lo[l] = f32x4_load(p[l] + i * cols);
+    transpose4(lo);
+    for (int jj = 0; jj < 4; jj++) d[i * a + jj] = lo[jj];
+    if (a == 6) {
+      for (int l = 0; l < 4; l++) hi[l] = f32x4_load(p[l] + i * cols + 2);
+      transpose4(hi);
+      d[i * a + 4] = hi[2], d[i * a + 5] = hi[3];
+    }
+  }
+}
+
+/* V of tiles [t0, t0 + nt) of image x into v: V_xi at v + xi * C * TB,
+ * its panel q at q * C * PANEL, element (c, tile) at c * PANEL + tile. */
+FERRY_VINLINE void input_block_a(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad,
+                                 const int a) {
+  const ferry_wino *g = j->g;
+  const int m = a - 2;
+  int64_t xs = g->C * j->TB, plane = g->H * g->W, tlast = (t0 + nt < j->T ? t0 + nt : j->T) - 1;
+  int64_t th0 = t0 / j->TW, rows = (tlast / j->TW - th0) * m + a, cols = (j->TW - 1) * m + a;
+  v4 d[36], vt[36];
+  for (int64_t c = 0; c < g->C; c++) {
+    fill_pad(j, x + c * plane, th0 * m - g->ph, rows, cols, pad);
+    for (int64_t tb = 0; tb < nt; tb += 4) {
+      gather_patches(j, pad, cols, th0, t0 + tb, d, a);
+      input_tiles(a, d, vt);
+      float *o = v + (tb / PANEL) * g->C * PANEL + c * PANEL + tb % PANEL;
+      for (int xi = 0; xi < a * a; xi++) f32x4_store(o + xi * xs, vt[xi]);
+    }
+  }
+}
+
+static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+  if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
+  else input_block_a(j, x, t0, nt, v, pad, 6);
+}
+
+/* ---- output: products back to tiles, then the epilogue ---- */
+
+/* Writes the m x m tiles y (lane l: tile t + l) of output plane ym. */
+FERRY_VINLINE void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y, const int m) {
+  const ferry_wino *g = j->g;
   int64_t th = t / j->TW, tw = t % j->TW, r0 = th * m, c0 = tw * m;
   if (tw + 4 <= j->TW && r0 + m <= g->OH && c0 + 4 * m <= g->OW) {
     for (int i = 0; i < m; i++) {
@@ -211,10 +243,16 @@ static void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y) {
     }
     return;
   }
+  if (m == 4) /* y[i*4 + l]: row i of tile t + l */
+    for (int i = 0; i < 4; i++) transpose4(y + i * 4);
   for (int l = 0; l < 4 && t + l < j->T; l++) {
     th = (t + l) / j->TW, tw = (t + l) % j->TW, r0 = th * m, c0 = tw * m;
-    for (int i = 0; i < m && r0 + i < g->OH; i++)
-      for (int jj = 0; jj < m && c0 + jj < g->OW; jj++) ym[(r0 + i) * g->OW + c0 + jj] = y[i * m + jj][l];
+    for (int i = 0; i < m && r0 + i < g->OH; i++) {
+      float *yr = ym + (r0 + i) * g->OW + c0;
+      if (m == 4 && c0 + 4 <= g->OW) f32x4_store(yr, y[i * 4 + l]);
+      else
+        for (int jj = 0; jj < m && c0 + jj < g->OW; jj++) yr[jj] = m == 4 ? y[i * 4 + l][jj] : y[i * 2 + jj][l];
+    }
   }
 }
 
@@ -232,19 +270,24 @@ static void epilogue_block(const wjob *j, int64_t o, float *yo, int64_t t0, int6
 
 /* Y of tiles [t0, t0 + nt) from the products p: P_xi at p + xi * M * TB,
  * element (o, tile) at o * TB + tile. */
-static void output_block(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y, const int a) {
   const ferry_wino *g = j->g;
   int64_t xs = g->M * j->TB, plane = g->OH * g->OW;
   v4 mm[36], yt[16];
   for (int64_t o = 0; o < g->M; o++) {
     for (int64_t tb = 0; tb < nt; tb += 4) {
       const float *s = p + o * j->TB + tb;
-      for (int xi = 0; xi < j->nxi; xi++) mm[xi] = f32x4_load(s + xi * xs);
-      output_tiles(j->a, mm, yt);
-      scatter_tiles(j, y + o * plane, t0 + tb, yt);
+      for (int xi = 0; xi < a * a; xi++) mm[xi] = f32x4_load(s + xi * xs);
+      output_tiles(a, mm, yt);
+      scatter_tiles(j, y + o * plane, t0 + tb, yt, a - 2);
     }
     epilogue_block(j, o, y + o * plane, t0, nt);
   }
+}
+
+static void output_block(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+  if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
+  else output_block_a(j, p, t0, nt, y, 6);
 }
 
 /* ---- the steps ---- */
@@ -272,8 +315,8 @@ static void run_block(const wjob *j, int64_t blk, float *slot) {
   const ferry_wino *g = j->g;
   int64_t n = blk / j->nblk, t0 = blk % j->nblk * j->TB, nt = j->T - t0 < j->TB ? j->T - t0 : j->TB;
   int64_t ncols = (nt + PANEL - 1) / PANEL * PANEL; /* whole panels: tiles past T are zero */
-  float *v = slot, *p = slot + j->v_n, *work = p + j->p_n;
-  input_block(j, j->x + n * g->C * g->H * g->W, t0, ncols, v);
+  float *v = slot, *p = slot + j->v_n, *work = p + j->p_n, *pad = work + j->work_n;
+  input_block(j, j->x + n * g->C * g->H * g->W, t0, ncols, v, pad);
   ferry_gemm_epi plain;
   ferry_gemm_epi_init(&plain);
   for (int xi = 0; xi < j->nxi; xi++) {
@@ -336,7 +379,8 @@ static void plan_blocks(wjob *j) {
   j->v_n = (size_t)(j->nxi * g->C * tb);
   j->p_n = (size_t)(j->nxi * g->M * tb);
   j->work_n = (ferry_sgemm_work(g->M, tb, g->C) + 15) / 16 * 16;
-  j->slot_n = j->v_n + j->p_n + j->work_n;
+  j->pad_n = (size_t)((((tb - 1) / j->TW + 1) * j->m + j->a) * ((j->TW - 1) * j->m + j->a) + 16) / 16 * 16;
+  j->slot_n = j->v_n + j->p_n + j->work_n + j->pad_n;
 }
 
 /* The packed U_xi: from the persist buffer (transformed and packed on the
