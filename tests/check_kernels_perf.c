@@ -454,7 +454,8 @@ START_TEST(test_conv_winograd) {
   }
   /* Conv's choice, and its result either way */
   static const conv2 picks[] = {{1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1}, {1, 64, 64, 1, 28, 28, 3, 3, 1, 1, 1},
-                                {1, 32, 48, 1, 7, 12, 3, 3, 1, 1, 1}};
+                                {1, 32, 48, 1, 7, 12, 3, 3, 1, 1, 1}, {1, 128, 144, 1, 7, 7, 3, 3, 1, 1, 1},
+                                {1, 16, 64, 1, 20, 20, 3, 3, 1, 1, 1}};
   for (int i = 0; i < n; i++) {
     ck_assert(ferry_gemm_use_isa(names[i]));
     for (size_t pi = 0; pi < sizeof picks / sizeof *picks; pi++) {
@@ -463,8 +464,9 @@ START_TEST(test_conv_winograd) {
       int tile = ferry_wino_tile(&wg);
       ck_assert(tile == 0 || tile == 2 || tile == 4);
       ck_assert_int_eq(ferry_wino_applies(&wg), tile != 0);
-      if (i == 0) ck_assert_int_eq(tile, c->H >= 8 && c->W >= 8 ? 4 : 2); /* the generic GEMM: always */
-      else ck_assert_int_eq(tile, c->H * c->W >= 196 ? 4 : 0);           /* AVX2: on large planes */
+      int big = c->H >= 8 && c->W >= 8, wide = c->C >= 64 && c->M >= 64, wider = c->C >= 128 && c->M >= 128;
+      if (i == 0) ck_assert_int_eq(tile, big ? 4 : 2); /* the generic GEMM: always */
+      else ck_assert_int_eq(tile, big && wide ? 4 : !big && wider ? 2 : 0); /* AVX2: enough channels */
       float *X = rnd_fill(c->C * c->H * c->W), *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
       conv2_run(c, X, W, B, NULL, names[i]);
       free(X), free(W), free(B);

@@ -340,19 +340,21 @@ static void slot_task(void *arg, int64_t begin, int64_t end) {
 /* ---- the driver ---- */
 
 int ferry_wino_fits(const ferry_wino *g) {
-  return g->C >= 16 && g->M >= 16 && g->OH >= 4 && g->OW >= 4 && g->OH * g->OW >= 64 && g->ph >= 0 && g->pw >= 0 &&
+  return g->C >= 16 && g->M >= 16 && g->OH >= 4 && g->OW >= 4 && g->OH * g->OW >= 49 && g->ph >= 0 && g->pw >= 0 &&
          g->ph <= 2 && g->pw <= 2;
 }
 
-/* Measured per layer (bench/gemm's Conv rows, docs/kernels.md): with the
- * generic f32x4 GEMM (wasm SIMD128) Winograd wins everywhere it fits,
- * F(4x4) from 8x8 outputs; with the AVX2+FMA GEMM it wins where the
- * plane has enough tiles to amortize the transforms. */
+/* Measured per layer (docs/kernels.md): with the generic f32x4 GEMM
+ * (wasm SIMD128) Winograd wins everywhere it fits, F(4x4) from 8x8
+ * outputs, F(2x2) below; next to the AVX2+FMA GEMM, F(4x4) wins from 8x8
+ * outputs with 64 channels or more in and out (fewer: the transforms
+ * cost more than the products save), F(2x2) on smaller planes (7x7) with
+ * 128 channels or more. */
 int ferry_wino_tile(const ferry_wino *g) {
   if (!ferry_wino_fits(g)) return 0;
-  int64_t px = g->OH * g->OW;
-  if (ferry_simd_avx2()) return px >= 14 * 14 && g->C >= 32 && g->M >= 32 ? 4 : 0;
-  return g->OH >= 8 && g->OW >= 8 ? 4 : 2;
+  int big = g->OH >= 8 && g->OW >= 8;
+  if (ferry_simd_avx2()) return big && g->C >= 64 && g->M >= 64 ? 4 : !big && g->C >= 128 && g->M >= 128 ? 2 : 0;
+  return big ? 4 : 2;
 }
 
 int ferry_wino_applies(const ferry_wino *g) { return ferry_wino_tile(g) != 0; }
