@@ -108,6 +108,7 @@ typedef struct wjob {
   int a, m, nxi;         /* patch and tile size, a*a products */
   int64_t TH, TW, T;     /* tiles per column, per row, per image */
   int64_t TB, nblk;      /* tiles per block (a multiple of the panel width), blocks per image */
+  int64_t vs, ps;        /* floats from V_xi to V_xi+1, from P_xi to P_xi+1 */
   int64_t n_slots;       /* parallel slots, each with its own buffers */
   const float *x, *w;
   float *y;
@@ -199,13 +200,13 @@ FERRY_VINLINE void gather_patches(const wjob *j, const float *pad, int64_t cols,
   }
 }
 
-/* V of tiles [t0, t0 + nt) of image x into v: V_xi at v + xi * C * TB,
+/* V of tiles [t0, t0 + nt) of image x into v: V_xi at v + xi * vs,
  * its panel q at q * C * PANEL, element (c, tile) at c * PANEL + tile. */
 FERRY_VINLINE void input_block_a(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad,
                                  const int a) {
   const ferry_wino *g = j->g;
   const int m = a - 2;
-  int64_t xs = g->C * j->TB, plane = g->H * g->W, tlast = (t0 + nt < j->T ? t0 + nt : j->T) - 1;
+  int64_t xs = j->vs, plane = g->H * g->W, tlast = (t0 + nt < j->T ? t0 + nt : j->T) - 1;
   int64_t th0 = t0 / j->TW, rows = (tlast / j->TW - th0) * m + a, cols = (j->TW - 1) * m + a;
   v4 d[36], vt[36];
   for (int64_t c = 0; c < g->C; c++) {
@@ -268,11 +269,11 @@ static void epilogue_block(const wjob *j, int64_t o, float *yo, int64_t t0, int6
   }
 }
 
-/* Y of tiles [t0, t0 + nt) from the products p: P_xi at p + xi * M * TB,
+/* Y of tiles [t0, t0 + nt) from the products p: P_xi at p + xi * ps,
  * element (o, tile) at o * TB + tile. */
 FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y, const int a) {
   const ferry_wino *g = j->g;
-  int64_t xs = g->M * j->TB, plane = g->OH * g->OW;
+  int64_t xs = j->ps, plane = g->OH * g->OW;
   v4 mm[36], yt[16];
   for (int64_t o = 0; o < g->M; o++) {
     for (int64_t tb = 0; tb < nt; tb += 4) {
@@ -321,9 +322,9 @@ static void run_block(const wjob *j, int64_t blk, float *slot) {
   ferry_gemm_epi_init(&plain);
   for (int xi = 0; xi < j->nxi; xi++) {
     /* B is only described: both operands come prepacked */
-    ferry_gemm_b B = {{v + xi * g->C * j->TB, 0, 0}, NULL, NULL};
-    ferry_gemm_pre pre = {j->pu + xi * j->per_u, v + xi * g->C * j->TB};
-    ferry_sgemm_serial_pre(g->M, ncols, g->C, (ferry_fmat){NULL, 0, 0}, &B, p + xi * g->M * j->TB, j->TB, &plain,
+    ferry_gemm_b B = {{v + xi * j->vs, 0, 0}, NULL, NULL};
+    ferry_gemm_pre pre = {j->pu + xi * j->per_u, v + xi * j->vs};
+    ferry_sgemm_serial_pre(g->M, ncols, g->C, (ferry_fmat){NULL, 0, 0}, &B, p + xi * j->ps, j->TB, &plain,
                            work, &pre);
   }
   output_block(j, p, t0, nt, j->y + n * g->M * g->OH * g->OW);
@@ -359,7 +360,9 @@ int ferry_wino_tile(const ferry_wino *g) {
 
 int ferry_wino_applies(const ferry_wino *g) { return ferry_wino_tile(g) != 0; }
 
+#ifndef BLOCK_BYTES
 #define BLOCK_BYTES (384 * 1024) /* a block's V and P together */
+#endif
 #define MAX_TB 256
 #define MAX_SLOTS 16
 
@@ -378,8 +381,9 @@ static void plan_blocks(wjob *j) {
   j->TB = tb;
   j->nblk = (j->T + tb - 1) / tb;
   j->n_slots = min64(g->N * j->nblk, MAX_SLOTS);
-  j->v_n = (size_t)(j->nxi * g->C * tb);
-  j->p_n = (size_t)(j->nxi * g->M * tb);
+  j->vs = g->C * tb + 16, j->ps = g->M * tb + 16; /* a cache line more: the nxi streams in other L1 sets */
+  j->v_n = (size_t)(j->nxi * j->vs);
+  j->p_n = (size_t)(j->nxi * j->ps);
   j->work_n = (ferry_sgemm_work(g->M, tb, g->C) + 15) / 16 * 16;
   j->pad_n = (size_t)((((tb - 1) / j->TW + 1) * j->m + j->a) * ((j->TW - 1) * j->m + j->a) + 16) / 16 * 16;
   j->slot_n = j->v_n + j->p_n + j->work_n + j->pad_n;
