@@ -464,14 +464,23 @@ START_TEST(test_conv_winograd) {
       int tile = ferry_wino_tile(&wg);
       ck_assert(tile == 0 || tile == 2 || tile == 4);
       ck_assert_int_eq(ferry_wino_applies(&wg), tile != 0);
-      int big = c->H >= 8 && c->W >= 8, wide = c->C >= 64 && c->M >= 64, wider = c->C >= 128 && c->M >= 128;
+      int big = c->H >= 8 && c->W >= 8, wide = c->C >= 128 && c->M >= 128;
       if (i == 0) ck_assert_int_eq(tile, big ? 4 : 2); /* the generic GEMM: always */
-      else ck_assert_int_eq(tile, big && wide ? 4 : !big && wider ? 2 : 0); /* AVX2: enough channels */
+      else ck_assert_int_eq(tile, big ? 4 : wide ? 2 : 0); /* AVX2: 7x7 with enough channels */
       float *X = rnd_fill(c->C * c->H * c->W), *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
-      conv2_run(c, X, W, B, NULL, names[i]);
+      for (int force = -1; force <= 4; force++) { /* the choice, then each way forced */
+        if (!ferry_wino_use(force)) continue;
+        ck_assert_int_eq(ferry_wino_tile(&wg), force < 0 ? tile : force);
+        fake_persist fp = {NULL, 0, 0, 0};
+        conv2_run(c, X, W, B, &fp, names[i]);
+        free(fp.buf);
+      }
+      ck_assert(ferry_wino_use(-1));
       free(X), free(W), free(B);
     }
   }
+  ck_assert_int_eq(ferry_wino_use(3), 0);
+  ck_assert_int_eq(ferry_wino_use(-2), 0);
   ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST

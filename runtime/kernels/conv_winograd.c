@@ -345,17 +345,25 @@ int ferry_wino_fits(const ferry_wino *g) {
          g->ph <= 2 && g->pw <= 2;
 }
 
-/* Measured per layer (docs/kernels.md): with the generic f32x4 GEMM
- * (wasm SIMD128) Winograd wins everywhere it fits, F(4x4) from 8x8
- * outputs, F(2x2) below; next to the AVX2+FMA GEMM, F(4x4) wins from 8x8
- * outputs with 64 channels or more in and out (fewer: the transforms
- * cost more than the products save), F(2x2) on smaller planes (7x7) with
- * 128 channels or more. */
+/* Measured per layer (bench/winograd, docs/kernels.md): F(4x4) wins on
+ * planes from 8x8 with both GEMMs (resnet18's 64@56x56 2.5x faster than
+ * im2col next to AVX2+FMA, 3x with the generic f32x4 one); on 7x7 planes
+ * its 2x2 tiles of 6x6 patches waste too much and F(2x2) wins, next to
+ * AVX2 only with 128 channels or more in and out. */
+static int forced = -1; /* ferry_wino_use(); tests and benchmarks only */
+
+int ferry_wino_use(int tile) {
+  if (tile != -1 && tile != 0 && tile != 2 && tile != 4) return 0;
+  forced = tile;
+  return 1;
+}
+
 int ferry_wino_tile(const ferry_wino *g) {
   if (!ferry_wino_fits(g)) return 0;
+  if (forced >= 0) return forced;
   int big = g->OH >= 8 && g->OW >= 8;
-  if (ferry_simd_avx2()) return big && g->C >= 64 && g->M >= 64 ? 4 : !big && g->C >= 128 && g->M >= 128 ? 2 : 0;
-  return big ? 4 : 2;
+  if (big) return 4;
+  return !ferry_simd_avx2() || (g->C >= 128 && g->M >= 128) ? 2 : 0;
 }
 
 int ferry_wino_applies(const ferry_wino *g) { return ferry_wino_tile(g) != 0; }

@@ -25,6 +25,12 @@ int ferry_wino_fits(const ferry_wino *g);
  * f32x4 one or AVX2+FMA, ferry_simd_avx2): 4 for F(4x4), 2 for F(2x2), 0
  * where the direct im2col GEMM is faster (measured, docs/kernels.md). */
 int ferry_wino_tile(const ferry_wino *g);
+/* Overrides ferry_wino_tile process-wide, for tests and benchmarks: 0
+ * never (Conv runs im2col + GEMM), 2 or 4 that tile wherever Winograd
+ * fits, -1 the measured choice again (the default). Returns 0 (and
+ * changes nothing) for other values. Not thread-safe against running
+ * convolutions. */
+int ferry_wino_use(int tile);
 /* ferry_wino_tile(g) != 0. */
 int ferry_wino_applies(const ferry_wino *g);
 
