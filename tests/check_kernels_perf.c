@@ -18,9 +18,12 @@
  *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
  *              strides 1 and 2, the padded-copy path and the edge path,
  *              other kernels) on the generic and the AVX2 variant;
- *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
- *              batches; W packed once or per run) within twice the GEMM's
- *              bound, and Conv taking it exactly with the generic GEMM;
+ *   winograd   F(2x2, 3x3) and F(4x4, 3x3) with both micro-kernels
+ *              against the reference (odd sizes, pads 0-2, batches, C > 256,
+ *              bias + Relu/Clip; W packed once or per run) within 2x / 8x
+ *              the GEMM's bound, and Conv taking exactly the tile
+ *              ferry_wino_tile names (or ferry_wino_use forces), right
+ *              every way;
  *   clamps     HardSigmoid, HardSwish and Clip (four lanes at a time, a
  *              scalar tail) bit for bit against their scalar formulas on
  *              lengths around the vector width, with NaN, infinities,
