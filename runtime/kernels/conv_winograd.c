@@ -220,9 +220,33 @@ FERRY_VINLINE void input_block_a(const wjob *j, const float *x, int64_t t0, int6
   }
 }
 
-static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+/* The transforms in VEX-encoded AVX2 on x86-64 builds without -mavx2
+ * (the same f32x4 source: three-operand instructions, no FMA, so the
+ * results are the same bits), picked with the GEMM's micro-kernel. */
+#if defined(__x86_64__) && !defined(__AVX2__)
+#define WINO_AVX2 1
+#define AVX2_ATTR __attribute__((target("avx2")))
+#else
+#define WINO_AVX2 0
+#endif
+
+static void input_block_generic(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
   if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
   else input_block_a(j, x, t0, nt, v, pad, 6);
+}
+
+#if WINO_AVX2
+AVX2_ATTR static void input_block_avx2(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+  if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
+  else input_block_a(j, x, t0, nt, v, pad, 6);
+}
+#endif
+
+static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+#if WINO_AVX2
+  if (ferry_simd_avx2()) return input_block_avx2(j, x, t0, nt, v, pad);
+#endif
+  input_block_generic(j, x, t0, nt, v, pad);
 }
 
 /* ---- output: products back to tiles, then the epilogue ---- */
@@ -286,9 +310,23 @@ FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int
   }
 }
 
-static void output_block(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+static void output_block_generic(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
   if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
   else output_block_a(j, p, t0, nt, y, 6);
+}
+
+#if WINO_AVX2
+AVX2_ATTR static void output_block_avx2(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+  if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
+  else output_block_a(j, p, t0, nt, y, 6);
+}
+#endif
+
+static void output_block(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+#if WINO_AVX2
+  if (ferry_simd_avx2()) return output_block_avx2(j, p, t0, nt, y);
+#endif
+  output_block_generic(j, p, t0, nt, y);
 }
 
 /* ---- the steps ---- */
