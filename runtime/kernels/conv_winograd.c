@@ -391,10 +391,11 @@ int ferry_wino_fits(const ferry_wino *g) {
  * planes from 8x8 with both GEMMs (resnet18's 64@56x56 2.5x faster than
  * im2col next to AVX2+FMA, 3x with the generic f32x4 one); on 7x7 planes
  * its 2x2 tiles of 6x6 patches waste too much and F(2x2) wins, next to
- * AVX2 only with 128 channels or more. The generic build (wasm) keeps
- * F(2x2) everywhere for now: with F(4x4) on both sides, PaddleOCR det's
- * output in the browser and natively (FMA in the GEMM, no FMA in wasm)
- * drift apart past the demo test's rtol 1e-4 (1.1e-4 at one element). */
+ * AVX2 only with 128 channels or more. The generic build keeps F(2x2)
+ * everywhere: in wasm (V8) F(4x4) is slower (resnet18 129-176 ms against
+ * 116-125), and with F(4x4) on both sides PaddleOCR det's output in the
+ * browser and natively (FMA in the GEMM, none in wasm) drift apart past
+ * the demo test's rtol 1e-4 (1.1e-4 at one element). */
 static int forced = -1; /* ferry_wino_use(); tests and benchmarks only */
 
 int ferry_wino_use(int tile) {
