@@ -18,9 +18,12 @@
  *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
  *              strides 1 and 2, the padded-copy path and the edge path,
  *              other kernels) on the generic and the AVX2 variant;
- *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
- *              batches; W packed once or per run) within twice the GEMM's
- *              bound, and Conv taking it exactly with the generic GEMM;
+ *   winograd   F(2x2, 3x3) and F(4x4, 3x3) with both micro-kernels
+ *              against the reference (odd sizes, pads 0-2, batches, C > 256,
+ *              bias + Relu/Clip; W packed once or per run) within 2x / 8x
+ *              the GEMM's bound, and Conv taking exactly the tile
+ *              ferry_wino_tile names (or ferry_wino_use forces), right
+ *              every way;
  *   clamps     HardSigmoid, HardSwish and Clip (four lanes at a time, a
  *              scalar tail) bit for bit against their scalar formulas on
  *              lengths around the vector width, with NaN, infinities,
@@ -390,58 +393,97 @@ START_TEST(test_matmul_gemm_prepacked_b) {
 }
 END_TEST
 
-/* Winograd F(2x2, 3x3) called directly (W constant: transformed once and
- * reused, or not) against the double reference within twice the GEMM's
- * bound (the transforms only add, subtract and halve; a 1e-3 error in one
- * coefficient fails it). And Conv picks it exactly where
- * ferry_wino_applies says: with the generic GEMM. */
+/* Winograd called directly, F(2x2) and F(4x4) with both micro-kernels
+ * (W constant: transformed once and reused, or not; bias, then Relu or
+ * Clip) against the double reference: F(2x2) within twice the GEMM's
+ * bound (its transforms only add, subtract and halve), F(4x4) within 8
+ * times (coefficients up to 8 and 1/24); a 1e-3 error in one coefficient
+ * fails either. The sizes cover odd planes (tiles cut at the edges), pads
+ * 0-2, channels off the panel widths, more than one k-block (C > 256),
+ * several blocks of tiles and batches. And Conv picks Winograd exactly
+ * where ferry_wino_tile says, with a correct result either way. */
+static void act_ref(const ferry_act *a, double *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (a->kind == FERRY_ACT_RELU) y[i] = y[i] < 0 ? 0 : y[i];
+    else if (a->kind == FERRY_ACT_CLIP) y[i] = y[i] < a->a ? a->a : y[i] > a->b ? a->b : y[i];
+}
+
+static void wino_case(const conv2 *c, int tile, const ferry_act *act, const char *isa) {
+  int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
+  ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
+  ck_assert(ferry_wino_fits(&wg));
+  float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+  fake_persist fp = {NULL, 0, 0, 0};
+  for (int run = 0; run < 3; run++) {
+    float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
+    double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
+    conv2_ref(c, X, W, B, want, scale);
+    act_ref(act, want, ny);
+    kf_call k;
+    kf_init(&k, 11);
+    k.k.parallel = kf_chunky_parallel;
+    if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
+    ferry_gemm_epi e;
+    ferry_gemm_epi_init(&e);
+    e.bias = B, e.bias_rs = 1, e.bias_cs = 0, e.act = *act;
+    ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0, tile), FERRY_OK);
+    for (int64_t i = 0; i < ny; i++) scale[i] *= tile == 4 ? 8 : 2;
+    char what[128];
+    snprintf(what, sizeof what, "%s F(%dx%d) N%lld C%lld M%lld %lldx%lld p%lld act %d run %d", isa, tile, tile,
+             (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W, (long long)c->p,
+             act->kind, run);
+    check_close(Y, want, scale, ny, c->C * 9, what);
+    kf_free(&k);
+    free(X), free(Y), free(want), free(scale);
+  }
+  ck_assert_int_eq(fp.fresh_calls, 1);
+  free(fp.buf), free(W), free(B);
+}
+
 START_TEST(test_conv_winograd) {
   rng = 3141;
-  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},  {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
-                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0}, {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
-                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1}, {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1}};
-  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
-    const conv2 *c = &cases[ci];
-    int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
-    ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
-    ck_assert(ferry_wino_fits(&wg));
-    float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
-    fake_persist fp = {NULL, 0, 0, 0};
-    for (int run = 0; run < 3; run++) {
-      float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
-      double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
-      conv2_ref(c, X, W, B, want, scale);
-      kf_call k;
-      kf_init(&k, 11);
-      k.k.parallel = kf_chunky_parallel;
-      if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
-      ferry_gemm_epi e;
-      ferry_gemm_epi_init(&e);
-      e.bias = B, e.bias_rs = 1, e.bias_cs = 0;
-      ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0), FERRY_OK);
-      for (int64_t i = 0; i < ny; i++) scale[i] *= 2;
-      char what[96];
-      snprintf(what, sizeof what, "winograd C%lld M%lld %lldx%lld p%lld run %d", (long long)c->C, (long long)c->M,
-               (long long)c->H, (long long)c->W, (long long)c->p, run);
-      check_close(Y, want, scale, ny, c->C * 9, what);
-      kf_free(&k);
-      free(X), free(Y), free(want), free(scale);
-    }
-    ck_assert_int_eq(fp.fresh_calls, 1);
-    free(fp.buf), free(W), free(B);
-  }
-  /* Conv's choice, and its result either way */
+  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},    {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
+                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0},  {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
+                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1},  {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1},
+                                {3, 19, 21, 1, 23, 29, 3, 3, 1, 1, 1},  {1, 300, 18, 1, 11, 7, 3, 3, 1, 1, 1},
+                                {1, 16, 33, 1, 61, 58, 3, 3, 1, 1, 1}};
+  static const ferry_act acts[] = {{FERRY_ACT_NONE, 0, 0}, {FERRY_ACT_RELU, 0, 0}, {FERRY_ACT_CLIP, -0.5f, 0.75f}};
   const char *names[2];
   int n = isas(names);
   for (int i = 0; i < n; i++) {
     ck_assert(ferry_gemm_use_isa(names[i]));
-    ferry_wino wg = {1, 32, 10, 10, 32, 10, 10, 1, 1};
-    ck_assert_int_eq(ferry_wino_applies(&wg), i == 0);
-    conv2 c = {1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1};
-    float *X = rnd_fill(c.C * 100), *W = rnd_fill(c.M * c.C * 9), *B = rnd_fill(c.M);
-    conv2_run(&c, X, W, B, NULL, names[i]);
-    free(X), free(W), free(B);
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+      for (int tile = 2; tile <= 4; tile += 2) wino_case(&cases[ci], tile, &acts[(ci + (size_t)tile / 2) % 3], names[i]);
   }
+  /* Conv's choice, and its result either way */
+  static const conv2 picks[] = {{1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1}, {1, 64, 64, 1, 28, 28, 3, 3, 1, 1, 1},
+                                {1, 32, 48, 1, 7, 12, 3, 3, 1, 1, 1}, {1, 128, 144, 1, 7, 7, 3, 3, 1, 1, 1},
+                                {1, 16, 64, 1, 20, 20, 3, 3, 1, 1, 1}};
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t pi = 0; pi < sizeof picks / sizeof *picks; pi++) {
+      const conv2 *c = &picks[pi];
+      ferry_wino wg = {1, c->C, c->H, c->W, c->M, c->H, c->W, 1, 1};
+      int tile = ferry_wino_tile(&wg);
+      ck_assert(tile == 0 || tile == 2 || tile == 4);
+      ck_assert_int_eq(ferry_wino_applies(&wg), tile != 0);
+      int big = c->H >= 8 && c->W >= 8, wide = c->C >= 128 && c->M >= 128;
+      if (i == 0) ck_assert_int_eq(tile, 2); /* the generic GEMM: F(2x2) always */
+      else ck_assert_int_eq(tile, big ? 4 : wide ? 2 : 0); /* AVX2: 7x7 with enough channels */
+      float *X = rnd_fill(c->C * c->H * c->W), *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+      for (int force = -1; force <= 4; force++) { /* the choice, then each way forced */
+        if (!ferry_wino_use(force)) continue;
+        ck_assert_int_eq(ferry_wino_tile(&wg), force < 0 ? tile : force);
+        fake_persist fp = {NULL, 0, 0, 0};
+        conv2_run(c, X, W, B, &fp, names[i]);
+        free(fp.buf);
+      }
+      ck_assert(ferry_wino_use(-1));
+      free(X), free(W), free(B);
+    }
+  }
+  ck_assert_int_eq(ferry_wino_use(3), 0);
+  ck_assert_int_eq(ferry_wino_use(-2), 0);
   ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST

@@ -503,7 +503,8 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   if (two_d && g->nsp == 2 && g->G == 1 && v.kh == 3 && v.kw == 3 && v.sh == 1 && v.sw == 1 && v.dh == 1 &&
       v.dw == 1) {
     ferry_wino wg = {g->N, g->C, v.H, v.W, g->M, v.OH, v.OW, v.ph, v.pw};
-    if (ferry_wino_applies(&wg)) return ferry_conv_winograd(k, &wg, X, W, Y, &e, w_const);
+    int tile = ferry_wino_tile(&wg);
+    if (tile) return ferry_conv_winograd(k, &wg, X, W, Y, &e, w_const, tile);
   }
   int64_t Kg = g->Cg * g->k_size;
   float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->Mg, g->out_size, Kg) * sizeof(float));
