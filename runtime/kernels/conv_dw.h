@@ -245,6 +245,10 @@ DW_ATTR static void DW_FN(dw_fill)(const win2 *v, const win2 *vp, const float *x
   for (int64_t r = 0; r < v->H; r++) {
     float *d = buf + (v->ph + r) * vp->W + v->pw;
     const float *s = x + r * v->W;
+    if (v->W >= 64) { /* long rows: libc's (or wasm's bulk-memory) copy; short ones inline */
+      memcpy(d, s, (size_t)v->W * sizeof *d);
+      continue;
+    }
     int64_t c = 0;
     for (; c + DW_VL <= v->W; c += DW_VL) DW_FN(vstore)(d + c, DW_FN(load_strided)(s, c, 1));
     for (; c < v->W; c++) d[c] = s[c];
