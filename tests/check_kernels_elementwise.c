@@ -6,7 +6,8 @@
  *                passes through its registry kernel (tests/nodetest.h),
  *                but for the listed known exceptions;
  *   broadcast    hand-made shapes (kfake.h) against a naive reference,
- *                same-shape and scalar fast paths against the general one;
+ *                same-shape and scalar fast paths against the general one,
+ *                Where's 4-byte row path and Not on bool bytes;
  *   dtypes       float16 / bfloat16 round trips, integer semantics (wrap,
  *                division and modulo by zero, Mod signs, Pow), empty
  *                tensors, Cast of NaN / inf / out-of-range values;
@@ -324,6 +325,49 @@ START_TEST(test_empty) {
   ck_assert_int_eq(c.out[0].rank, 2);
   ck_assert_int_eq(c.out[0].numel, 0);
   kf_free(&c);
+}
+END_TEST
+
+/* Where's 4-byte row path (contiguous condition; X and Y contiguous or
+ * one broadcast value, as attention masks) and Not on bool bytes against
+ * a naive reference: rows of every length around the 4 lanes, condition
+ * bytes other than 0 and 1 counting as true, X / Y shapes that take the
+ * fast path and ones that do not (a broadcast condition column). */
+START_TEST(test_where_not_fast) {
+  enum { H = 3, R = 5, LMAX = 19 };
+  static uint8_t cond[R * LMAX];
+  static float x[H * R * LMAX], yv[H * R * LMAX], want[H * R * LMAX];
+  for (int64_t L = 1; L <= LMAX; L++)
+    for (int shape = 0; shape < 4; shape++) {
+      int64_t n = H * R * L;
+      for (int64_t i = 0; i < R * L; i++) cond[i] = (uint8_t)((i * 7 + L) % 5 == 0 ? 0 : (i % 3) + 1) * (i % 4 != 1);
+      for (int64_t i = 0; i < n; i++) x[i] = (float)i, yv[i] = -(float)i - 0.5f;
+      int xs = shape != 1, ys = shape == 1 || shape == 3; /* 0: X full, Y scalar; 1: X scalar, Y full; 2, 3 */
+      int64_t cd[4] = {1, 1, R, shape == 2 ? 1 : L}, full[4] = {1, H, R, L};
+      kf_call c;
+      kf_init(&c, 16);
+      kf_in(&c, FERRY_BOOL, 4, cd, cond);
+      kf_in(&c, FERRY_F32, xs ? 4 : 0, xs ? full : NULL, x);
+      kf_in(&c, FERRY_F32, ys ? 4 : 0, ys ? full : NULL, yv);
+      kf_out(&c, FERRY_F32, 4, full);
+      ck_assert_int_eq(kf_run(&c, ferry_kernel_Where), 0);
+      for (int64_t i = 0; i < n; i++) {
+        int64_t rl = i % (R * L), ci = shape == 2 ? rl / L : rl;
+        want[i] = cond[ci] ? (xs ? x[i] : x[0]) : (ys ? yv[i] : yv[0]);
+        ck_assert_msg(((float *)c.out[0].data)[i] == want[i], "Where L %lld shape %d [%lld] = %g, want %g", (long long)L,
+                      shape, (long long)i, ((float *)c.out[0].data)[i], want[i]);
+      }
+      kf_free(&c);
+    }
+  for (int64_t n = 1; n <= 37; n += 4) {
+    kf_call c;
+    kf_init(&c, 13);
+    kf_in(&c, FERRY_BOOL, 1, (int64_t[]){n}, cond);
+    kf_out(&c, FERRY_BOOL, 1, (int64_t[]){n});
+    ck_assert_int_eq(kf_run(&c, ferry_kernel_Not), 0);
+    for (int64_t i = 0; i < n; i++) ck_assert_int_eq(((uint8_t *)c.out[0].data)[i], !cond[i]);
+    kf_free(&c);
+  }
 }
 END_TEST
 
@@ -835,6 +879,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_half_unary);
   tcase_add_test(t, test_half_binary);
   tcase_add_test(t, test_empty);
+  tcase_add_test(t, test_where_not_fast);
   tcase_add_test(t, test_int_semantics);
   tcase_add_test(t, test_pow_mixed);
   tcase_add_test(t, test_cast_edges);
