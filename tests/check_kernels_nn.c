@@ -549,20 +549,38 @@ START_TEST(test_softmax_large_values) {
 }
 END_TEST
 
+/* ferry_nn_exp_sum_f32 on both instruction sets (nn_exp.h: generic and
+ * AVX2): values, their sum, lengths around both vector widths, NaN and
+ * -inf. */
 START_TEST(test_vector_exp_accuracy) {
+  static const char *isas[2] = {"generic", "avx2"};
   static float x[4001], y[4001];
-  for (int i = 0; i <= 4000; i++) x[i] = -100.0f + (float)i * 0.0470f;
-  ferry_nn_exp_sum_f32(y, x, 4001, 0.0f);
-  for (int i = 0; i <= 4000; i++) {
-    double want = exp((double)x[i]);
-    if (x[i] < -87.34f) ck_assert_msg(y[i] < 1.2e-38f, "exp(%g) = %g", x[i], y[i]);
-    else if (x[i] > -87.3f) ck_assert_msg(fabs(y[i] - want) <= 3e-7 * want, "exp(%g) = %.9g, want %.9g", x[i], y[i], want);
+  int ran = 0;
+  for (int isa = 0; isa < 2; isa++) {
+    if (!ferry_gemm_use_isa(isas[isa])) continue;
+    ran++;
+    for (int i = 0; i <= 4000; i++) x[i] = -100.0f + (float)i * 0.0470f;
+    ferry_nn_exp_sum_f32(y, x, 4001, 0.0f);
+    for (int i = 0; i <= 4000; i++) {
+      double want = exp((double)x[i]);
+      if (x[i] < -87.34f) ck_assert_msg(y[i] < 1.2e-38f, "%s exp(%g) = %g", isas[isa], x[i], y[i]);
+      else if (x[i] > -87.3f)
+        ck_assert_msg(fabs(y[i] - want) <= 3e-7 * want, "%s exp(%g) = %.9g, want %.9g", isas[isa], x[i], y[i], want);
+    }
+    for (int n = 1; n <= 19; n++) { /* the sum, tails of both widths */
+      double want = 0;
+      for (int i = 0; i < n; i++) x[i] = (float)(i % 7) * 0.37f - 1.0f, want += exp((double)x[i] - 0.5);
+      float got = ferry_nn_exp_sum_f32(NULL, x, n, 0.5f);
+      ck_assert_msg(fabs(got - want) <= 1e-6 * want, "%s exp sum of %d = %.9g, want %.9g", isas[isa], n, got, want);
+    }
+    float n[5] = {NAN, 0, -INFINITY, 1, 2};
+    ferry_nn_exp_sum_f32(y, n, 5, 0.0f);
+    ck_assert(isnan(y[0]));
+    ck_assert_float_eq(y[1], 1);
+    ck_assert_float_eq(y[2], 0);
   }
-  float n[5] = {NAN, 0, -INFINITY, 1, 2};
-  ferry_nn_exp_sum_f32(y, n, 5, 0.0f);
-  ck_assert(isnan(y[0]));
-  ck_assert_float_eq(y[1], 1);
-  ck_assert_float_eq(y[2], 0);
+  ck_assert_int_ge(ran, 1);
+  ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
 
