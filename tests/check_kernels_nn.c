@@ -549,9 +549,9 @@ START_TEST(test_softmax_large_values) {
 }
 END_TEST
 
-/* ferry_nn_exp_sum_f32 on both instruction sets (nn_exp.h: generic and
- * AVX2): values, their sum, lengths around both vector widths, NaN and
- * -inf. */
+/* ferry_nn_exp_sum_f32 and ferry_nn_max_f32 on both instruction sets
+ * (nn_exp.h: generic and AVX2): values, their sum, the max, lengths around
+ * both vector widths, NaN and -inf. */
 START_TEST(test_vector_exp_accuracy) {
   static const char *isas[2] = {"generic", "avx2"};
   static float x[4001], y[4001];
@@ -573,6 +573,14 @@ START_TEST(test_vector_exp_accuracy) {
       float got = ferry_nn_exp_sum_f32(NULL, x, n, 0.5f);
       ck_assert_msg(fabs(got - want) <= 1e-6 * want, "%s exp sum of %d = %.9g, want %.9g", isas[isa], n, got, want);
     }
+    for (int n = 0; n <= 37; n++) /* the row max: lengths around both widths, NaN anywhere */
+      for (int nan = -1; nan < n; nan += 5) {
+        float want = -INFINITY;
+        for (int i = 0; i < n; i++) x[i] = (float)((i * 11 + n) % 17) - 8.0f, want = x[i] > want ? x[i] : want;
+        if (nan >= 0) x[nan] = NAN;
+        float got = ferry_nn_max_f32(x, n);
+        ck_assert_msg(nan >= 0 ? isnan(got) : got == want, "%s max of %d (NaN at %d) = %g", isas[isa], n, nan, got);
+      }
     float n[5] = {NAN, 0, -INFINITY, 1, 2};
     ferry_nn_exp_sum_f32(y, n, 5, 0.0f);
     ck_assert(isnan(y[0]));

@@ -1,5 +1,5 @@
 /*
- * nn_exp.h - the softmax-style exp sum of nn_util.c, written once and
+ * nn_exp.h - softmax's row max and exp sum for nn_util.c, written once and
  * included once per instruction set (like conv_dw.h): the generic build
  * (f32x4: SSE natively, SIMD128 in wasm) and, on x86-64, again inside
  * `target("avx2,fma")` functions with f32x8 (twice the lanes, and the
@@ -68,4 +68,25 @@ NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float s
     }
   }
   return sum;
+}
+
+/* The largest of x[0..n), NaN when one is NaN, -inf when n is 0. */
+NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
+  float m = -INFINITY;
+  int64_t i = 0;
+  if (n >= 2 * NX_VL) {
+    NX_V a, b, v, w;
+    memcpy(&a, x, sizeof a);
+    memcpy(&b, x + NX_VL, sizeof b);
+    for (i = 2 * NX_VL; i + 2 * NX_VL <= n; i += 2 * NX_VL) {
+      memcpy(&v, x + i, sizeof v);
+      memcpy(&w, x + i + NX_VL, sizeof w);
+      a = NX_FN(nx_sel)((v > a) | (v != v), v, a);
+      b = NX_FN(nx_sel)((w > b) | (w != w), w, b);
+    }
+    a = NX_FN(nx_sel)((b > a) | (b != b), b, a);
+    for (int l = 0; l < NX_VL; l++) m = a[l] > m || a[l] != a[l] ? a[l] : m;
+  }
+  for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
+  return m;
 }

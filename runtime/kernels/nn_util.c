@@ -126,24 +126,10 @@ double ferry_nn_attr_num(ferry_kctx *k, const char *name, double dflt) {
 /* Lanes of a where mask m is set, else of b (C has no vector ?:). */
 static inline f32x4 vsel(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
 
-/* NaN-propagating lane max/min: take v when it is larger or NaN. */
-static inline f32x4 vmax_nan(f32x4 m, f32x4 v) { return vsel((v > m) | (v != v), v, m); }
+/* NaN-propagating lane min: take v when it is smaller or NaN (the max is in nn_exp.h). */
 static inline f32x4 vmin_nan(f32x4 m, f32x4 v) { return vsel((v < m) | (v != v), v, m); }
-static inline float smax_nan(float m, float v) { return v > m || v != v ? v : m; }
 static inline float smin_nan(float m, float v) { return v < m || v != v ? v : m; }
 
-float ferry_nn_max_f32(const float *x, int64_t n) {
-  float m = -INFINITY;
-  int64_t i = 0;
-  if (n >= 8) {
-    f32x4 a = f32x4_load(x), b = f32x4_load(x + 4);
-    for (i = 8; i + 8 <= n; i += 8) a = vmax_nan(a, f32x4_load(x + i)), b = vmax_nan(b, f32x4_load(x + i + 4));
-    a = vmax_nan(a, b);
-    for (int l = 0; l < 4; l++) m = smax_nan(m, a[l]);
-  }
-  for (; i < n; i++) m = smax_nan(m, x[i]);
-  return m;
-}
 
 float ferry_nn_min_f32(const float *x, int64_t n) {
   float m = INFINITY;
@@ -234,6 +220,13 @@ typedef unsigned int nx_u32x8 __attribute__((vector_size(32)));
 #undef NX_ATTR
 #undef NX_FN
 #endif
+
+float ferry_nn_max_f32(const float *x, int64_t n) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return row_max_avx2(x, n);
+#endif
+  return row_max_generic(x, n);
+}
 
 float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
 #if defined(__x86_64__) && !defined(__AVX2__)
