@@ -11,9 +11,11 @@
  *   nan/inf      NaN and -inf in MaxPool (fast and generic paths),
  *                ReduceMax, ArgMax/ArgMin, TopK order and ties;
  *   numerics     softmax / log-softmax of huge and tiny values, the
- *                vector exp against libm, float16 LayerNormalization;
+ *                vector exp and the row max on both instruction sets,
+ *                float16 LayerNormalization;
  *   pooling      the float32 fast path against the generic one (strides,
- *                dilations, pads, ceil_mode, count_include_pad);
+ *                dilations, pads, ceil_mode, count_include_pad), the
+ *                separable rows on both instruction sets, wide and 1-D;
  *   errors       bad indices and batch indices give an error, not a crash;
  *                data-dependent outputs go through set_output.
  */

@@ -16,7 +16,9 @@
  *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
  *     convolutions (one input channel per group) run a direct kernel
  *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
- *     zero-padded copy of each channel when there is padding;
+ *     zero-padded copy of each channel when there is padding, two output
+ *     rows at a time with bias and Relu/Clip/HardSigmoid in registers
+ *     (dw_epi);
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias;
  *   - float16/bfloat16/float64 go through float32;
