@@ -413,8 +413,8 @@ END_TEST
 /* Depthwise FusedConv on both instruction sets: Relu, Clip and
  * HardSigmoid fold into the padded path's in-register epilogue (odd
  * heights end on a single row, widths around the vectors end on a partial
- * store), LeakyRelu and Tanh run after each row; strides 1-2 with 3x3 and
- * other kernels, and dilation 2 (the row-by-row sweep). */
+ * store), LeakyRelu and Tanh run after each row; strides 1-2 with 3x3, 5x5
+ * and other kernels, and dilation 2 (the row-by-row sweep). */
 START_TEST(test_depthwise_fused) {
   rng = 515151;
   static const struct {
@@ -432,9 +432,9 @@ START_TEST(test_depthwise_fused) {
       snprintf(what, sizeof what, "depthwise %s (%s)", cur_act, names[i]);
       for (int64_t w = 1; w <= 35; w += 3)
         for (int64_t s = 1; s <= 2; s++) {
-          int three = w % 2;
-          conv2 c = {1, 4, 4, 4, rnd_in(1, 9), w, three ? 3 : rnd_in(1, 5), three ? 3 : rnd_in(1, 5), s,
-                     w % 7 == 0 ? 2 : 1, rnd_in(1, 2)};
+          int64_t k = w % 2 ? 3 : w % 6 == 4 ? 5 : 0; /* 3x3 and 5x5 unrolled, others not */
+          conv2 c = {1, 4, 4, 4, rnd_in(1, 9), w, k ? k : rnd_in(1, 5), k ? k : rnd_in(1, 5), s,
+                     w % 7 == 0 && !k ? 2 : 1, rnd_in(1, 2)};
           if (out_dim(c.H, c.kh, s, c.d, c.p) < 1 || out_dim(c.W, c.kw, s, c.d, c.p) < 1) continue;
           float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.kh * c.kw), *B = rnd_fill(c.M);
           conv2_run(&c, X, W, B, NULL, what);

@@ -410,6 +410,20 @@ static int dw_pad_setup(dwjob *j, int64_t nm) {
   return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
 }
 
+/* Zeroes buf's border: the rows above and below the image and, beside
+ * each image row, the columns left and right of it (vp's geometry). */
+static void dw_zero_border(const dwjob *j, float *buf) {
+  const win2 *v = &j->v, *vp = &j->vp;
+  memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
+  for (int64_t r = 0; r < v->H; r++) {
+    float *d = buf + (v->ph + r) * vp->W;
+    memset(d, 0, (size_t)v->pw * sizeof *d);
+    memset(d + v->pw + v->W, 0, (size_t)(vp->W - v->pw - v->W) * sizeof *d);
+  }
+  int64_t done = v->ph + v->H;
+  memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
+}
+
 /* Channel m's epilogue as y = clamp(sum * sc + sh, lo, hi): alpha, the
  * bias and Relu / Clip / HardSigmoid fold into it; other activations run
  * after each row (e_after, ferry_gemm_epi_row on the plain sums). */

@@ -9,7 +9,7 @@
  *   DW_I          the int32 vector of as many lanes (compare masks)
  *   DW_ATTR       attributes of every function here (empty, or the target)
  *   DW_FN(name)   the function's name for this variant (name##_avx2...)
- * and provides dwjob, win2, dw_epi, dw_epi_for, dw_point, DW_MAX_TAPS,
+ * and provides dwjob, win2, dw_epi, dw_epi_for, dw_zero_border, dw_point, DW_MAX_TAPS,
  * ferry_gemm_epi_row.
  *
  *   DW_FN(dw_task)       channels [begin, end), edges point by point
@@ -213,12 +213,16 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw_rows)(const d
                                                                           const DW_V *wv, const dw_epi *ep, float *y,
                                                                           int64_t oh, const int TWO) {
   const win2 *v = &j->v, *vp = &j->vp;
-  int unit = v->dh == 1 && v->dw == 1, k3 = unit && v->kh == 3 && v->kw == 3;
+  int unit = v->dh == 1 && v->dw == 1, k3 = unit && v->kh == 3 && v->kw == 3, k5 = unit && v->kh == 5 && v->kw == 5;
   float *yr = y + oh * v->OW;
   if (k3 && v->sw == 1 && v->sh == 1)
     DW_FN(dw_pair)(vp, buf, wv, ep, oh, TWO, j->OWr, v->OW, yr, 1, 3, 3);
   else if (k3 && v->sw == 2 && v->sh == 2)
     DW_FN(dw_pair)(vp, buf, wv, ep, oh, TWO, j->OWr, v->OW, yr, 2, 3, 3);
+  else if (k5 && v->sw == 1 && v->sh == 1)
+    DW_FN(dw_pair)(vp, buf, wv, ep, oh, TWO, j->OWr, v->OW, yr, 1, 5, 5);
+  else if (k5 && v->sw == 2 && v->sh == 2)
+    DW_FN(dw_pair)(vp, buf, wv, ep, oh, TWO, j->OWr, v->OW, yr, 2, 5, 5);
   else if (unit && v->sw == v->sh)
     DW_FN(dw_pair)(vp, buf, wv, ep, oh, TWO, j->OWr, v->OW, yr, 0, 0, 0);
   else
@@ -266,7 +270,7 @@ DW_ATTR static void DW_FN(dw_slot_task)(void *arg, int64_t begin, int64_t end) {
   for (int64_t s = begin; s < end; s++) {
     float *buf = j->slots + (size_t)s * j->slot_floats, *row = buf + vp->H * vp->W;
     int64_t total = g->N * g->M;
-    memset(buf, 0, (size_t)(vp->H * vp->W) * sizeof *buf); /* the border, once per slot */
+    dw_zero_border(j, buf); /* once per slot: channels only overwrite the interior */
     for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
       int64_t n = nm / g->M, m = nm - n * g->M, c = m / g->Mg;
       const float *w = j->w + m * g->k_size;
