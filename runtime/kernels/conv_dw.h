@@ -239,8 +239,10 @@ DW_ATTR static void DW_FN(dw_plane)(const dwjob *j, const float *buf, float *row
                                     float *y, int64_t m) {
   const win2 *v = &j->v;
   int64_t oh = 0;
+#if DW_VL == 8 /* pairs pay where loads bind (AVX2 + FMA); with f32x4 (wasm: no FMA) single rows measured faster */
   for (; oh + 2 <= v->OH; oh += 2) DW_FN(dw_rows)(j, buf, row, wv, ep, y, oh, 1);
-  if (oh < v->OH) DW_FN(dw_rows)(j, buf, row, wv, ep, y, oh, 0);
+#endif
+  for (; oh < v->OH; oh++) DW_FN(dw_rows)(j, buf, row, wv, ep, y, oh, 0);
   for (int64_t r = 0; j->e_after && r < v->OH; r++) ferry_gemm_epi_row(j->e, m, 0, v->OW, y + r * v->OW);
 }
 
