@@ -6,12 +6,13 @@
  *                passes through its registry kernel (tests/nodetest.h),
  *                but for the listed known exceptions;
  *   broadcast    hand-made shapes (kfake.h) against a naive reference,
- *                same-shape and scalar fast paths against the general one;
+ *                same-shape and scalar fast paths against the general one,
+ *                Where's 4-byte row path and Not on bool bytes;
  *   dtypes       float16 / bfloat16 round trips, integer semantics (wrap,
  *                division and modulo by zero, Mod signs, Pow), empty
  *                tensors, Cast of NaN / inf / out-of-range values;
  *   accuracy     the float32 vector exp, tanh, erf, sigmoid and gelus
- *                swept against libm;
+ *                swept against libm, generic and AVX2;
  *   parallel     large tensors split in chunks give the same result;
  *   chains       a fused chain (ferry_chain_eval) gives the bits of its
  *                ops' kernels run one by one.
@@ -24,6 +25,7 @@
 
 #include "ir.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "kernels/util.h"
 #include "kfake.h"
 #include "nodetest.h"
@@ -326,6 +328,49 @@ START_TEST(test_empty) {
   ck_assert_int_eq(c.out[0].rank, 2);
   ck_assert_int_eq(c.out[0].numel, 0);
   kf_free(&c);
+}
+END_TEST
+
+/* Where's 4-byte row path (contiguous condition; X and Y contiguous or
+ * one broadcast value, as attention masks) and Not on bool bytes against
+ * a naive reference: rows of every length around the 4 lanes, condition
+ * bytes other than 0 and 1 counting as true, X / Y shapes that take the
+ * fast path and ones that do not (a broadcast condition column). */
+START_TEST(test_where_not_fast) {
+  enum { H = 3, R = 5, LMAX = 19 };
+  static uint8_t cond[R * LMAX];
+  static float x[H * R * LMAX], yv[H * R * LMAX], want[H * R * LMAX];
+  for (int64_t L = 1; L <= LMAX; L++)
+    for (int shape = 0; shape < 4; shape++) {
+      int64_t n = H * R * L;
+      for (int64_t i = 0; i < R * L; i++) cond[i] = (uint8_t)((i * 7 + L) % 5 == 0 ? 0 : (i % 3) + 1) * (i % 4 != 1);
+      for (int64_t i = 0; i < n; i++) x[i] = (float)i, yv[i] = -(float)i - 0.5f;
+      int xs = shape != 1, ys = shape == 1 || shape == 3; /* 0: X full, Y scalar; 1: X scalar, Y full; 2, 3 */
+      int64_t cd[4] = {1, 1, R, shape == 2 ? 1 : L}, full[4] = {1, H, R, L};
+      kf_call c;
+      kf_init(&c, 16);
+      kf_in(&c, FERRY_BOOL, 4, cd, cond);
+      kf_in(&c, FERRY_F32, xs ? 4 : 0, xs ? full : NULL, x);
+      kf_in(&c, FERRY_F32, ys ? 4 : 0, ys ? full : NULL, yv);
+      kf_out(&c, FERRY_F32, 4, full);
+      ck_assert_int_eq(kf_run(&c, ferry_kernel_Where), 0);
+      for (int64_t i = 0; i < n; i++) {
+        int64_t rl = i % (R * L), ci = shape == 2 ? rl / L : rl;
+        want[i] = cond[ci] ? (xs ? x[i] : x[0]) : (ys ? yv[i] : yv[0]);
+        ck_assert_msg(((float *)c.out[0].data)[i] == want[i], "Where L %lld shape %d [%lld] = %g, want %g", (long long)L,
+                      shape, (long long)i, ((float *)c.out[0].data)[i], want[i]);
+      }
+      kf_free(&c);
+    }
+  for (int64_t n = 1; n <= 37; n += 4) {
+    kf_call c;
+    kf_init(&c, 13);
+    kf_in(&c, FERRY_BOOL, 1, (int64_t[]){n}, cond);
+    kf_out(&c, FERRY_BOOL, 1, (int64_t[]){n});
+    ck_assert_int_eq(kf_run(&c, ferry_kernel_Not), 0);
+    for (int64_t i = 0; i < n; i++) ck_assert_int_eq(((uint8_t *)c.out[0].data)[i], !cond[i]);
+    kf_free(&c);
+  }
 }
 END_TEST
 
@@ -641,46 +686,58 @@ static double fastgelu_ref(double x) {
   return x / (1 + exp(-2 * sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-START_TEST(test_vmath_accuracy) {
+/* The sweeps and specials on the active instruction set. */
+static void vmath_checks(const char *isa) {
   double e;
   e = sweep(ferry_vexp_f32, exp, -87.0f, 88.7f, 1000003, 0);
-  ck_assert_msg(e < 2e-7 * 4, "exp: %g", e);
+  ck_assert_msg(e < 2e-7 * 4, "%s exp: %g", isa, e);
   e = sweep(ferry_vexp_f32, exp, -103.0f, -87.0f, 10001, 1.17549435e-38); /* subnormal results */
-  ck_assert_msg(e < 1e-6, "exp subnormal: %g", e);
+  ck_assert_msg(e < 1e-6, "%s exp subnormal: %g", isa, e);
   e = sweep(ferry_vtanh_f32, tanh, -12.0f, 12.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "tanh: %g", e);
+  ck_assert_msg(e < 1e-6, "%s tanh: %g", isa, e);
   e = sweep(ferry_vtanh_f32, tanh, -1e-3f, 1e-3f, 10001, 0);
-  ck_assert_msg(e < 1e-6, "tanh near 0: %g", e);
+  ck_assert_msg(e < 1e-6, "%s tanh near 0: %g", isa, e);
   e = sweep(ferry_verf_f32, erf, -6.0f, 6.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "erf: %g", e);
+  ck_assert_msg(e < 1e-6, "%s erf: %g", isa, e);
   e = sweep(ferry_verf_f32, erf, -1e-3f, 1e-3f, 10001, 0);
-  ck_assert_msg(e < 1e-6, "erf near 0: %g", e);
+  ck_assert_msg(e < 1e-6, "%s erf near 0: %g", isa, e);
   e = sweep(ferry_vsigmoid_f32, sigmoid_ref, -80.0f, 80.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "sigmoid: %g", e);
+  ck_assert_msg(e < 1e-6, "%s sigmoid: %g", isa, e);
   /* gelu: 1 + erf cancels for negative x, leaving erf's absolute error
    * (4e-7) times x/2: error within 1e-6 (|gelu(x)| + |x|/4) */
   e = sweep(ferry_vgelu_f32, gelu_ref, -10.0f, 10.0f, 1000003, -0.25);
-  ck_assert_msg(e < 1e-6, "gelu: %g", e);
+  ck_assert_msg(e < 1e-6, "%s gelu: %g", isa, e);
   /* fastgelu: x sigmoid(2u); for x << 0 the float rounding of 2u (about
    * |2u| 6e-8) becomes e^-2u's relative error */
   e = sweep(ferry_vfastgelu_f32, fastgelu_ref, -3.0f, 10.0f, 1000003, 1e-30);
-  ck_assert_msg(e < 2e-6, "fastgelu: %g", e);
+  ck_assert_msg(e < 2e-6, "%s fastgelu: %g", isa, e);
   e = sweep(ferry_vfastgelu_f32, fastgelu_ref, -10.0f, -3.0f, 100003, 1e-30);
-  ck_assert_msg(e < 3e-5, "fastgelu tail: %g", e);
+  ck_assert_msg(e < 3e-5, "%s fastgelu tail: %g", isa, e);
   /* specials */
   float sx[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 100.0f, -200.0f}, sy[7];
   ferry_vexp_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 1 && sy[5] == INFINITY && sy[6] == 0);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 1 && sy[5] == INFINITY && sy[6] == 0, "%s specials", isa);
   ferry_vtanh_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && signbit(sy[4]) && sy[5] == 1);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && signbit(sy[4]) && sy[5] == 1, "%s specials", isa);
   ferry_verf_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && sy[6] == -1);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && sy[6] == -1, "%s specials", isa);
   ferry_vsigmoid_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == 0 && sy[3] == 0.5f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == 0 && sy[3] == 0.5f, "%s specials", isa);
   ferry_vgelu_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f, "%s specials", isa);
   ferry_vfastgelu_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f, "%s specials", isa);
+}
+
+/* Both instruction sets of elementwise_vmath.c (vmath_body.h: generic and
+ * AVX2) against libm. */
+START_TEST(test_vmath_accuracy) {
+  static const char *isas[2] = {"generic", "avx2"};
+  int ran = 0;
+  for (int i = 0; i < 2; i++)
+    if (ferry_gemm_use_isa(isas[i])) vmath_checks(isas[i]), ran++;
+  ck_assert_int_ge(ran, 1);
+  ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
 
@@ -909,6 +966,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_half_unary);
   tcase_add_test(t, test_half_binary);
   tcase_add_test(t, test_empty);
+  tcase_add_test(t, test_where_not_fast);
   tcase_add_test(t, test_int_semantics);
   tcase_add_test(t, test_pow_mixed);
   tcase_add_test(t, test_cast_edges);

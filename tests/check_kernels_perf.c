@@ -17,7 +17,9 @@
  *              output-row runs on widths around the 16-column panel,
  *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
  *              strides 1 and 2, the padded-copy path and the edge path,
- *              other kernels) on the generic and the AVX2 variant;
+ *              other kernels) on the generic and the AVX2 variant; the
+ *              same as FusedConv with Relu, Clip, HardSigmoid (folded
+ *              into the depthwise epilogue), LeakyRelu and Tanh (after);
  *   winograd   F(2x2, 3x3) and F(4x4, 3x3) with both micro-kernels
  *              against the reference (odd sizes, pads 0-2, batches, C > 256,
  *              bias + Relu/Clip; W packed once or per run) within 2x / 8x
@@ -248,6 +250,22 @@ static void *persist_cb(ferry_kctx *k, size_t bytes, int *fresh) {
   return f->buf;
 }
 
+/* FusedConv's activation for conv2_run (NULL: plain Conv) and its params. */
+static const char *cur_act;
+static float cur_act_p[2];
+
+/* y = the activation of the ONNX op named cur_act (double reference). */
+static double act_ref(double y) {
+  double a = cur_act_p[0], b = cur_act_p[1];
+  if (!strcmp(cur_act, "Relu")) return y < 0 ? 0 : y;
+  if (!strcmp(cur_act, "Clip")) return fmin(fmax(y, a), b); /* min > max gives max, as onnxruntime */
+  if (!strcmp(cur_act, "HardSigmoid")) return fmax(0, fmin(1, a * y + b));
+  if (!strcmp(cur_act, "LeakyRelu")) return y < 0 ? a * y : y;
+  if (!strcmp(cur_act, "Tanh")) return tanh(y);
+  ck_abort_msg("no reference for %s", cur_act);
+  return 0;
+}
+
 /* Runs Conv on X (W constant when fp != NULL) and checks it. */
 static void conv2_run(const conv2 *c, const float *X, const float *W, const float *B, fake_persist *fp,
                       const char *what) {
@@ -255,6 +273,7 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   int64_t ny = c->N * c->M * OH * OW, Cg = c->C / c->G;
   double *Y = malloc((size_t)ny * sizeof *Y), *S = malloc((size_t)ny * sizeof *S);
   conv2_ref(c, X, W, B, Y, S);
+  for (int64_t i = 0; cur_act && i < ny; i++) Y[i] = act_ref(Y[i]), S[i] += 1; /* the 1: HardSigmoid's b */
   kf_call k;
   kf_init(&k, 11);
   k.k.parallel = kf_chunky_parallel;
@@ -267,7 +286,8 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   kf_attr_ints(&k, "dilations", 2, (int64_t[]){c->d, c->d});
   kf_attr_ints(&k, "pads", 4, (int64_t[]){c->p, c->p, c->p, c->p});
   kf_attr_int(&k, "group", c->G);
-  int rc = kf_run(&k, ferry_kernel_Conv);
+  if (cur_act) kf_attr_string(&k, "activation", cur_act), kf_attr_floats(&k, "activation_params", 2, cur_act_p);
+  int rc = kf_run(&k, cur_act ? ferry_kernel_FusedConv : ferry_kernel_Conv);
   ck_assert_msg(rc == FERRY_OK, "%s: %s", what, k.k.err);
   char msg[200];
   snprintf(msg, sizeof msg, "%s: N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld", what, (long long)c->N,
@@ -393,6 +413,49 @@ START_TEST(test_matmul_gemm_prepacked_b) {
 }
 END_TEST
 
+/* Depthwise FusedConv on both instruction sets: Relu, Clip and
+ * HardSigmoid fold into the padded path's in-register epilogue (odd
+ * heights end on a single row, widths around the vectors end on a partial
+ * store), LeakyRelu and Tanh run after each row; strides 1-2 with 3x3, 5x5
+ * and other kernels, and dilation 2 (the row-by-row sweep). */
+START_TEST(test_depthwise_fused) {
+  rng = 515151;
+  static const struct {
+    const char *name;
+    float a, b;
+  } acts[] = {{"Relu", 0, 0}, {"Clip", -0.3f, 0.4f}, {"Clip", 0.5f, -0.5f}, {"HardSigmoid", 0.7f, 0.4f},
+              {"LeakyRelu", 0.1f, 0}, {"Tanh", 0, 0}};
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+      cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
+      char what[80];
+      snprintf(what, sizeof what, "depthwise %s (%s)", cur_act, names[i]);
+      for (int64_t w = 1; w <= 35; w += 3)
+        for (int64_t s = 1; s <= 2; s++) {
+          int64_t k = w % 2 ? 3 : w % 6 == 4 ? 5 : 0; /* 3x3 and 5x5 unrolled, others not */
+          conv2 c = {1, 4, 4, 4, rnd_in(1, 9), w, k ? k : rnd_in(1, 5), k ? k : rnd_in(1, 5), s,
+                     w % 7 == 0 && !k ? 2 : 1, rnd_in(1, 2)};
+          if (out_dim(c.H, c.kh, s, c.d, c.p) < 1 || out_dim(c.W, c.kw, s, c.d, c.p) < 1) continue;
+          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.kh * c.kw), *B = rnd_fill(c.M);
+          conv2_run(&c, X, W, B, NULL, what);
+          free(X), free(W), free(B);
+        }
+    }
+  }
+  cur_act = NULL;
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* Winograd F(2x2, 3x3) called directly (W constant: transformed once and
+ * reused, or not) against the double reference within twice the GEMM's
+ * bound (the transforms only add, subtract and halve; a 1e-3 error in one
+ * coefficient fails it). And Conv picks it exactly where
+ * ferry_wino_applies says: with the generic GEMM. */
+
 /* Winograd called directly, F(2x2) and F(4x4) with both micro-kernels
  * (W constant: transformed once and reused, or not; bias, then Relu or
  * Clip) against the double reference: F(2x2) within twice the GEMM's
@@ -402,7 +465,7 @@ END_TEST
  * 0-2, channels off the panel widths, more than one k-block (C > 256),
  * several blocks of tiles and batches. And Conv picks Winograd exactly
  * where ferry_wino_tile says, with a correct result either way. */
-static void act_ref(const ferry_act *a, double *y, int64_t n) {
+static void wino_act_ref(const ferry_act *a, double *y, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     if (a->kind == FERRY_ACT_RELU) y[i] = y[i] < 0 ? 0 : y[i];
     else if (a->kind == FERRY_ACT_CLIP) y[i] = y[i] < a->a ? a->a : y[i] > a->b ? a->b : y[i];
@@ -418,7 +481,7 @@ static void wino_case(const conv2 *c, int tile, const ferry_act *act, const char
     float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
     double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
     conv2_ref(c, X, W, B, want, scale);
-    act_ref(act, want, ny);
+    wino_act_ref(act, want, ny);
     kf_call k;
     kf_init(&k, 11);
     k.k.parallel = kf_chunky_parallel;
@@ -617,6 +680,7 @@ int main(void) {
   tcase_add_test(t, test_conv_prepacked_weights);
   tcase_add_test(t, test_conv_row_runs);
   tcase_add_test(t, test_depthwise);
+  tcase_add_test(t, test_depthwise_fused);
   tcase_add_test(t, test_conv_winograd);
   suite_add_tcase(s, t);
   t = tcase_create("clamps");

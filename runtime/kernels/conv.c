@@ -16,7 +16,9 @@
  *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
  *     convolutions (one input channel per group) run a direct kernel
  *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
- *     zero-padded copy of each channel when there is padding;
+ *     zero-padded copy of each channel when there is padding, two output
+ *     rows at a time with bias and Relu/Clip/HardSigmoid in registers
+ *     (dw_epi);
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias; when the kernel equals the stride without
  *     padding (the 2x2/2 upsampling of segmentation heads) every output
@@ -369,7 +371,13 @@ typedef struct dwjob {
   int64_t OWr, n_slots;
   size_t slot_floats;
   float *slots;
+  int e_after; /* the epilogue runs after each row (not folded into dw_epi) */
 } dwjob;
+
+/* The padded path's per-channel epilogue, applied in registers. */
+typedef struct dw_epi {
+  float sc, sh, lo, hi;
+} dw_epi;
 
 /* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
 static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh, int64_t ow) {
@@ -417,38 +425,62 @@ static int dw_pad_setup(dwjob *j, int64_t nm) {
   return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
 }
 
-/* buf = channel x placed at (ph, pw) in a zero plane of vp's size. */
-static void dw_pad_copy(const dwjob *j, const float *x, float *buf) {
+/* Zeroes buf's border: the rows above and below the image and, beside
+ * each image row, the columns left and right of it (vp's geometry). */
+static void dw_zero_border(const dwjob *j, float *buf) {
   const win2 *v = &j->v, *vp = &j->vp;
   memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
   for (int64_t r = 0; r < v->H; r++) {
     float *d = buf + (v->ph + r) * vp->W;
     memset(d, 0, (size_t)v->pw * sizeof *d);
-    memcpy(d + v->pw, x + r * v->W, (size_t)v->W * sizeof *d);
     memset(d + v->pw + v->W, 0, (size_t)(vp->W - v->pw - v->W) * sizeof *d);
   }
   int64_t done = v->ph + v->H;
   memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
 }
 
+/* Channel m's epilogue as y = clamp(sum * sc + sh, lo, hi): alpha, the
+ * bias and Relu / Clip / HardSigmoid fold into it; other activations run
+ * after each row (e_after, ferry_gemm_epi_row on the plain sums). */
+static void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
+  const ferry_gemm_epi *e = j->e;
+  *ep = (dw_epi){1, 0, -INFINITY, INFINITY};
+  if (j->e_after) return;
+  ep->sc = e->alpha;
+  ep->sh = e->bias ? e->beta * e->bias[m * e->bias_rs] : 0;
+  switch (e->act.kind) {
+  case FERRY_ACT_RELU: ep->lo = 0; break;
+  case FERRY_ACT_CLIP: ep->lo = e->act.a, ep->hi = e->act.b; break;
+  case FERRY_ACT_HARDSIGMOID:
+    ep->sc *= e->act.a, ep->sh = ep->sh * e->act.a + e->act.b, ep->lo = 0, ep->hi = 1;
+    break;
+  default: break;
+  }
+}
+
 /* The vector loops, once per instruction set (conv_dw.h). */
 #define DW_V f32x4
+#define DW_I i32x4
 #define DW_VL 4
 #define DW_ATTR
 #define DW_FN(name) name##_generic
 #include "conv_dw.h"
 #undef DW_V
+#undef DW_I
 #undef DW_VL
 #undef DW_ATTR
 #undef DW_FN
 #if defined(__x86_64__) && !defined(__AVX2__)
 typedef float dw_f32x8 __attribute__((vector_size(32)));
+typedef int dw_i32x8 __attribute__((vector_size(32)));
 #define DW_V dw_f32x8
+#define DW_I dw_i32x8
 #define DW_VL 8
 #define DW_ATTR __attribute__((target("avx2,fma")))
 #define DW_FN(name) name##_avx2
 #include "conv_dw.h"
 #undef DW_V
+#undef DW_I
 #undef DW_VL
 #undef DW_ATTR
 #undef DW_FN
@@ -491,6 +523,9 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     dwjob j;
     memset(&j, 0, sizeof j);
     j.g = g, j.v = v, j.x = X, j.w = W, j.y = Y, j.e = &e;
+    int ak = e.act.kind;
+    j.e_after = !(ak == FERRY_ACT_NONE || ak == FERRY_ACT_RELU || ak == FERRY_ACT_CLIP || ak == FERRY_ACT_HARDSIGMOID) ||
+                (e.bias && e.bias_cs);
     if (dw_pad_setup(&j, g->N * g->M)) {
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;

@@ -224,7 +224,26 @@ int ferry_kernel_BitwiseNot(ferry_kctx *k) { return unary(k, &OP_BitwiseNot, NUL
 
 static uint64_t Not_u64(uint64_t v, const uparam *p) { (void)p; return !v; }
 static const uop OP_Not = {NULL, NULL, NULL, Not_u64, FERRY_EW_BOOL};
-int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
+
+/* Not on bool bytes directly (the generic integer loop loads and stores
+ * each element through its dtype's switch). */
+static void not_bool_range(void *arg, int64_t b, int64_t e) {
+  const urun *r = arg;
+  const uint8_t *x = r->x;
+  uint8_t *y = r->y;
+  for (int64_t i = b; i < e; i++) y[i] = !x[i];
+}
+
+int ferry_kernel_Not(ferry_kctx *k) {
+  if (k->n_in < 1 || k->in[0].dtype != FERRY_BOOL) return unary(k, &OP_Not, NULL);
+  const ferry_tview *x = &k->in[0];
+  int rc = ferry_ew_output(k, x->dtype, &x, 1);
+  if (rc) return rc;
+  if (k->out[0].numel != x->numel) return unary(k, &OP_Not, NULL); /* its error */
+  urun r = {&OP_Not, NULL, x->dtype, x->data, k->out[0].data};
+  ferry_ew_parallel(k, x->numel, not_bool_range, &r);
+  return FERRY_OK;
+}
 
 /* ---- activations with attributes (p->a, p->b, p->c) ---- */
 
