@@ -22,6 +22,7 @@
 #include "inspect.h"
 #include "ir.h"
 #include "pack.h"
+#include "profile.h"
 #include "tensor_io.h"
 #include "validate.h"
 
@@ -224,7 +225,7 @@ static int cmd_convert(int argc, char **argv) {
 
 static const char run_help[] =
     "Usage: ferry run MODEL [--input NAME=FILE]... [--input-dir DIR] [--output-dir DIR]\n"
-    "                 [--threads N]\n"
+    "                 [--threads N] [--repeat N] [--profile]\n"
     "\n"
     "Runs a model on ferry's CPU runtime (the one ferry.wasm has) and prints each\n"
     "output's name, dtype and shape, then the time and the peak memory of the\n"
@@ -244,25 +245,32 @@ static const char run_help[] =
     "                     sequence or optional output as a SequenceProto or\n"
     "                     OptionalProto .pb only\n"
     "  --threads N        threads for the kernels (default 1)\n"
+    "  --repeat N         run N times on the same inputs (after one untimed run when\n"
+    "                     N > 1) and print the median, fastest and slowest time\n"
+    "  --profile          time every kernel call and print the time per op type and\n"
+    "                     the slowest nodes (per run, over the timed runs)\n"
     "\n"
     "Example:\n"
     "  ferry run squeezenet.ferry --input data=cat.npy --output-dir out\n"
-    "  ferry run model.onnx --input-dir test_data_set_0 --threads 4\n";
+    "  ferry run model.onnx --input-dir test_data_set_0 --threads 4\n"
+    "  ferry run model.ferry --input-dir test_data_set_0 --repeat 20 --profile\n";
 
 #define MAX_RUN_INPUTS 256
 
 typedef struct run_args {
   const char *model, *input_dir, *output_dir;
   char *named[MAX_RUN_INPUTS]; /* NAME=FILE */
-  int n_named, threads;
+  int n_named, threads, repeat, profile;
 } run_args;
 
 static int parse_run(int argc, char **argv, run_args *a) {
   char *v;
   memset(a, 0, sizeof *a);
   a->threads = 1;
+  a->repeat = 1;
   for (int i = 1; i < argc; i++) {
-    if ((v = option_value(argc, argv, &i, "--input-dir"))) a->input_dir = v;
+    if (!strcmp(argv[i], "--profile")) a->profile = 1;
+    else if ((v = option_value(argc, argv, &i, "--input-dir"))) a->input_dir = v;
     else if ((v = option_value(argc, argv, &i, "--input"))) {
       if (a->n_named == MAX_RUN_INPUTS || !strchr(v, '=')) return usage_error("run", "--input wants NAME=FILE");
       a->named[a->n_named++] = v;
@@ -272,6 +280,11 @@ static int parse_run(int argc, char **argv, run_args *a) {
       long n = strtol(v, &end, 10);
       if (*end || n < 1 || n > 256) return usage_error("run", "--threads wants a number from 1 to 256");
       a->threads = (int)n;
+    } else if ((v = option_value(argc, argv, &i, "--repeat"))) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 100000) return usage_error("run", "--repeat wants a number from 1 to 100000");
+      a->repeat = (int)n;
     } else if (argv[i][0] == '-' && argv[i][1]) return usage_error("run", "unknown option or missing value");
     else if (a->model) return usage_error("run", "one MODEL only");
     else a->model = argv[i];
@@ -355,6 +368,48 @@ static double seconds(void) {
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static double clock_ms(void *user) {
+  (void)user;
+  return seconds() * 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Runs the session `repeat` times (one untimed run first when repeat > 1);
+ * *t gets the median time in seconds, min and max its extremes. */
+static int timed_runs(ferry_session *s, const run_args *a, const ferry_tview *in, int n, ferry_tview *out,
+                      double *t, double *min, double *max, ferry_err *err) {
+  double *ts = malloc((size_t)a->repeat * sizeof *ts);
+  int rc = ts ? 0 : ferry_fail(err, FERRY_E_SYSTEM, "out of memory");
+  if (!rc && a->repeat > 1) rc = ferry_session_run(s, in, n, out, err);
+  if (!rc && a->repeat > 1) ferry_session_profile_reset(s);
+  for (int r = 0; r < a->repeat && !rc; r++) {
+    double t0 = seconds();
+    rc = ferry_session_run(s, in, n, out, err);
+    ts[r] = seconds() - t0;
+  }
+  if (!rc) {
+    qsort(ts, (size_t)a->repeat, sizeof *ts, cmp_double);
+    *t = a->repeat % 2 ? ts[a->repeat / 2] : (ts[a->repeat / 2 - 1] + ts[a->repeat / 2]) / 2;
+    *min = ts[0], *max = ts[a->repeat - 1];
+  }
+  free(ts);
+  return rc;
+}
+
+static int print_profile(ferry_session *s, int runs, ferry_err *err) {
+  int n = ferry_session_profile(s, NULL, 0);
+  ferry_node_time *t = calloc((size_t)n + 1, sizeof *t);
+  if (!t) return ferry_fail(err, FERRY_E_SYSTEM, "out of memory");
+  ferry_session_profile(s, t, n);
+  int rc = ferry_profile_print(stdout, t, n, runs, 15);
+  free(t);
+  return rc ? ferry_fail(err, rc, "out of memory") : 0;
+}
+
 static void print_run(ferry_session *s, const ferry_tview *out, double t) {
   ferry_run_stats st;
   ferry_session_stats(s, &st);
@@ -367,11 +422,13 @@ static void print_run(ferry_session *s, const ferry_tview *out, double t) {
          "shaped at run time\n",
          t * 1e3, st.threads, st.threads == 1 ? "" : "s", st.peak_bytes, st.peak_bytes / 1048576.0,
          st.values_bytes / 1048576.0, st.steps, st.dynamic_steps);
+  printf("kernel workspace %.3f MiB; weights repacked for the kernels %.3f MiB\n", st.scratch_bytes / 1048576.0,
+         st.persist_bytes / 1048576.0);
 }
 
 static int run_model(const run_args *a, ferry_err *err) {
   ferry_host_model hm;
-  ferry_session_opts o = {.threads = a->threads};
+  ferry_session_opts o = {.threads = a->threads, .clock_ms = a->profile ? clock_ms : NULL};
   ferry_session *s = ferry_host_session_open(a->model, &o, &hm, err);
   if (!s) return err->code;
   int n = ferry_session_n_inputs(s), rc;
@@ -380,10 +437,12 @@ static int run_model(const run_args *a, ferry_err *err) {
   if (!t || !in || !out) rc = ferry_fail(err, FERRY_E_SYSTEM, "out of memory");
   else rc = read_inputs(s, a, t, err);
   for (int i = 0; i < n && !rc; i++) in[i] = t[i].v;
-  double t0 = seconds();
-  if (!rc && (rc = ferry_session_run(s, in, n, out, err))) ferry_err_prefix(err, a->model);
-  double t1 = seconds();
-  if (!rc) print_run(s, out, t1 - t0);
+  double med = 0, tmin = 0, tmax = 0;
+  if (!rc && (rc = timed_runs(s, a, in, n, out, &med, &tmin, &tmax, err))) ferry_err_prefix(err, a->model);
+  if (!rc) print_run(s, out, med);
+  if (!rc && a->repeat > 1)
+    printf("%d runs: median %.3f ms, fastest %.3f ms, slowest %.3f ms\n", a->repeat, med * 1e3, tmin * 1e3, tmax * 1e3);
+  if (!rc && a->profile) rc = print_profile(s, a->repeat, err);
   if (!rc && a->output_dir) rc = write_outputs(s, a->output_dir, out, err);
   for (int i = 0; t && i < n; i++) ferry_host_tensor_free(&t[i]);
   free(t);

@@ -9,7 +9,7 @@
  *   DIR/manifest.json                                          written last
  *
  * The model (ONNX or a bundle) is converted with the default passes into
- * uncompressed shards (the wasm runtime has no inflate), the web files are
+ * uncompressed shards (used in place, not inflated into a copy), the web files are
  * copied from the data folder (ferry_pack_find_assets), and the manifest
  * lists every shard with its size and SHA-256, the IO signature, the weight
  * encodings and the browser features needed. Everything is built in a

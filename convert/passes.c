@@ -18,6 +18,8 @@ static const ferry_pass table[] = {
     {"if-const", "inline the taken branch of an If with a constant condition", ferry_pass_if_const, 0},
     {"fold-constants", "compute shape arithmetic on constants at convert time", ferry_pass_fold_constants, 0},
     {"conv-bn", "fold BatchNormalization into the Conv before it", ferry_pass_conv_bn, 0},
+    {"conv-affine", "fold per-channel Mul/Add/Sub/Div by constants into a neighbouring Conv",
+     ferry_pass_conv_affine, 0},
     {"fuse-activation", "fuse bias Add and activations into Conv/Gemm (com.microsoft FusedConv/FusedGemm)",
      ferry_pass_fuse_activation, 0},
     {"fuse-layernorm", "decomposed LayerNorm -> LayerNormalization", ferry_pass_fuse_layernorm, 0},

@@ -83,6 +83,7 @@ int ferry_pass_identity(ferry_rw *rw);
 int ferry_pass_if_const(ferry_rw *rw);
 int ferry_pass_fold_constants(ferry_rw *rw);
 int ferry_pass_conv_bn(ferry_rw *rw);
+int ferry_pass_conv_affine(ferry_rw *rw);
 int ferry_pass_fuse_activation(ferry_rw *rw);
 int ferry_pass_fuse_layernorm(ferry_rw *rw);
 int ferry_pass_fuse_gelu(ferry_rw *rw);

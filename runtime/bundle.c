@@ -275,19 +275,15 @@ static int parse_header(const uint8_t *p, size_t len, hdr *h, int skip_data_crc,
   return 0;
 }
 
-/* The raw bytes of section `s` of `file`: in place, or inflated by the host
- * into a 64-byte aligned buffer the bundle owns. */
+/* The raw bytes of section `s` of `file`: in place, or inflated (by the
+ * host's function, else ferry_inflate) into a 64-byte aligned buffer the
+ * bundle owns. */
 static int section_bytes(ferry_bundle *b, const uint8_t *file, const struct sec *s,
                          const uint8_t **out, ferry_err *err) {
   if (!(s->flags & FERRY_SEC_DEFLATE)) {
     *out = file + s->off;
     return 0;
   }
-  if (!b->opts.inflate)
-    return BAD(err,
-               "the %s section is deflate-compressed; the runtime needs the host to inflate it "
-               "(pass an inflate function: zlib natively, DecompressionStream in browsers)",
-               sec_name(s->kind));
   if (s->raw > SIZE_MAX - 2 * FERRY_BUNDLE_ALIGN)
     return ferry_fail(err, FERRY_E_SYSTEM, "the %s section is too big for this machine",
                       sec_name(s->kind));
@@ -306,7 +302,8 @@ static int section_bytes(ferry_bundle *b, const uint8_t *file, const struct sec 
   b->owned[b->n_owned++] = mem;
   uint8_t *dst =
       mem + (FERRY_BUNDLE_ALIGN - (uintptr_t)mem % FERRY_BUNDLE_ALIGN) % FERRY_BUNDLE_ALIGN;
-  if (b->opts.inflate(b->opts.user, file + s->off, (size_t)s->stored, dst, (size_t)s->raw))
+  ferry_inflate_fn inflate = b->opts.inflate ? b->opts.inflate : ferry_inflate;
+  if (inflate(b->opts.user, file + s->off, (size_t)s->stored, dst, (size_t)s->raw))
     return BAD(err, "inflating the %s section failed", sec_name(s->kind));
   *out = dst;
   return 0;

@@ -180,8 +180,13 @@ typedef struct ferry_bundle ferry_bundle;
 typedef int (*ferry_inflate_fn)(void *user, const void *src, size_t n, void *dst,
                                 size_t raw);
 
+/* The runtime's own zlib decoder (inflate.c), a ferry_inflate_fn: for
+ * hosts without zlib (ferry.wasm); -1 on any malformed stream, a wrong
+ * size or a wrong Adler-32. */
+int ferry_inflate(void *user, const void *src, size_t n, void *dst, size_t raw);
+
 typedef struct ferry_bundle_options {
-  ferry_inflate_fn inflate; /* NULL: compressed sections are refused */
+  ferry_inflate_fn inflate; /* NULL: the runtime's own (ferry_inflate) */
   void *user;
   int skip_data_crc;        /* 1: do not CRC the DATA sections (big bundles
                                whose transport already checked them) */

@@ -63,7 +63,7 @@ static void frame_plan(rt_graph *g, const rt_plan *p) {
     const rt_value *v = &g->values[i];
     if (v->konst || v->input >= 0 || v->bv->outer >= 0) continue;
     const rt_vplan *vp = &p->v[i];
-    if (vp->known) {
+    if (vp->known && (vp->offset != SIZE_MAX || !vp->bytes)) { /* (a chain's intermediates have no memory) */
       g->vals[i] = vp->view;
       g->vals[i].data = vp->bytes ? g->arena + vp->offset : empty_data;
     } else {
@@ -308,6 +308,21 @@ static uint64_t const_inputs(const rt_graph *g, const rt_step *st) {
   return m;
 }
 
+/* With a host clock: the time of a kernel call, counted on its node. */
+static double clock_start(const rt_model *m) { return m->clock_ms ? m->clock_ms(m->clock_user) : 0; }
+static void clock_stop(rt_graph *g, const rt_step *st, double t0) {
+  const rt_model *m = g->model;
+  if (!m->clock_ms) return;
+  g->nodes[st->node].ms += m->clock_ms(m->clock_user) - t0;
+  g->nodes[st->node].calls++;
+}
+
+static void call_chain(rt_graph *g, const rt_step *st) {
+  double t0 = clock_start(g->model);
+  rt_chain_run(g, st);
+  clock_stop(g, st, t0);
+}
+
 static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
   const rt_node *nd = &g->nodes[st->node];
   xstep x = {.g = g, .node = st->node};
@@ -318,7 +333,9 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
                   .run_graph = k_run_graph,
                   .parallel = k_parallel, .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
   char lb[300];
+  double t0 = clock_start(g->model);
   int rc = st->kernel(&k);
+  clock_stop(g, st, t0);
   if (rc) return ferry_fail(err, rc, "%s: %s", rt_node_label(g, st->node, lb, sizeof lb), k.err[0] ? k.err : "kernel failed");
   for (int i = 0; i < st->n_out; i++) {
     const ferry_tview *o = &g->kout[i];
@@ -360,7 +377,8 @@ static int run_step(rt_graph *g, const rt_step *st, ferry_err *err) {
   if (st->dynamic) rc = tensors_wanted(g, st, err); /* only dynamic steps can read sequences */
   if (st->dynamic && !rc) rc = dynamic_outputs(g, st, err);
   else static_outputs(g, st);
-  if (!rc) rc = call_kernel(g, st, err);
+  if (!rc && st->chain) call_chain(g, st);
+  else if (!rc) rc = call_kernel(g, st, err);
   if (!rc) after_step(g, st);
   ferry_scratch_reset(&g->model->scratch, mark);
   return rc;

@@ -39,12 +39,19 @@ typedef struct ferry_session_opts {
   int threads;                  /* threads for kernels' parallel loops; 0 or 1:
                                    the calling thread only (always so in wasm) */
   ferry_inflate_fn inflate;     /* for bundles with compressed sections (NULL:
-                                   such bundles are refused) */
+                                   the runtime's own decoder, ferry_inflate) */
   void *inflate_user;
   int skip_data_crc;            /* 1: trust the DATA sections (see bundle.h) */
   int max_plans;                /* plans cached per graph, 0: 8 */
   ferry_kernel_lookup kernels;  /* host kernels, or NULL */
   void *kernels_user;
+  double (*clock_ms)(void *user); /* a monotonic clock in milliseconds, or NULL:
+                                   when set, every kernel call is timed with it
+                                   (ferry_session_profile); the runtime has no
+                                   clock of its own (libc only, wasm) */
+  void *clock_user;
+  int no_fusion;                /* 1: every node runs as a step of its own (no
+                                   element-wise chains; for debugging, tests) */
 } ferry_session_opts;
 
 /* Opens the bundle in `buf` (shard 0). The bytes are used in place (weights
@@ -114,6 +121,8 @@ typedef struct ferry_run_stats {
   size_t peak_bytes;            /* as ferry_session_peak_bytes, this run */
   size_t values_bytes;          /* sum of every intermediate tensor's size, this run */
   size_t scratch_bytes;         /* kernel workspace high-water, all runs */
+  size_t persist_bytes;         /* kernels' buffers kept across runs (weights
+                                   packed for the GEMM, Winograd-transformed) */
   int plans;                    /* plans made so far (cache misses), all graphs */
   int steps;                    /* kernel calls of the last main-graph plan (Constants do not run) */
   int dynamic_steps;            /* of those, steps shaped at run time (data-dependent) */
@@ -122,6 +131,24 @@ typedef struct ferry_run_stats {
 
 /* Statistics of the last run. */
 void ferry_session_stats(const ferry_session *s, ferry_run_stats *st);
+
+/* Time spent in one node's kernel over all runs so far (opts.clock_ms set).
+ * A node holding subgraphs (If, Loop, Scan) counts its subgraphs' time too. */
+typedef struct ferry_node_time {
+  const char *op;               /* "Conv", "FusedConv" */
+  const char *domain;           /* "" for ai.onnx, "com.microsoft", ... */
+  const char *name;             /* the node's name, may be "" */
+  int graph, node;              /* graph 0 is the main graph; the node's index there */
+  int64_t calls;
+  double ms;
+} ferry_node_time;
+
+/* Fills t[0 .. cap) with the nodes that ran, graph by graph in node order;
+ * returns how many ran (more than cap when t is too short). 0 without a
+ * clock. Strings stay valid until close. */
+int ferry_session_profile(const ferry_session *s, ferry_node_time *t, int cap);
+/* Zeroes the times (say, after warm-up runs). */
+void ferry_session_profile_reset(ferry_session *s);
 
 /* The bundle, for hosts that want its metadata (valid until close). */
 const ferry_bundle *ferry_session_bundle(const ferry_session *s);

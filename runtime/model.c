@@ -315,6 +315,9 @@ int rt_model_init(rt_model *m, ferry_bundle *b, const ferry_session_opts *o, fer
   m->b = b;
   m->n_graphs = ferry_bundle_n_graphs(b);
   m->max_plans = o && o->max_plans > 0 ? o->max_plans : 8;
+  m->clock_ms = o ? o->clock_ms : NULL;
+  m->clock_user = o ? o->clock_user : NULL;
+  m->no_fusion = o ? o->no_fusion : 0;
   ferry_scratch_init(&m->scratch);
   m->graphs = calloc((size_t)m->n_graphs + 1, sizeof *m->graphs);
   if (!m->graphs) return ferry_fail(err, FERRY_E_SYSTEM, "out of memory loading the model");

@@ -29,6 +29,7 @@
 
 typedef struct rt_graph rt_graph;
 typedef struct rt_model rt_model;
+typedef struct rt_chain rt_chain; /* a fused element-wise chain (chain.c) */
 
 typedef struct rt_value {
   const ferry_bvalue *bv;
@@ -55,6 +56,8 @@ typedef struct rt_node {
   int skip;                 /* every output is bundle data: nothing to run */
   void *persist;            /* the kernel's buffer kept across runs (kctx persist) */
   size_t persist_bytes;
+  int64_t calls;            /* kernel calls and their time (ms), with a clock */
+  double ms;
 } rt_node;
 
 /* A value as a plan knows it. */
@@ -75,6 +78,8 @@ typedef struct rt_step {
   int dynamic;              /* an input or output shape is unknown at plan
                                time: the node is shaped again at run time */
   int first_free, n_free;   /* values dead after the step: plan->frees[...] */
+  const rt_chain *chain;    /* not NULL: a fused chain of element-wise nodes
+                               ending at `node`; in/out are the chain's */
 } rt_step;
 
 typedef struct rt_plan {
@@ -87,6 +92,8 @@ typedef struct rt_plan {
   size_t arena_bytes;       /* the arena's size: the allocation peak */
   size_t values_bytes;      /* sum of the planned values' sizes */
   int n_dynamic;            /* dynamic steps */
+  rt_chain *chains;         /* the fused chains its steps point at */
+  int n_chains;
   uint64_t used;            /* when last used (cache eviction) */
 } rt_plan;
 
@@ -133,6 +140,9 @@ struct rt_model {
   ferry_scratch scratch;
   ferry_pool *pool;
   int stop_at_first_error;
+  double (*clock_ms)(void *user); /* ferry_session_opts.clock_ms: time each kernel call */
+  void *clock_user;
+  int no_fusion;            /* ferry_session_opts.no_fusion */
 };
 
 /* ---- model.c ---- */
@@ -162,6 +172,14 @@ void rt_plans_free(rt_graph *g);
 /* Runs node ni's shape rule on the current views (content from their data);
  * fills out[] (FERRY_MAX(8, n_outputs) entries). */
 int rt_shape_node(rt_graph *g, int ni, ferry_sval *out, int n_out_cap, ferry_err *err);
+
+/* ---- chain.c ---- */
+
+/* Fuses runs of float32 element-wise steps of plan p into chain steps
+ * (compacting p->steps; at_node, node -> step, follows). -1: out of memory. */
+int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node);
+/* Runs chain step st on the views exec.c gathered (g->kin, g->kout). */
+void rt_chain_run(rt_graph *g, const rt_step *st);
 
 /* ---- exec.c ---- */
 

@@ -324,6 +324,9 @@ static void note_stats(ferry_session *s) {
   s->last.peak_bytes = s->m.peak;
   s->last.values_bytes = s->m.values_bytes;
   s->last.scratch_bytes = s->m.scratch.high;
+  s->last.persist_bytes = 0;
+  for (int gi = 0; gi < s->m.n_graphs; gi++)
+    for (int ni = 0; ni < s->m.graphs[gi].bg->n_nodes; ni++) s->last.persist_bytes += s->m.graphs[gi].nodes[ni].persist_bytes;
   s->last.plans = s->m.plans_made;
   s->last.dynamic_steps = g->plan ? g->plan->n_dynamic : 0;
   s->last.steps = g->plan ? g->plan->n_steps : 0;
@@ -349,3 +352,26 @@ int ferry_session_run(ferry_session *s, const ferry_tview *inputs, int n, ferry_
 size_t ferry_session_peak_bytes(const ferry_session *s) { return s->peak; }
 
 void ferry_session_stats(const ferry_session *s, ferry_run_stats *st) { *st = s->last; }
+
+int ferry_session_profile(const ferry_session *s, ferry_node_time *t, int cap) {
+  int n = 0;
+  if (!s->m.clock_ms) return 0;
+  for (int gi = 0; gi < s->m.n_graphs; gi++) {
+    const rt_graph *g = &s->m.graphs[gi];
+    for (int ni = 0; ni < g->bg->n_nodes; ni++) {
+      const rt_node *nd = &g->nodes[ni];
+      if (!nd->calls) continue;
+      if (n < cap)
+        t[n] = (ferry_node_time){nd->bn->op.s, nd->bn->domain.s, nd->bn->name.s, gi, ni, nd->calls, nd->ms};
+      n++;
+    }
+  }
+  return n;
+}
+
+void ferry_session_profile_reset(ferry_session *s) {
+  for (int gi = 0; gi < s->m.n_graphs; gi++) {
+    rt_graph *g = &s->m.graphs[gi];
+    for (int ni = 0; ni < g->bg->n_nodes; ni++) g->nodes[ni].calls = 0, g->nodes[ni].ms = 0;
+  }
+}

@@ -6,13 +6,16 @@
  *                passes through its registry kernel (tests/nodetest.h),
  *                but for the listed known exceptions;
  *   broadcast    hand-made shapes (kfake.h) against a naive reference,
- *                same-shape and scalar fast paths against the general one;
+ *                same-shape and scalar fast paths against the general one,
+ *                Where's 4-byte row path and Not on bool bytes;
  *   dtypes       float16 / bfloat16 round trips, integer semantics (wrap,
  *                division and modulo by zero, Mod signs, Pow), empty
  *                tensors, Cast of NaN / inf / out-of-range values;
  *   accuracy     the float32 vector exp, tanh, erf, sigmoid and gelus
- *                swept against libm;
- *   parallel     large tensors split in chunks give the same result.
+ *                swept against libm, generic and AVX2;
+ *   parallel     large tensors split in chunks give the same result;
+ *   chains       a fused chain (ferry_chain_eval) gives the bits of its
+ *                ops' kernels run one by one.
  */
 #include <check.h>
 #include <math.h>
@@ -22,6 +25,7 @@
 
 #include "ir.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "kernels/util.h"
 #include "kfake.h"
 #include "nodetest.h"
@@ -324,6 +328,49 @@ START_TEST(test_empty) {
   ck_assert_int_eq(c.out[0].rank, 2);
   ck_assert_int_eq(c.out[0].numel, 0);
   kf_free(&c);
+}
+END_TEST
+
+/* Where's 4-byte row path (contiguous condition; X and Y contiguous or
+ * one broadcast value, as attention masks) and Not on bool bytes against
+ * a naive reference: rows of every length around the 4 lanes, condition
+ * bytes other than 0 and 1 counting as true, X / Y shapes that take the
+ * fast path and ones that do not (a broadcast condition column). */
+START_TEST(test_where_not_fast) {
+  enum { H = 3, R = 5, LMAX = 19 };
+  static uint8_t cond[R * LMAX];
+  static float x[H * R * LMAX], yv[H * R * LMAX], want[H * R * LMAX];
+  for (int64_t L = 1; L <= LMAX; L++)
+    for (int shape = 0; shape < 4; shape++) {
+      int64_t n = H * R * L;
+      for (int64_t i = 0; i < R * L; i++) cond[i] = (uint8_t)((i * 7 + L) % 5 == 0 ? 0 : (i % 3) + 1) * (i % 4 != 1);
+      for (int64_t i = 0; i < n; i++) x[i] = (float)i, yv[i] = -(float)i - 0.5f;
+      int xs = shape != 1, ys = shape == 1 || shape == 3; /* 0: X full, Y scalar; 1: X scalar, Y full; 2, 3 */
+      int64_t cd[4] = {1, 1, R, shape == 2 ? 1 : L}, full[4] = {1, H, R, L};
+      kf_call c;
+      kf_init(&c, 16);
+      kf_in(&c, FERRY_BOOL, 4, cd, cond);
+      kf_in(&c, FERRY_F32, xs ? 4 : 0, xs ? full : NULL, x);
+      kf_in(&c, FERRY_F32, ys ? 4 : 0, ys ? full : NULL, yv);
+      kf_out(&c, FERRY_F32, 4, full);
+      ck_assert_int_eq(kf_run(&c, ferry_kernel_Where), 0);
+      for (int64_t i = 0; i < n; i++) {
+        int64_t rl = i % (R * L), ci = shape == 2 ? rl / L : rl;
+        want[i] = cond[ci] ? (xs ? x[i] : x[0]) : (ys ? yv[i] : yv[0]);
+        ck_assert_msg(((float *)c.out[0].data)[i] == want[i], "Where L %lld shape %d [%lld] = %g, want %g", (long long)L,
+                      shape, (long long)i, ((float *)c.out[0].data)[i], want[i]);
+      }
+      kf_free(&c);
+    }
+  for (int64_t n = 1; n <= 37; n += 4) {
+    kf_call c;
+    kf_init(&c, 13);
+    kf_in(&c, FERRY_BOOL, 1, (int64_t[]){n}, cond);
+    kf_out(&c, FERRY_BOOL, 1, (int64_t[]){n});
+    ck_assert_int_eq(kf_run(&c, ferry_kernel_Not), 0);
+    for (int64_t i = 0; i < n; i++) ck_assert_int_eq(((uint8_t *)c.out[0].data)[i], !cond[i]);
+    kf_free(&c);
+  }
 }
 END_TEST
 
@@ -639,46 +686,58 @@ static double fastgelu_ref(double x) {
   return x / (1 + exp(-2 * sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-START_TEST(test_vmath_accuracy) {
+/* The sweeps and specials on the active instruction set. */
+static void vmath_checks(const char *isa) {
   double e;
   e = sweep(ferry_vexp_f32, exp, -87.0f, 88.7f, 1000003, 0);
-  ck_assert_msg(e < 2e-7 * 4, "exp: %g", e);
+  ck_assert_msg(e < 2e-7 * 4, "%s exp: %g", isa, e);
   e = sweep(ferry_vexp_f32, exp, -103.0f, -87.0f, 10001, 1.17549435e-38); /* subnormal results */
-  ck_assert_msg(e < 1e-6, "exp subnormal: %g", e);
+  ck_assert_msg(e < 1e-6, "%s exp subnormal: %g", isa, e);
   e = sweep(ferry_vtanh_f32, tanh, -12.0f, 12.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "tanh: %g", e);
+  ck_assert_msg(e < 1e-6, "%s tanh: %g", isa, e);
   e = sweep(ferry_vtanh_f32, tanh, -1e-3f, 1e-3f, 10001, 0);
-  ck_assert_msg(e < 1e-6, "tanh near 0: %g", e);
+  ck_assert_msg(e < 1e-6, "%s tanh near 0: %g", isa, e);
   e = sweep(ferry_verf_f32, erf, -6.0f, 6.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "erf: %g", e);
+  ck_assert_msg(e < 1e-6, "%s erf: %g", isa, e);
   e = sweep(ferry_verf_f32, erf, -1e-3f, 1e-3f, 10001, 0);
-  ck_assert_msg(e < 1e-6, "erf near 0: %g", e);
+  ck_assert_msg(e < 1e-6, "%s erf near 0: %g", isa, e);
   e = sweep(ferry_vsigmoid_f32, sigmoid_ref, -80.0f, 80.0f, 1000003, 0);
-  ck_assert_msg(e < 1e-6, "sigmoid: %g", e);
+  ck_assert_msg(e < 1e-6, "%s sigmoid: %g", isa, e);
   /* gelu: 1 + erf cancels for negative x, leaving erf's absolute error
    * (4e-7) times x/2: error within 1e-6 (|gelu(x)| + |x|/4) */
   e = sweep(ferry_vgelu_f32, gelu_ref, -10.0f, 10.0f, 1000003, -0.25);
-  ck_assert_msg(e < 1e-6, "gelu: %g", e);
+  ck_assert_msg(e < 1e-6, "%s gelu: %g", isa, e);
   /* fastgelu: x sigmoid(2u); for x << 0 the float rounding of 2u (about
    * |2u| 6e-8) becomes e^-2u's relative error */
   e = sweep(ferry_vfastgelu_f32, fastgelu_ref, -3.0f, 10.0f, 1000003, 1e-30);
-  ck_assert_msg(e < 2e-6, "fastgelu: %g", e);
+  ck_assert_msg(e < 2e-6, "%s fastgelu: %g", isa, e);
   e = sweep(ferry_vfastgelu_f32, fastgelu_ref, -10.0f, -3.0f, 100003, 1e-30);
-  ck_assert_msg(e < 3e-5, "fastgelu tail: %g", e);
+  ck_assert_msg(e < 3e-5, "%s fastgelu tail: %g", isa, e);
   /* specials */
   float sx[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 100.0f, -200.0f}, sy[7];
   ferry_vexp_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 1 && sy[5] == INFINITY && sy[6] == 0);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 1 && sy[5] == INFINITY && sy[6] == 0, "%s specials", isa);
   ferry_vtanh_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && signbit(sy[4]) && sy[5] == 1);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && signbit(sy[4]) && sy[5] == 1, "%s specials", isa);
   ferry_verf_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && sy[6] == -1);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == -1 && sy[3] == 0 && sy[6] == -1, "%s specials", isa);
   ferry_vsigmoid_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == 1 && sy[2] == 0 && sy[3] == 0.5f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == 1 && sy[2] == 0 && sy[3] == 0.5f, "%s specials", isa);
   ferry_vgelu_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f, "%s specials", isa);
   ferry_vfastgelu_f32(sx, sy, 7);
-  ck_assert(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f);
+  ck_assert_msg(isnan(sy[0]) && sy[1] == INFINITY && sy[2] == 0 && sy[3] == 0 && sy[5] == 100.0f, "%s specials", isa);
+}
+
+/* Both instruction sets of elementwise_vmath.c (vmath_body.h: generic and
+ * AVX2) against libm. */
+START_TEST(test_vmath_accuracy) {
+  static const char *isas[2] = {"generic", "avx2"};
+  int ran = 0;
+  for (int i = 0; i < 2; i++)
+    if (ferry_gemm_use_isa(isas[i])) vmath_checks(isas[i]), ran++;
+  ck_assert_int_ge(ran, 1);
+  ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
 
@@ -794,6 +853,78 @@ START_TEST(test_parallel_chunks) {
 }
 END_TEST
 
+/* ---- fused chains ---- */
+
+typedef struct chain_case {
+  ferry_kernel_fn fn;
+  ferry_chain_op op;
+  const char *attr1, *attr2; /* float attributes taking op.alpha, op.beta */
+} chain_case;
+
+/* y = the op of cc through its own kernel; a (or b) NULL: the constant. */
+static void kernel_step(const chain_case *cc, const float *a, const float *b, int64_t n, float *y) {
+  kf_call c;
+  kf_init(&c, 17);
+  bool binary = cc->op.code <= FERRY_CH_DIV;
+  kf_in(&c, FERRY_F32, a ? 1 : 0, (int64_t[]){n}, a ? a : &cc->op.c);
+  if (binary) kf_in(&c, FERRY_F32, b ? 1 : 0, (int64_t[]){n}, b ? b : &cc->op.c);
+  if (cc->attr1) kf_attr_float(&c, cc->attr1, cc->op.alpha);
+  if (cc->attr2) kf_attr_float(&c, cc->attr2, cc->op.beta);
+  kf_out(&c, FERRY_F32, 1, (int64_t[]){n});
+  ck_assert_int_eq(kf_run(&c, cc->fn), 0);
+  memcpy(y, c.out[0].data, (size_t)n * sizeof *y);
+  kf_free(&c);
+}
+
+/* Every chain step against the op's own kernel, bit for bit (NaN as NaN),
+ * with operands from inputs, the accumulator and constants on either
+ * side; evaluated in two pieces (a block boundary inside) and odd tails. */
+START_TEST(test_chain_matches_kernels) {
+  enum { X = 0, Y = 1, ACC = FERRY_CH_ACC, K = FERRY_CH_CONST };
+  static const chain_case cases[] = {
+      {ferry_kernel_Sub, {FERRY_CH_SUB, X, Y, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, K, ACC, 2.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_HardSigmoid, {FERRY_CH_HARDSIGMOID, ACC, 0, 0, 0.3f, 0.4f}, "alpha", "beta"},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, X, ACC, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_LeakyRelu, {FERRY_CH_LEAKYRELU, ACC, 0, 0, 0.1f, 0}, "alpha", NULL},
+      {ferry_kernel_Sub, {FERRY_CH_SUB, ACC, K, 0.25f, 0, 0}, NULL, NULL},
+      {ferry_kernel_HardSwish, {FERRY_CH_HARDSWISH, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Sigmoid, {FERRY_CH_SIGMOID, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, ACC, ACC, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, ACC, Y, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Tanh, {FERRY_CH_TANH, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Relu, {FERRY_CH_RELU, ACC, 0, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, K, -3.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, Y, ACC, 0, 0, 0}, NULL, NULL},
+  };
+  enum { N_OPS = sizeof cases / sizeof *cases };
+  for (int64_t n = 1; n <= 1037; n += 259) {
+    float *x = rand_floats(n, 11), *y = rand_floats(n, 12), *want = malloc((size_t)n * sizeof(float));
+    float *got = malloc((size_t)n * sizeof(float)), *acc = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] *= 8, y[i] = i % 97 == 5 ? NAN : i % 89 == 3 ? 0.0f : y[i] * 5;
+    ferry_chain_op ops[N_OPS];
+    for (int k = 0; k < N_OPS; k++) {
+      const chain_case *cc = &cases[k];
+      const float *src[2];
+      int opnd[2] = {cc->op.a, cc->op.b};
+      for (int j = 0; j < 2; j++)
+        src[j] = opnd[j] == X ? x : opnd[j] == Y ? y : opnd[j] == ACC ? acc : NULL;
+      kernel_step(cc, src[0], src[1], n, want);
+      memcpy(acc, want, (size_t)n * sizeof *acc);
+      ops[k] = cc->op;
+    }
+    const float *in[2] = {x, y};
+    int64_t half = n > 512 ? 512 : n;
+    ferry_chain_eval(ops, N_OPS, in, 0, half, got);
+    ferry_chain_eval(ops, N_OPS, in, half, n - half, got);
+    for (int64_t i = 0; i < n; i++)
+      ck_assert_msg((isnan(got[i]) && isnan(want[i])) || !memcmp(&got[i], &want[i], sizeof *got),
+                    "n %lld: element %lld: chain %a, kernels %a", (long long)n, (long long)i, got[i], want[i]);
+    free(x), free(y), free(want), free(got), free(acc);
+  }
+}
+END_TEST
+
 START_TEST(test_variadic) {
   float a[] = {1, 2, 3}, b[] = {10}, d[2][1] = {{100}, {200}};
   kf_call c;
@@ -835,6 +966,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_half_unary);
   tcase_add_test(t, test_half_binary);
   tcase_add_test(t, test_empty);
+  tcase_add_test(t, test_where_not_fast);
   tcase_add_test(t, test_int_semantics);
   tcase_add_test(t, test_pow_mixed);
   tcase_add_test(t, test_cast_edges);
@@ -844,6 +976,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_unary_attrs);
   tcase_add_test(t, test_parallel_chunks);
   tcase_add_test(t, test_variadic);
+  tcase_add_test(t, test_chain_matches_kernels);
   suite_add_tcase(s, t);
   return s;
 }

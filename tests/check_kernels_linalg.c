@@ -551,6 +551,23 @@ START_TEST(test_convtranspose_random) {
 }
 END_TEST
 
+/* Kernel == stride, no padding: the output is tiled (conv.c's one-pass
+ * col2im), vectors for kernel width 2, with tails, groups and batches. */
+START_TEST(test_convtranspose_tiles) {
+  rng = 4242;
+  static const int64_t zero[6] = {0}, one[3] = {1, 1, 1};
+  static const struct {
+    int nsp;
+    int64_t in[2], k[2];
+    int64_t C, Mg, G, N;
+  } cases[] = {{2, {9, 13}, {2, 2}, 4, 3, 1, 2}, {2, {8, 8}, {2, 2}, 6, 2, 2, 1}, {2, {5, 3}, {3, 3}, 2, 2, 1, 1},
+               {2, {4, 7}, {2, 3}, 3, 1, 1, 1}, {1, {11, 0}, {2, 0}, 2, 4, 1, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    convt_case(cases[i].nsp, cases[i].in, cases[i].k, cases[i].k, one, zero, zero, cases[i].C, cases[i].Mg,
+               cases[i].G, cases[i].N);
+}
+END_TEST
+
 /* ---- quantized ---- */
 
 START_TEST(test_matmulinteger_zero_points) {
@@ -804,6 +821,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_conv_shapes);
   tcase_add_test(t, test_fused_conv_activations);
   tcase_add_test(t, test_convtranspose_random);
+  tcase_add_test(t, test_convtranspose_tiles);
   suite_add_tcase(s, t);
   t = tcase_create("quantized");
   tcase_add_test(t, test_matmulinteger_zero_points);

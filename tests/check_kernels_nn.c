@@ -11,9 +11,11 @@
  *   nan/inf      NaN and -inf in MaxPool (fast and generic paths),
  *                ReduceMax, ArgMax/ArgMin, TopK order and ties;
  *   numerics     softmax / log-softmax of huge and tiny values, the
- *                vector exp against libm, float16 LayerNormalization;
+ *                vector exp and the row max on both instruction sets,
+ *                float16 LayerNormalization;
  *   pooling      the float32 fast path against the generic one (strides,
- *                dilations, pads, ceil_mode, count_include_pad);
+ *                dilations, pads, ceil_mode, count_include_pad), the
+ *                separable rows on both instruction sets, wide and 1-D;
  *   errors       bad indices and batch indices give an error, not a crash;
  *                data-dependent outputs go through set_output.
  */
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "kernels/gemm.h"
 #include "kernels/nn.h"
 #include "kernels/util.h"
 #include "kfake.h"
@@ -452,6 +455,71 @@ START_TEST(test_pool_fast_vs_generic) {
 }
 END_TEST
 
+/* One pool run on x [1, 2, H, W] (rank 4) or [1, 2, W] (rank 3, the 1-D
+ * path), square-free window given per dim; output values as doubles. */
+static int64_t pool_run_nd(ferry_kernel_fn fn, int dt, int rank, const float *x, int64_t H, int64_t W, const int64_t *kk,
+                           const int64_t *st, const int64_t *dl, const int64_t *pads, int ceil, int incl, double *y) {
+  kf_call c;
+  kf_init(&c, 19);
+  int64_t n = 2 * H * W, sp = rank - 2, xd[4] = {1, 2, H, W}, p[4];
+  if (rank == 3) xd[2] = W;
+  double *xv = malloc((size_t)n * sizeof *xv);
+  for (int64_t i = 0; i < n; i++) xv[i] = x[i];
+  kf_in(&c, dt, rank, xd, dt == FERRY_F32 ? (const void *)x : (const void *)xv);
+  free(xv);
+  for (int i = 0; i < sp; i++) p[i] = pads[2 - sp + i], p[i + sp] = pads[4 - sp + i];
+  kf_attr_ints(&c, "kernel_shape", (int)sp, kk + 2 - sp);
+  kf_attr_ints(&c, "strides", (int)sp, st + 2 - sp);
+  kf_attr_ints(&c, "dilations", (int)sp, dl + 2 - sp);
+  kf_attr_ints(&c, "pads", 2 * (int)sp, p);
+  kf_attr_int(&c, "ceil_mode", ceil);
+  kf_attr_int(&c, "count_include_pad", incl);
+  kf_out_unknown(&c);
+  ck_assert_int_eq(kf_run(&c, fn), 0);
+  int64_t m = c.k.out[0].numel;
+  for (int64_t i = 0; i < m; i++) y[i] = ferry_load_f64(c.k.out[0].data, dt, i);
+  kf_free(&c);
+  return m;
+}
+
+/* The separable float32 path (window rows reduced into one row, then
+ * vectors of columns; pool_row.h) on both instruction sets against the
+ * generic double path: rows wide enough for several vectors and a tail,
+ * kernels 2 and 3 (the unrolled ones) and others, strides 1-3, dilations,
+ * pads with ceil_mode and count_include_pad, 1-D and 2-D, and NaN / -inf
+ * inside the windows. */
+START_TEST(test_pool_separable) {
+  static const char *isas[2] = {"generic", "avx2"};
+  static const int64_t widths[] = {1, 4, 7, 8, 9, 16, 17, 23, 40, 67};
+  static float x[2 * 9 * 67];
+  static double a[2 * 9 * 70], b[2 * 9 * 70];
+  int cfg = 0;
+  for (int isa = 0; isa < 2; isa++) {
+    if (!ferry_gemm_use_isa(isas[isa])) continue;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+      for (int v = 0; v < 12; v++, cfg++) {
+        int64_t W = widths[wi], H = 1 + (v + (int)wi) % 9, rank = v % 6 == 5 ? 3 : 4;
+        if (rank == 3) H = 1;
+        int64_t k = v % 4 == 3 ? 1 + v % 5 : 2 + v % 2, kk[2] = {rank == 3 ? 1 : 1 + (v + 1) % 3, k};
+        int64_t st[2] = {1 + v / 4 % 2, 1 + v % 3}, dl[2] = {1, v % 5 == 4 ? 2 : 1};
+        int64_t pads[4] = {rank == 3 ? 0 : v % 2, (v / 2) % 2, rank == 3 ? 0 : v % 2, (v / 3) % 2};
+        int ceil = v / 6, incl = v % 3 == 1;
+        if (W + pads[1] + pads[3] < (k - 1) * dl[1] + 1 || H + pads[0] + pads[2] < (kk[0] - 1) * dl[0] + 1) continue;
+        fill(x, 2 * H * W, (unsigned)cfg, 3);
+        if (v % 2) x[(cfg * 7) % (2 * H * W)] = NAN, x[(cfg * 13) % (2 * H * W)] = -INFINITY;
+        for (int avg = 0; avg < 2; avg++) {
+          ferry_kernel_fn fn = avg ? ferry_kernel_AveragePool : ferry_kernel_MaxPool;
+          int64_t na = pool_run_nd(fn, FERRY_F32, (int)rank, x, H, W, kk, st, dl, pads, ceil, incl, a);
+          int64_t nb = pool_run_nd(fn, FERRY_F64, (int)rank, x, H, W, kk, st, dl, pads, ceil, incl, b);
+          ck_assert_int_eq(na, nb);
+          for (int64_t i = 0; i < na; i++) close_f((float)a[i], b[i], 1e-6, isas[isa], cfg * 10000 + i);
+        }
+      }
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
 /* ---- softmax numerics ---- */
 
 START_TEST(test_softmax_large_values) {
@@ -483,20 +551,46 @@ START_TEST(test_softmax_large_values) {
 }
 END_TEST
 
+/* ferry_nn_exp_sum_f32 and ferry_nn_max_f32 on both instruction sets
+ * (nn_exp.h: generic and AVX2): values, their sum, the max, lengths around
+ * both vector widths, NaN and -inf. */
 START_TEST(test_vector_exp_accuracy) {
+  static const char *isas[2] = {"generic", "avx2"};
   static float x[4001], y[4001];
-  for (int i = 0; i <= 4000; i++) x[i] = -100.0f + (float)i * 0.0470f;
-  ferry_nn_exp_sum_f32(y, x, 4001, 0.0f);
-  for (int i = 0; i <= 4000; i++) {
-    double want = exp((double)x[i]);
-    if (x[i] < -87.34f) ck_assert_msg(y[i] < 1.2e-38f, "exp(%g) = %g", x[i], y[i]);
-    else if (x[i] > -87.3f) ck_assert_msg(fabs(y[i] - want) <= 3e-7 * want, "exp(%g) = %.9g, want %.9g", x[i], y[i], want);
+  int ran = 0;
+  for (int isa = 0; isa < 2; isa++) {
+    if (!ferry_gemm_use_isa(isas[isa])) continue;
+    ran++;
+    for (int i = 0; i <= 4000; i++) x[i] = -100.0f + (float)i * 0.0470f;
+    ferry_nn_exp_sum_f32(y, x, 4001, 0.0f);
+    for (int i = 0; i <= 4000; i++) {
+      double want = exp((double)x[i]);
+      if (x[i] < -87.34f) ck_assert_msg(y[i] < 1.2e-38f, "%s exp(%g) = %g", isas[isa], x[i], y[i]);
+      else if (x[i] > -87.3f)
+        ck_assert_msg(fabs(y[i] - want) <= 3e-7 * want, "%s exp(%g) = %.9g, want %.9g", isas[isa], x[i], y[i], want);
+    }
+    for (int n = 1; n <= 19; n++) { /* the sum, tails of both widths */
+      double want = 0;
+      for (int i = 0; i < n; i++) x[i] = (float)(i % 7) * 0.37f - 1.0f, want += exp((double)x[i] - 0.5);
+      float got = ferry_nn_exp_sum_f32(NULL, x, n, 0.5f);
+      ck_assert_msg(fabs(got - want) <= 1e-6 * want, "%s exp sum of %d = %.9g, want %.9g", isas[isa], n, got, want);
+    }
+    for (int n = 0; n <= 37; n++) /* the row max: lengths around both widths, NaN anywhere */
+      for (int nan = -1; nan < n; nan += 5) {
+        float want = -INFINITY;
+        for (int i = 0; i < n; i++) x[i] = (float)((i * 11 + n) % 17) - 8.0f, want = x[i] > want ? x[i] : want;
+        if (nan >= 0) x[nan] = NAN;
+        float got = ferry_nn_max_f32(x, n);
+        ck_assert_msg(nan >= 0 ? isnan(got) : got == want, "%s max of %d (NaN at %d) = %g", isas[isa], n, nan, got);
+      }
+    float n[5] = {NAN, 0, -INFINITY, 1, 2};
+    ferry_nn_exp_sum_f32(y, n, 5, 0.0f);
+    ck_assert(isnan(y[0]));
+    ck_assert_float_eq(y[1], 1);
+    ck_assert_float_eq(y[2], 0);
   }
-  float n[5] = {NAN, 0, -INFINITY, 1, 2};
-  ferry_nn_exp_sum_f32(y, n, 5, 0.0f);
-  ck_assert(isnan(y[0]));
-  ck_assert_float_eq(y[1], 1);
-  ck_assert_float_eq(y[2], 0);
+  ck_assert_int_ge(ran, 1);
+  ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
 
@@ -662,6 +756,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_softmax_axis_opsets);
   tcase_add_test(t, test_layernorm_f16);
   tcase_add_test(t, test_pool_fast_vs_generic);
+  tcase_add_test(t, test_pool_separable);
   suite_add_tcase(s, t);
   t = tcase_create("errors");
   tcase_add_test(t, test_bad_indices);

@@ -21,10 +21,15 @@
  *              output-row runs on widths around the 16-column panel,
  *              strides 1-3, pads, dilations; depthwise (3x3 unrolled at
  *              strides 1 and 2, the padded-copy path and the edge path,
- *              other kernels) on the generic and the AVX2 variant;
- *   winograd   F(2x2, 3x3) against the reference (odd sizes, pads 0-2,
- *              batches; W packed once or per run) within twice the GEMM's
- *              bound, and Conv taking it exactly with the generic GEMM;
+ *              other kernels) on the generic and the AVX2 variant; the
+ *              same as FusedConv with Relu, Clip, HardSigmoid (folded
+ *              into the depthwise epilogue), LeakyRelu and Tanh (after);
+ *   winograd   F(2x2, 3x3) and F(4x4, 3x3) with both micro-kernels
+ *              against the reference (odd sizes, pads 0-2, batches, C > 256,
+ *              bias + Relu/Clip; W packed once or per run) within 2x / 8x
+ *              the GEMM's bound, and Conv taking exactly the tile
+ *              ferry_wino_tile names (or ferry_wino_use forces), right
+ *              every way;
  *   clamps     HardSigmoid, HardSwish and Clip (four lanes at a time, a
  *              scalar tail) bit for bit against their scalar formulas on
  *              lengths around the vector width, with NaN, infinities,
@@ -206,7 +211,7 @@ typedef struct epi_case {
   float a, b;
 } epi_case;
 
-static double act_ref(const epi_case *c, double x) {
+static double epi_act_ref(const epi_case *c, double x) {
   switch (c->act) {
   case FERRY_ACT_RELU: return x < 0 ? 0 : x;
   case FERRY_ACT_TANH: return tanh(x);
@@ -235,7 +240,7 @@ static void epi_check(const char *isa, const epi_case *c, int64_t M, int64_t N, 
     for (int64_t j = 0; j < N; j++) {
       double s = 0, m = 0, bv = c->bias ? (double)c->beta * bias[i * rs + j * c->cs] : 0;
       for (int64_t k = 0; k < K; k++) s += (double)A[i * K + k] * B[k * N + j], m += fabs((double)A[i * K + k] * B[k * N + j]);
-      want[i * N + j] = act_ref(c, c->alpha * s + bv);
+      want[i * N + j] = epi_act_ref(c, c->alpha * s + bv);
       scale[i * N + j] = fabs(c->alpha) * m + fabs(bv) + 1e-6;
       if (c->act == FERRY_ACT_HARDSIGMOID) scale[i * N + j] = c->a * scale[i * N + j] + fabs(c->b); /* a*x + b rounds */
     }
@@ -354,6 +359,22 @@ static void *persist_cb(ferry_kctx *k, size_t bytes, int *fresh) {
   return f->buf;
 }
 
+/* FusedConv's activation for conv2_run (NULL: plain Conv) and its params. */
+static const char *cur_act;
+static float cur_act_p[2];
+
+/* y = the activation of the ONNX op named cur_act (double reference). */
+static double act_ref(double y) {
+  double a = cur_act_p[0], b = cur_act_p[1];
+  if (!strcmp(cur_act, "Relu")) return y < 0 ? 0 : y;
+  if (!strcmp(cur_act, "Clip")) return fmin(fmax(y, a), b); /* min > max gives max, as onnxruntime */
+  if (!strcmp(cur_act, "HardSigmoid")) return fmax(0, fmin(1, a * y + b));
+  if (!strcmp(cur_act, "LeakyRelu")) return y < 0 ? a * y : y;
+  if (!strcmp(cur_act, "Tanh")) return tanh(y);
+  ck_abort_msg("no reference for %s", cur_act);
+  return 0;
+}
+
 /* Runs Conv on X (W constant when fp != NULL) and checks it. */
 static void conv2_run(const conv2 *c, const float *X, const float *W, const float *B, fake_persist *fp,
                       const char *what) {
@@ -361,6 +382,7 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   int64_t ny = c->N * c->M * OH * OW, Cg = c->C / c->G;
   double *Y = malloc((size_t)ny * sizeof *Y), *S = malloc((size_t)ny * sizeof *S);
   conv2_ref(c, X, W, B, Y, S);
+  for (int64_t i = 0; cur_act && i < ny; i++) Y[i] = act_ref(Y[i]), S[i] += 1; /* the 1: HardSigmoid's b */
   kf_call k;
   kf_init(&k, 11);
   k.k.parallel = kf_chunky_parallel;
@@ -373,7 +395,8 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   kf_attr_ints(&k, "dilations", 2, (int64_t[]){c->d, c->d});
   kf_attr_ints(&k, "pads", 4, (int64_t[]){c->p, c->p, c->p, c->p});
   kf_attr_int(&k, "group", c->G);
-  int rc = kf_run(&k, ferry_kernel_Conv);
+  if (cur_act) kf_attr_string(&k, "activation", cur_act), kf_attr_floats(&k, "activation_params", 2, cur_act_p);
+  int rc = kf_run(&k, cur_act ? ferry_kernel_FusedConv : ferry_kernel_Conv);
   ck_assert_msg(rc == FERRY_OK, "%s: %s", what, k.k.err);
   char msg[200];
   snprintf(msg, sizeof msg, "%s: N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld", what, (long long)c->N,
@@ -408,7 +431,7 @@ END_TEST
 
 START_TEST(test_conv_row_runs) {
   rng = 11235;
-  for (int64_t w = 1; w <= 40; w += (w < 20 ? 1 : 3))
+  for (int64_t w = 1; w <= 76; w += (w < 20 ? 1 : 3)) /* stride 2 reaches its whole-vector path from 33 */
     for (int64_t s = 1; s <= 3; s++) {
       conv2 c = {1, 2 + (int64_t)(rnd() % 3), 5, 1, rnd_in(3, 9), w, rnd_in(1, 3), rnd_in(1, 3), s, rnd_in(1, 2),
                  rnd_in(0, 2)};
@@ -499,58 +522,140 @@ START_TEST(test_matmul_gemm_prepacked_b) {
 }
 END_TEST
 
+/* Depthwise FusedConv on both instruction sets: Relu, Clip and
+ * HardSigmoid fold into the padded path's in-register epilogue (odd
+ * heights end on a single row, widths around the vectors end on a partial
+ * store), LeakyRelu and Tanh run after each row; strides 1-2 with 3x3, 5x5
+ * and other kernels, and dilation 2 (the row-by-row sweep). */
+START_TEST(test_depthwise_fused) {
+  rng = 515151;
+  static const struct {
+    const char *name;
+    float a, b;
+  } acts[] = {{"Relu", 0, 0}, {"Clip", -0.3f, 0.4f}, {"Clip", 0.5f, -0.5f}, {"HardSigmoid", 0.7f, 0.4f},
+              {"LeakyRelu", 0.1f, 0}, {"Tanh", 0, 0}};
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+      cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
+      char what[80];
+      snprintf(what, sizeof what, "depthwise %s (%s)", cur_act, names[i]);
+      for (int64_t w = 1; w <= 35; w += 3)
+        for (int64_t s = 1; s <= 2; s++) {
+          int64_t k = w % 2 ? 3 : w % 6 == 4 ? 5 : 0; /* 3x3 and 5x5 unrolled, others not */
+          conv2 c = {1, 4, 4, 4, rnd_in(1, 9), w, k ? k : rnd_in(1, 5), k ? k : rnd_in(1, 5), s,
+                     w % 7 == 0 && !k ? 2 : 1, rnd_in(1, 2)};
+          if (out_dim(c.H, c.kh, s, c.d, c.p) < 1 || out_dim(c.W, c.kw, s, c.d, c.p) < 1) continue;
+          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.kh * c.kw), *B = rnd_fill(c.M);
+          conv2_run(&c, X, W, B, NULL, what);
+          free(X), free(W), free(B);
+        }
+    }
+  }
+  cur_act = NULL;
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
 /* Winograd F(2x2, 3x3) called directly (W constant: transformed once and
  * reused, or not) against the double reference within twice the GEMM's
  * bound (the transforms only add, subtract and halve; a 1e-3 error in one
  * coefficient fails it). And Conv picks it exactly where
  * ferry_wino_applies says: with the generic GEMM. */
+
+/* Winograd called directly, F(2x2) and F(4x4) with both micro-kernels
+ * (W constant: transformed once and reused, or not; bias, then Relu or
+ * Clip) against the double reference: F(2x2) within twice the GEMM's
+ * bound (its transforms only add, subtract and halve), F(4x4) within 8
+ * times (coefficients up to 8 and 1/24); a 1e-3 error in one coefficient
+ * fails either. The sizes cover odd planes (tiles cut at the edges), pads
+ * 0-2, channels off the panel widths, more than one k-block (C > 256),
+ * several blocks of tiles and batches. And Conv picks Winograd exactly
+ * where ferry_wino_tile says, with a correct result either way. */
+static void wino_act_ref(const ferry_act *a, double *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (a->kind == FERRY_ACT_RELU) y[i] = y[i] < 0 ? 0 : y[i];
+    else if (a->kind == FERRY_ACT_CLIP) y[i] = y[i] < a->a ? a->a : y[i] > a->b ? a->b : y[i];
+}
+
+static void wino_case(const conv2 *c, int tile, const ferry_act *act, const char *isa) {
+  int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
+  ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
+  ck_assert(ferry_wino_fits(&wg));
+  float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+  fake_persist fp = {NULL, 0, 0, 0};
+  for (int run = 0; run < 3; run++) {
+    float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
+    double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
+    conv2_ref(c, X, W, B, want, scale);
+    wino_act_ref(act, want, ny);
+    kf_call k;
+    kf_init(&k, 11);
+    k.k.parallel = kf_chunky_parallel;
+    if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
+    ferry_gemm_epi e;
+    ferry_gemm_epi_init(&e);
+    e.bias = B, e.bias_rs = 1, e.bias_cs = 0, e.act = *act;
+    ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0, tile), FERRY_OK);
+    for (int64_t i = 0; i < ny; i++) scale[i] *= tile == 4 ? 8 : 2;
+    char what[128];
+    snprintf(what, sizeof what, "%s F(%dx%d) N%lld C%lld M%lld %lldx%lld p%lld act %d run %d", isa, tile, tile,
+             (long long)c->N, (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W, (long long)c->p,
+             act->kind, run);
+    check_close(Y, want, scale, ny, c->C * 9, what);
+    kf_free(&k);
+    free(X), free(Y), free(want), free(scale);
+  }
+  ck_assert_int_eq(fp.fresh_calls, 1);
+  free(fp.buf), free(W), free(B);
+}
+
 START_TEST(test_conv_winograd) {
   rng = 3141;
-  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},  {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
-                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0}, {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
-                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1}, {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1}};
-  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
-    const conv2 *c = &cases[ci];
-    int64_t OH = out_dim(c->H, 3, 1, 1, c->p), OW = out_dim(c->W, 3, 1, 1, c->p), ny = c->N * c->M * OH * OW;
-    ferry_wino wg = {c->N, c->C, c->H, c->W, c->M, OH, OW, c->p, c->p};
-    ck_assert(ferry_wino_fits(&wg));
-    float *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
-    fake_persist fp = {NULL, 0, 0, 0};
-    for (int run = 0; run < 3; run++) {
-      float *X = rnd_fill(c->N * c->C * c->H * c->W), *Y = malloc((size_t)ny * sizeof *Y);
-      double *want = malloc((size_t)ny * sizeof *want), *scale = malloc((size_t)ny * sizeof *scale);
-      conv2_ref(c, X, W, B, want, scale);
-      kf_call k;
-      kf_init(&k, 11);
-      k.k.parallel = kf_chunky_parallel;
-      if (run) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = &fp; /* run 0: W not constant */
-      ferry_gemm_epi e;
-      ferry_gemm_epi_init(&e);
-      e.bias = B, e.bias_rs = 1, e.bias_cs = 0;
-      ck_assert_int_eq(ferry_conv_winograd(&k.k, &wg, X, W, Y, &e, run > 0), FERRY_OK);
-      for (int64_t i = 0; i < ny; i++) scale[i] *= 2;
-      char what[96];
-      snprintf(what, sizeof what, "winograd C%lld M%lld %lldx%lld p%lld run %d", (long long)c->C, (long long)c->M,
-               (long long)c->H, (long long)c->W, (long long)c->p, run);
-      check_close(Y, want, scale, ny, c->C * 9, what);
-      kf_free(&k);
-      free(X), free(Y), free(want), free(scale);
-    }
-    ck_assert_int_eq(fp.fresh_calls, 1);
-    free(fp.buf), free(W), free(B);
-  }
-  /* Conv's choice, and its result either way */
+  static const conv2 cases[] = {{1, 16, 16, 1, 8, 8, 3, 3, 1, 1, 1},    {2, 17, 19, 1, 9, 13, 3, 3, 1, 1, 1},
+                                {1, 32, 24, 1, 15, 10, 3, 3, 1, 1, 0},  {1, 20, 40, 1, 12, 12, 3, 3, 1, 1, 2},
+                                {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1},  {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1},
+                                {3, 19, 21, 1, 23, 29, 3, 3, 1, 1, 1},  {1, 300, 18, 1, 11, 7, 3, 3, 1, 1, 1},
+                                {1, 16, 33, 1, 61, 58, 3, 3, 1, 1, 1}};
+  static const ferry_act acts[] = {{FERRY_ACT_NONE, 0, 0}, {FERRY_ACT_RELU, 0, 0}, {FERRY_ACT_CLIP, -0.5f, 0.75f}};
   const char *names[2];
   int n = isas(names);
   for (int i = 0; i < n; i++) {
     ck_assert(ferry_gemm_use_isa(names[i]));
-    ferry_wino wg = {1, 32, 10, 10, 32, 10, 10, 1, 1};
-    ck_assert_int_eq(ferry_wino_applies(&wg), i == 0);
-    conv2 c = {1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1};
-    float *X = rnd_fill(c.C * 100), *W = rnd_fill(c.M * c.C * 9), *B = rnd_fill(c.M);
-    conv2_run(&c, X, W, B, NULL, names[i]);
-    free(X), free(W), free(B);
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+      for (int tile = 2; tile <= 4; tile += 2) wino_case(&cases[ci], tile, &acts[(ci + (size_t)tile / 2) % 3], names[i]);
   }
+  /* Conv's choice, and its result either way */
+  static const conv2 picks[] = {{1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1}, {1, 64, 64, 1, 28, 28, 3, 3, 1, 1, 1},
+                                {1, 32, 48, 1, 7, 12, 3, 3, 1, 1, 1}, {1, 128, 144, 1, 7, 7, 3, 3, 1, 1, 1},
+                                {1, 16, 64, 1, 20, 20, 3, 3, 1, 1, 1}};
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t pi = 0; pi < sizeof picks / sizeof *picks; pi++) {
+      const conv2 *c = &picks[pi];
+      ferry_wino wg = {1, c->C, c->H, c->W, c->M, c->H, c->W, 1, 1};
+      int tile = ferry_wino_tile(&wg);
+      ck_assert(tile == 0 || tile == 2 || tile == 4);
+      ck_assert_int_eq(ferry_wino_applies(&wg), tile != 0);
+      int big = c->H >= 8 && c->W >= 8, wide = c->C >= 128 && c->M >= 128;
+      if (i == 0) ck_assert_int_eq(tile, 2); /* the generic GEMM: F(2x2) always */
+      else ck_assert_int_eq(tile, big ? 4 : wide ? 2 : 0); /* AVX2: 7x7 with enough channels */
+      float *X = rnd_fill(c->C * c->H * c->W), *W = rnd_fill(c->M * c->C * 9), *B = rnd_fill(c->M);
+      for (int force = -1; force <= 4; force++) { /* the choice, then each way forced */
+        if (!ferry_wino_use(force)) continue;
+        ck_assert_int_eq(ferry_wino_tile(&wg), force < 0 ? tile : force);
+        fake_persist fp = {NULL, 0, 0, 0};
+        conv2_run(c, X, W, B, &fp, names[i]);
+        free(fp.buf);
+      }
+      ck_assert(ferry_wino_use(-1));
+      free(X), free(W), free(B);
+    }
+  }
+  ck_assert_int_eq(ferry_wino_use(3), 0);
+  ck_assert_int_eq(ferry_wino_use(-2), 0);
   ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
@@ -685,6 +790,7 @@ int main(void) {
   tcase_add_test(t, test_conv_prepacked_weights);
   tcase_add_test(t, test_conv_row_runs);
   tcase_add_test(t, test_depthwise);
+  tcase_add_test(t, test_depthwise_fused);
   tcase_add_test(t, test_conv_winograd);
   suite_add_tcase(s, t);
   t = tcase_create("clamps");

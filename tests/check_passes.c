@@ -6,7 +6,8 @@
  *   cleanup   dead-code, identity, if-const on crafted graphs;
  *   fold      fold-constants: every evaluator on crafted constants, shape
  *             chains, and what must stay (symbolic dims, overflow, size);
- *   fuse      conv-bn (weights checked against the formula in C),
+ *   fuse      conv-bn and conv-affine (weights checked against the
+ *             formulas in C),
  *             fuse-activation, fuse-layernorm, fuse-gelu, fuse-attention,
  *             fuse-hardswish (both forms: HardSwish, HardSigmoid + Mul),
  *             each with cases that must not fuse;
@@ -1013,6 +1014,143 @@ START_TEST(test_conv_bn_not_folded) {
 }
 END_TEST
 
+/* ---- conv-affine ---- */
+
+enum affine_form { AFF_AFTER, AFF_BEFORE, AFF_BEFORE_PADDED, AFF_WRONG_AXIS, AFF_SHARED };
+
+static float aff_w[108], aff_b[6] = {0.5f, -1, 2, 0.25f, 1, -0.5f}, aff_s[4] = {1.5f, -0.5f, 2, 0.75f},
+                            aff_d[4] = {0.1f, -0.2f, 0.3f, 1.25f};
+
+/* AFF_AFTER: x [N,2,5,5] -> Conv(W [3,2,3,3], B, pads 1) -> Mul(s [1,3,1,1]) -> Add(0.5) -> Sub(d [3,1,1])
+ *            -> Div(s [3,1,1]) -> y;
+ * AFF_BEFORE(_PADDED): x [N,4,5,5] -> Mul(s [1,4,1,1]) -> Add(d [4,1,1]) -> Conv(W [6,2,3,3], B, group 2,
+ *            no pads / pads 1) -> y;
+ * AFF_WRONG_AXIS: AFF_AFTER's Conv, then Mul by a constant along W [1,1,1,5];
+ * AFF_SHARED: AFF_AFTER's Conv and Mul, the Conv result also a graph output. */
+static ferry_model *affine_model(enum affine_form f) {
+  for (int i = 0; i < 108; i++) aff_w[i] = (float)((i * 29) % 13) / 9.0f - 0.7f;
+  static const int64_t x2[4] = {-1, 2, 5, 5}, x4[4] = {-1, 4, 5, 5}, w3[4] = {3, 2, 3, 3}, w6[4] = {6, 2, 3, 3},
+                       c3[1] = {3}, c6[1] = {6}, s13[4] = {1, 3, 1, 1}, d31[3] = {3, 1, 1}, s14[4] = {1, 4, 1, 1},
+                       d41[3] = {4, 1, 1}, wax[4] = {1, 1, 1, 5}, pads[4] = {1, 1, 1, 1};
+  static float wdata[5] = {2, 3, 4, 5, 6};
+  Onnx__GraphProto *g = tb_graph("main");
+  bool before = f == AFF_BEFORE || f == AFF_BEFORE_PADDED;
+  tb_input(g, "x", FERRY_F32, 4, before ? x4 : x2);
+  tb_init(g, "W", FERRY_F32, 4, before ? w6 : w3, aff_w);
+  tb_init(g, "B", FERRY_F32, 1, before ? c6 : c3, aff_b);
+  if (before) {
+    tb_init(g, "s", FERRY_F32, 4, s14, aff_s);
+    tb_init(g, "d", FERRY_F32, 3, d41, aff_d);
+    tb_node(g, "Mul", "x,s", "m");
+    tb_node(g, "Add", "d,m", "a");
+    Onnx__NodeProto *c = tb_node(g, "Conv", "a,W,B", "y");
+    tb_attr_i(c, "group", 2);
+    if (f == AFF_BEFORE_PADDED) tb_attr_ints(c, "pads", 4, pads);
+    tb_output(g, "y");
+    return tb_load(g, 13);
+  }
+  tb_attr_ints(tb_node(g, "Conv", "x,W,B", "c"), "pads", 4, pads);
+  if (f == AFF_WRONG_AXIS) {
+    tb_init(g, "wa", FERRY_F32, 4, wax, wdata);
+    tb_node(g, "Mul", "c,wa", "y");
+    tb_output(g, "y");
+    return tb_load(g, 13);
+  }
+  tb_init(g, "s", FERRY_F32, 4, s13, aff_s);
+  tb_init(g, "d", FERRY_F32, 3, d31, aff_d);
+  tb_init(g, "s2", FERRY_F32, 3, d31, aff_s);
+  tb_const_f(g, "half", 0.5f);
+  tb_node(g, "Mul", "s,c", "m");
+  if (f == AFF_SHARED) {
+    tb_output(g, "c");
+    tb_output(g, "m");
+    return tb_load(g, 13);
+  }
+  tb_node(g, "Add", "m,half", "a");
+  tb_node(g, "Sub", "a,d", "b");
+  tb_node(g, "Div", "b,s2", "y");
+  tb_output(g, "y");
+  return tb_load(g, 13);
+}
+
+static void check_near_f(const float *got, const double *want, int n, const char *what) {
+  for (int i = 0; i < n; i++)
+    ck_assert_msg(fabs(got[i] - want[i]) <= 1e-6 * fmax(1, fabs(want[i])), "%s[%d] %g != %g", what, i, got[i],
+                  want[i]);
+}
+
+START_TEST(test_conv_affine_after) {
+  ferry_model *m = affine_model(AFF_AFTER);
+  const ferry_graph *g = m->graph;
+  ck_assert_int_eq(run_pass(m, "conv-affine"), 4);
+  ck_assert_int_eq(g->n_nodes - count_op(g, "Constant"), 1);
+  const ferry_node *conv = &g->nodes[g->n_nodes - 1];
+  ck_assert_str_eq(conv->op, "Conv");
+  ck_assert_str_eq(g->values[conv->outputs[0]].name, "y");
+  ck_assert_ptr_nonnull(ferry_node_attr(conv, "pads"));
+  double want_w[54], want_b[3];
+  for (int c = 0; c < 3; c++) { /* ((Conv * s + 0.5) - d) / s */
+    for (int k = 0; k < 18; k++) want_w[c * 18 + k] = (double)(float)(aff_w[c * 18 + k] * aff_s[c]) / aff_s[c];
+    want_b[c] = (((double)aff_b[c] * aff_s[c] + 0.5) - aff_d[c]) / aff_s[c];
+  }
+  check_near_f(g->values[conv->inputs[1]].data->data, want_w, 54, "W'");
+  check_near_f(g->values[conv->inputs[2]].data->data, want_b, 3, "B'");
+  check_consistent(g);
+  ferry_model_free(m);
+}
+END_TEST
+
+/* The model with every value's shape inferred (folds before a Conv need
+ * the input's rank and channels). */
+static ferry_model *inferred(ferry_model *m) {
+  ferry_err err = {0};
+  ck_assert_msg(ferry_infer_shapes(m, NULL, 0, &err) == 0, "infer: %s", err.msg);
+  return m;
+}
+
+START_TEST(test_conv_affine_before) {
+  ferry_model *m = inferred(affine_model(AFF_BEFORE));
+  const ferry_graph *g = m->graph;
+  int r = run_pass(m, "conv-affine");
+  if (r == 1) r += run_pass(m, "conv-affine"); /* the Add first, the Mul in the next round */
+  ck_assert_int_eq(r, 2);
+  ck_assert_int_eq(g->n_nodes - count_op(g, "Constant"), 1);
+  const ferry_node *conv = &g->nodes[g->n_nodes - 1];
+  ck_assert_str_eq(conv->op, "Conv");
+  ck_assert_int_eq(conv->inputs[0], value(g, "x"));
+  ck_assert_int_eq(ferry_node_int(conv, "group", 1), 2);
+  /* Conv(s * x + d): W'[m, ci, k] = W * s[ci], B'[m] = B[m] + sum W[m, ci, k] * d[ci], ci = 2 * (m / 3) + ci' */
+  double want_w[108], want_b[6];
+  for (int o = 0; o < 6; o++) {
+    double b = aff_b[o];
+    for (int e = 0; e < 18; e++) {
+      int ci = 2 * (o / 3) + e / 9;
+      want_w[o * 18 + e] = (double)aff_w[o * 18 + e] * aff_s[ci];
+      b += (double)aff_w[o * 18 + e] * aff_d[ci];
+    }
+    want_b[o] = b;
+  }
+  check_near_f(g->values[conv->inputs[1]].data->data, want_w, 108, "W'");
+  check_near_f(g->values[conv->inputs[2]].data->data, want_b, 6, "B'");
+  check_consistent(g);
+  ferry_model_free(m);
+}
+END_TEST
+
+START_TEST(test_conv_affine_refused) {
+  ferry_model *m = inferred(affine_model(AFF_BEFORE_PADDED)); /* an Add before a padded Conv stays */
+  ck_assert_int_eq(run_pass(m, "conv-affine"), 0);
+  ck_assert_int_eq(count_op(m->graph, "Add"), 1);
+  ferry_model_free(m);
+  m = affine_model(AFF_WRONG_AXIS);
+  ck_assert_int_eq(run_pass(m, "conv-affine"), 0);
+  ferry_model_free(m);
+  m = affine_model(AFF_SHARED);
+  ck_assert_int_eq(run_pass(m, "conv-affine"), 0);
+  ferry_model_free(m);
+}
+END_TEST
+
 /* ---- fuse-activation ---- */
 
 /* x -> Conv -> act (built by `add_act` writing "y") [-> also read by Neg] */
@@ -1444,20 +1582,20 @@ START_TEST(test_driver_names_and_report) {
   const ferry_pass *t = ferry_pass_table(&n);
   ck_assert_int_eq(rep.n, n);
   static const char *order[] = {"dead-code", "identity", "if-const", "fold-constants", "conv-bn",
-                                "fuse-activation", "fuse-layernorm", "fuse-gelu", "fuse-attention",
+                                "conv-affine",                "fuse-activation", "fuse-layernorm", "fuse-gelu", "fuse-attention",
                                 "fuse-hardswish"};
   ck_assert_int_eq(n, (int)(sizeof order / sizeof *order));
   for (int i = 0; i < n; i++) ck_assert_str_eq(t[i].name, order[i]);
   ck_assert_int_eq(rep.nodes_before, 8);
   ck_assert_int_eq(rep.nodes_after, 1);
   ck_assert_int_eq(rep.rounds, 2); /* the second round changes nothing */
-  const ferry_pass_stat *gs = &rep.pass[7], *fs = &rep.pass[3];
+  const ferry_pass_stat *gs = &rep.pass[8], *fs = &rep.pass[3];
   ck_assert_int_eq(gs->rewrites, 1);
   ck_assert_int_eq(gs->nodes_before - gs->nodes_after, 4);
   ck_assert_int_eq(gs->nodes_before, 5); /* after fold-constants in the same round */
   ck_assert_int_eq(gs->later_removed, 0);
   ck_assert_int_eq(fs->rewrites, 3); /* the Constants became weights */
-  ck_assert(!rep.pass[8].on);        /* opt-in */
+  ck_assert(!rep.pass[9].on);        /* opt-in */
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
@@ -1554,8 +1692,12 @@ START_TEST(test_real_npm_models) {
   int fused = optimize(m, "fuse-activation", &rep);
   ck_assert_int_gt(fused, 0);
   ck_assert_int_eq(count_op(m->graph, "Constant"), 0); /* all became weights */
-  ck_assert_str_eq(rep.pass[9].name, "fuse-hardswish");
-  ck_assert_int_eq(rep.pass[9].rewrites, 24); /* every x * Clip(x + 3, 0, 6) / 6 (opset 11) */
+  ck_assert_str_eq(rep.pass[10].name, "fuse-hardswish");
+  ck_assert_int_eq(rep.pass[10].rewrites, 24); /* every x * Clip(x + 3, 0, 6) / 6 (opset 11) */
+  ck_assert_str_eq(rep.pass[5].name, "conv-affine");
+  /* PP-LCNetV3's learnable affine blocks: a Mul and an Add after 28 Convs (without inferred shapes the
+   * ones before a Conv stay: their input's rank is not known) */
+  ck_assert_int_eq(rep.pass[5].rewrites, 56);
   ck_assert_int_eq(count_op(m->graph, "Clip") + count_op(m->graph, "Div"), 0);
   ck_assert_int_eq(count_op(m->graph, "HardSigmoid"), 24); /* the 10 of its own went into FusedConv */
   ferry_pass_report_print(&rep, stderr);
@@ -1676,6 +1818,8 @@ START_TEST(test_ort_crafted_fusions) {
   void (*acts[])(Onnx__GraphProto *) = {act_relu, act_clip, act_leaky, act_hardsigmoid, act_sigmoid, act_tanh};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) check_ort_crafted("conv+act", conv_act_model(acts[i], false), orig, 1);
   check_ort_crafted("conv+bn", conv_bn_model(false, false, -1), orig, 1);
+  check_ort_crafted("conv-affine after", affine_model(AFF_AFTER), orig, 4);
+  check_ort_crafted("conv-affine before", inferred(affine_model(AFF_BEFORE)), orig, 2);
   static const char *gemm_acts[] = {"Relu", "LeakyRelu", "HardSigmoid", "Sigmoid", "Tanh"};
   for (size_t i = 0; i < sizeof gemm_acts / sizeof *gemm_acts; i++)
     check_ort_crafted(gemm_acts[i], gemm_model("MatMul", 2, n2, 1, gemm_acts[i]), orig, 2);
@@ -1753,6 +1897,9 @@ static Suite *passes_suite(void) {
   tcase_add_test(c, test_fuse_gelu_forms);
   tcase_add_test(c, test_fuse_attention);
   tcase_add_test(c, test_fuse_hardswish_forms);
+  tcase_add_test(c, test_conv_affine_after);
+  tcase_add_test(c, test_conv_affine_before);
+  tcase_add_test(c, test_conv_affine_refused);
   suite_add_tcase(s, c);
   c = tcase_create("driver");
   tcase_add_test(c, test_driver_names_and_report);

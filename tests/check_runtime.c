@@ -10,10 +10,14 @@
  *   - memory: the arena peak is below the sum of the intermediate tensors;
  *   - plans: data-dependent shapes (NonZero, a Reshape target given as an
  *     input) are shaped at run time, static graphs are not;
+ *   - fused element-wise chains give exactly the unfused outputs;
+ *   - profile: with a host clock every kernel call is counted and timed per
+ *     node (a clock ticking 1 ms per reading makes the times exact);
  *   - refusals: wrong input count, dtype, rank, fixed dim, inconsistent
  *     symbols; unknown and unsupported ops at load, ops without kernels at
  *     the first run (all named);
- *   - `ferry run` end to end: --input-dir, --input, --output-dir, exit codes.
+ *   - `ferry run` end to end: --input-dir, --input, --output-dir, --repeat,
+ *     --profile, exit codes.
  */
 #include <check.h>
 #include <math.h>
@@ -344,6 +348,117 @@ START_TEST(subgraphs_run) {
 }
 END_TEST
 
+/* ---- profile ---- */
+
+/* A clock that moves 1 ms per reading: every kernel call takes exactly 1 ms. */
+static double tick_clock(void *user) { return (double)++*(int64_t *)user; }
+
+START_TEST(profile_counts_every_step) {
+  char set[4096];
+  snprintf(set, sizeof set, "%s/test_data_set_0", tu_model("squeezenet1_1"));
+  ferry_err err = {0};
+  ferry_host_model hm;
+  char onnx[4096];
+  snprintf(onnx, sizeof onnx, "%s.onnx", tu_model("squeezenet1_1"));
+  const char *path = tpath("profile.ferry");
+  ck_assert_msg(ferry_convert_file(onnx, path, NULL, NULL, &err) == 0, "%s", err.msg);
+  int64_t ticks = 0;
+  ferry_session_opts o = {.threads = 1, .clock_ms = tick_clock, .clock_user = &ticks};
+  ferry_session *s = ferry_host_session_open(path, &o, &hm, &err);
+  ck_assert_msg(s != NULL, "%s", err.msg);
+  ck_assert_int_eq(ferry_session_profile(s, NULL, 0), 0); /* nothing ran yet */
+  io x;
+  read_io(&x, set);
+  for (int r = 0; r < 3; r++) run_ok(s, &x, "squeezenet");
+  check_outputs(&x, "squeezenet");
+  ferry_run_stats st;
+  ferry_session_stats(s, &st);
+  int n = ferry_session_profile(s, NULL, 0);
+  ck_assert_int_eq(n, st.steps); /* one row per node that ran */
+  /* squeezenet's 1.24 M conv weights, packed once for the GEMM (padded panels: at least as many floats) */
+  ck_assert_msg(st.persist_bytes >= 1235000 * sizeof(float) && st.persist_bytes < 3 * 1235000 * sizeof(float),
+                "persist %zu bytes", st.persist_bytes);
+  ferry_node_time t[256];
+  ck_assert_int_le(n, 256);
+  ck_assert_int_eq(ferry_session_profile(s, t, 256), n);
+  int fused = 0;
+  for (int i = 0; i < n; i++) {
+    ck_assert_int_eq(t[i].calls, 3);
+    ck_assert_msg(t[i].ms == 3.0, "%s: %g ms", t[i].name, t[i].ms);
+    ck_assert_int_eq(t[i].graph, 0);
+    ck_assert(i == 0 || t[i].node > t[i - 1].node); /* node order */
+    fused += !strcmp(t[i].op, "FusedConv") && !strcmp(t[i].domain, "com.microsoft");
+  }
+  ck_assert_int_eq(fused, 26); /* as check_passes counts them */
+  ck_assert_int_eq(ticks, 2 * 3 * n);
+  ferry_session_profile_reset(s);
+  run_ok(s, &x, "squeezenet");
+  ck_assert_int_eq(ferry_session_profile(s, t, 256), n);
+  ck_assert(t[0].calls == 1 && t[0].ms == 1.0);
+  free_io(&x);
+  ferry_session_close(s);
+  ferry_host_model_free(&hm);
+  /* without a clock: no profile */
+  o.clock_ms = NULL;
+  s = ferry_host_session_open(path, &o, &hm, &err);
+  ck_assert_msg(s != NULL, "%s", err.msg);
+  read_io(&x, set);
+  run_ok(s, &x, "squeezenet");
+  ck_assert_int_eq(ferry_session_profile(s, t, 256), 0);
+  free_io(&x);
+  ferry_session_close(s);
+  ferry_host_model_free(&hm);
+}
+END_TEST
+
+/* ---- fused element-wise chains ---- */
+
+/* Session of bundle `path` with fusion on or off. */
+static ferry_session *open_fusion(const char *path, int no_fusion, ferry_host_model *hm) {
+  ferry_err err = {0};
+  ferry_session_opts o = {.threads = 2, .no_fusion = no_fusion};
+  ferry_session *s = ferry_host_session_open(path, &o, hm, &err);
+  ck_assert_msg(s != NULL, "%s", err.msg);
+  return s;
+}
+
+/* PaddleOCR det (HardSigmoid, Mul, Mul, Add runs after its Convs): the
+ * chains the planner fuses give exactly the unfused outputs, in fewer
+ * steps. */
+START_TEST(chains_match_unfused) {
+  static const struct {
+    const char *onnx, *bundle;
+    int64_t dims[4];
+    int rank, min_fused;
+  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 40}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    ferry_err err = {0};
+    const char *path = tpath(cases[c].bundle);
+    ck_assert_msg(ferry_convert_file(tu_model(cases[c].onnx), path, NULL, NULL, &err) == 0, "%s", err.msg);
+    ferry_host_model hm[2];
+    ferry_session *s[2] = {open_fusion(path, 0, &hm[0]), open_fusion(path, 1, &hm[1])};
+    ferry_tview in = {.dtype = FERRY_F32, .rank = cases[c].rank, .numel = 1};
+    for (int d = 0; d < in.rank; d++) in.dims[d] = cases[c].dims[d], in.numel *= in.dims[d];
+    float *x = malloc((size_t)in.numel * sizeof *x);
+    for (int64_t i = 0; i < in.numel; i++) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    in.data = x;
+    ferry_tview out[2];
+    ferry_run_stats st[2];
+    for (int k = 0; k < 2; k++) {
+      ck_assert_msg(ferry_session_run(s[k], &in, 1, &out[k], &err) == 0, "%s", err.msg);
+      ferry_session_stats(s[k], &st[k]);
+    }
+    ck_assert_msg(st[1].steps - st[0].steps >= cases[c].min_fused, "%s: %d steps fused, %d unfused", cases[c].onnx,
+                  st[0].steps, st[1].steps);
+    ck_assert(out[0].numel == out[1].numel && out[0].numel > 0);
+    ck_assert_msg(!memcmp(out[0].data, out[1].data, (size_t)out[0].numel * sizeof(float)), "%s: outputs differ",
+                  cases[c].onnx);
+    free(x);
+    for (int k = 0; k < 2; k++) ferry_session_close(s[k]), ferry_host_model_free(&hm[k]);
+  }
+}
+END_TEST
+
 /* ---- refusals ---- */
 
 static ferry_session *resnet(ferry_host_model *hm) {
@@ -491,6 +606,31 @@ START_TEST(cli_run) {
 }
 END_TEST
 
+START_TEST(cli_run_profile) {
+  char args[16384], set[4096], *out = NULL, *err = NULL;
+  snprintf(set, sizeof set, "%s/test_data_set_0", tu_model("squeezenet1_1"));
+  snprintf(args, sizeof args, "run '%s' --input-dir '%s' --repeat 3 --profile", tu_model("squeezenet1_1.onnx"), set);
+  int rc = tu_run(args, &out, &err);
+  ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+  ck_assert_msg(strstr(out, "3 runs: median ") && strstr(out, "kernel time per run by op (3 runs") &&
+                    strstr(out, "weights repacked for the kernels "),
+                "%s", out);
+  /* the op table: FusedConv with its 26 nodes, one call each per run */
+  const char *row = strstr(out, "com.microsoft.FusedConv");
+  int nodes = 0;
+  double calls = 0;
+  ck_assert_msg(row && sscanf(row, "com.microsoft.FusedConv %d %lf", &nodes, &calls) == 2, "%s", out);
+  ck_assert_int_eq(nodes, 26);
+  ck_assert(calls == 26.0);
+  ck_assert_msg(strstr(out, "slowest 15 nodes:"), "%s", out);
+  free(out), free(err);
+  snprintf(args, sizeof args, "run '%s' --input-dir '%s' --repeat 0", tu_model("squeezenet1_1.onnx"), set);
+  ck_assert_int_eq(tu_run(args, &out, &err), 2);
+  ck_assert_msg(strstr(err, "--repeat wants a number"), "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 START_TEST(cli_errors) {
   char args[8192], *out = NULL, *err = NULL;
   ck_assert_int_eq(tu_run("run /nonexistent.onnx", &out, &err), 2);
@@ -538,6 +678,8 @@ static Suite *runtime_suite(void) {
   tc = tcase_create("plans");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, data_dependent_shapes);
+  tcase_add_test(tc, profile_counts_every_step);
+  tcase_add_test(tc, chains_match_unfused);
   tcase_add_test(tc, subgraphs_run);
   tcase_add_test(tc, bad_inputs);
   tcase_add_test(tc, inconsistent_symbols);
@@ -546,6 +688,7 @@ static Suite *runtime_suite(void) {
   tc = tcase_create("cli");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, cli_run);
+  tcase_add_test(tc, cli_run_profile);
   tcase_add_test(tc, cli_errors);
   suite_add_tcase(s, tc);
   return s;

@@ -5,7 +5,7 @@
  *            of runtime/js/wasm_api.c;
  *   models   real models converted by `ferry convert` give their reference
  *            outputs (test_data_set_0) within rtol 1e-3, atol 1e-4
- *            (tests/wasm/run-bundle.mjs), also as a sharded bundle;
+ *            (tests/wasm/run-bundle.mjs), also as a sharded and a compressed bundle;
  *   errors   a corrupt, truncated or foreign file and a bad input are JS
  *            Errors carrying the runtime's message, and the instance keeps
  *            working after them;
@@ -132,6 +132,18 @@ START_TEST(test_sharded_bundle) {
 }
 END_TEST
 
+/* A compressed bundle (convert --compress): ferry.wasm inflates it with the
+ * runtime's own decoder (runtime/inflate.c), there is no zlib in wasm. */
+START_TEST(test_compressed_bundle) {
+  char dir[64], path[1024];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  check_model(dir, "gpt_tiny_op13", "--compress");
+  snprintf(path, sizeof path, "%s/gpt_tiny_op13.ferry", dir);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_errors_are_js_errors) {
@@ -227,6 +239,7 @@ static Suite *wasm_suite(void) {
   tcase_set_timeout(c, 600);
   tcase_add_test(c, test_models_match_reference);
   tcase_add_test(c, test_sharded_bundle);
+  tcase_add_test(c, test_compressed_bundle);
   suite_add_tcase(s, c);
   c = tcase_create("errors");
   tcase_set_timeout(c, 120);

@@ -36,7 +36,8 @@
  * Output i is ferry_wasm_output(h, i), read with ferry_wasm_value_kind /
  * _dtype / _rank / _dim / _data / _nbytes / _n_items / _item: valid until
  * the next run or close.
- * Compressed bundles (convert --compress) are refused: no inflate in wasm yet.
+ * Compressed bundles (convert --compress) are inflated by the runtime's own
+ * decoder (runtime/inflate.c).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -16,9 +16,13 @@
  *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
  *     convolutions (one input channel per group) run a direct kernel
  *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
- *     zero-padded copy of each channel when there is padding;
+ *     zero-padded copy of each channel when there is padding, two output
+ *     rows at a time with bias and Relu/Clip/HardSigmoid in registers
+ *     (dw_epi);
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
- *     scatter-add onto the bias;
+ *     scatter-add onto the bias; when the kernel equals the stride without
+ *     padding (the 2x2/2 upsampling of segmentation heads) every output
+ *     gets one value and col2im interleaves column rows in one pass;
  *   - float16/bfloat16/float64 go through float32;
  *   - ConvInteger / QLinearConv widen to int32 with zero points
  *     subtracted, build im2col explicitly and run ferry_igemm; QLinearConv
@@ -237,6 +241,11 @@ typedef struct cseg {
   int64_t ih, iw; /* input position of the first column's window origin */
 } cseg;
 
+/* x[0], x[2], x[4], x[6] (reads x[0 .. 8)) */
+static inline f32x4 even_lanes(const float *x) {
+  return __builtin_shufflevector(f32x4_load(x), f32x4_load(x + 4), 0, 2, 4, 6);
+}
+
 /* One im2col row's run: d[0..n) = the input row ih + kdh from column
  * iw + kdw on (stride sw), zero in the padding. */
 static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh, int64_t kdw, float *d) {
@@ -257,7 +266,12 @@ static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh
     if (hi < n) memset(d + hi, 0, (size_t)(n - hi) * sizeof *d);
     return;
   }
-  for (int jj = 0; jj < n; jj++) {
+  int jj = 0;
+  if (v->sw == 2) /* the even lanes of pairs of vectors, where both lie inside the row */
+    for (; jj < n && iw0 + 2 * jj < 0; jj++) d[jj] = 0;
+  for (; v->sw == 2 && jj + 4 <= n && iw0 + 2 * jj + 8 <= v->W; jj += 4)
+    f32x4_store(d + jj, even_lanes(row + iw0 + 2 * jj));
+  for (; jj < n; jj++) {
     int64_t iw = iw0 + jj * v->sw;
     d[jj] = iw >= 0 && iw < v->W ? row[iw] : 0;
   }
@@ -280,11 +294,14 @@ static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh,
   for (int64_t p = 0; p < pn; p++, d += NR) {
     const float *xc = ic->x + coff[p];
     if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
-    if (ns == 1 && nr == NR && v->sw == 1) { /* the common case: one run of whole vectors inside the row */
+    if (ns == 1 && nr == NR && v->sw <= 2) { /* the common case: one run of whole vectors inside the row */
       int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
-      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + NR <= v->W) {
+      if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + v->sw * NR <= v->W) {
         const float *src = xc + ih * v->W + iw0;
-        for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
+        if (v->sw == 1)
+          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
+        else
+          for (int u = 0; u < NR; u += 4) f32x4_store(d + u, even_lanes(src + 2 * u));
         continue;
       }
     }
@@ -354,7 +371,13 @@ typedef struct dwjob {
   int64_t OWr, n_slots;
   size_t slot_floats;
   float *slots;
+  int e_after; /* the epilogue runs after each row (not folded into dw_epi) */
 } dwjob;
+
+/* The padded path's per-channel epilogue, applied in registers. */
+typedef struct dw_epi {
+  float sc, sh, lo, hi;
+} dw_epi;
 
 /* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
 static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh, int64_t ow) {
@@ -402,38 +425,62 @@ static int dw_pad_setup(dwjob *j, int64_t nm) {
   return j->slot_floats * sizeof(float) * (size_t)j->n_slots <= DW_PAD_BUDGET;
 }
 
-/* buf = channel x placed at (ph, pw) in a zero plane of vp's size. */
-static void dw_pad_copy(const dwjob *j, const float *x, float *buf) {
+/* Zeroes buf's border: the rows above and below the image and, beside
+ * each image row, the columns left and right of it (vp's geometry). */
+static void dw_zero_border(const dwjob *j, float *buf) {
   const win2 *v = &j->v, *vp = &j->vp;
   memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
   for (int64_t r = 0; r < v->H; r++) {
     float *d = buf + (v->ph + r) * vp->W;
     memset(d, 0, (size_t)v->pw * sizeof *d);
-    memcpy(d + v->pw, x + r * v->W, (size_t)v->W * sizeof *d);
     memset(d + v->pw + v->W, 0, (size_t)(vp->W - v->pw - v->W) * sizeof *d);
   }
   int64_t done = v->ph + v->H;
   memset(buf + done * vp->W, 0, (size_t)((vp->H - done) * vp->W) * sizeof *buf);
 }
 
+/* Channel m's epilogue as y = clamp(sum * sc + sh, lo, hi): alpha, the
+ * bias and Relu / Clip / HardSigmoid fold into it; other activations run
+ * after each row (e_after, ferry_gemm_epi_row on the plain sums). */
+static void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
+  const ferry_gemm_epi *e = j->e;
+  *ep = (dw_epi){1, 0, -INFINITY, INFINITY};
+  if (j->e_after) return;
+  ep->sc = e->alpha;
+  ep->sh = e->bias ? e->beta * e->bias[m * e->bias_rs] : 0;
+  switch (e->act.kind) {
+  case FERRY_ACT_RELU: ep->lo = 0; break;
+  case FERRY_ACT_CLIP: ep->lo = e->act.a, ep->hi = e->act.b; break;
+  case FERRY_ACT_HARDSIGMOID:
+    ep->sc *= e->act.a, ep->sh = ep->sh * e->act.a + e->act.b, ep->lo = 0, ep->hi = 1;
+    break;
+  default: break;
+  }
+}
+
 /* The vector loops, once per instruction set (conv_dw.h). */
 #define DW_V f32x4
+#define DW_I i32x4
 #define DW_VL 4
 #define DW_ATTR
 #define DW_FN(name) name##_generic
 #include "conv_dw.h"
 #undef DW_V
+#undef DW_I
 #undef DW_VL
 #undef DW_ATTR
 #undef DW_FN
 #if defined(__x86_64__) && !defined(__AVX2__)
 typedef float dw_f32x8 __attribute__((vector_size(32)));
+typedef int dw_i32x8 __attribute__((vector_size(32)));
 #define DW_V dw_f32x8
+#define DW_I dw_i32x8
 #define DW_VL 8
 #define DW_ATTR __attribute__((target("avx2,fma")))
 #define DW_FN(name) name##_avx2
 #include "conv_dw.h"
 #undef DW_V
+#undef DW_I
 #undef DW_VL
 #undef DW_ATTR
 #undef DW_FN
@@ -476,6 +523,9 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     dwjob j;
     memset(&j, 0, sizeof j);
     j.g = g, j.v = v, j.x = X, j.w = W, j.y = Y, j.e = &e;
+    int ak = e.act.kind;
+    j.e_after = !(ak == FERRY_ACT_NONE || ak == FERRY_ACT_RELU || ak == FERRY_ACT_CLIP || ak == FERRY_ACT_HARDSIGMOID) ||
+                (e.bias && e.bias_cs);
     if (dw_pad_setup(&j, g->N * g->M)) {
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;
@@ -488,7 +538,8 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   if (two_d && g->nsp == 2 && g->G == 1 && v.kh == 3 && v.kw == 3 && v.sh == 1 && v.sw == 1 && v.dh == 1 &&
       v.dw == 1) {
     ferry_wino wg = {g->N, g->C, v.H, v.W, g->M, v.OH, v.OW, v.ph, v.pw};
-    if (ferry_wino_applies(&wg)) return ferry_conv_winograd(k, &wg, X, W, Y, &e, w_const);
+    int tile = ferry_wino_tile(&wg);
+    if (tile) return ferry_conv_winograd(k, &wg, X, W, Y, &e, w_const, tile);
   }
   int64_t Kg = g->Cg * g->k_size;
   float *ws = ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->Mg, g->out_size, Kg) * sizeof(float));
@@ -582,12 +633,46 @@ static void scatter_2d(const win2 *v, const float *colrow, int64_t ki, int64_t k
   }
 }
 
+/* Whether a 2-D transposed window tiles the output exactly: kernel ==
+ * stride, no dilation or padding, output = input * stride (every output
+ * element gets one contribution, nothing to add up). */
+static int tiles_output(const win2 *v) {
+  return v->kh == v->sh && v->kw == v->sw && v->dh == 1 && v->dw == 1 && v->ph == 0 && v->pw == 0 &&
+         v->OH == v->H * v->sh && v->OW == v->W * v->sw;
+}
+
+/* Output channel m of a tiling window: each output row is the bias plus the
+ * kw column rows of its kernel row interleaved (vectors for kw == 2). */
+static void col2im_tiles(const col2im *j, const win2 *v, int64_t m, float *y) {
+  int64_t in = v->H * v->W;
+  float b0 = j->bias ? j->bias[m] : 0;
+  f32x4 vb = f32x4_splat(b0);
+  for (int64_t ih = 0; ih < v->H; ih++)
+    for (int64_t ki = 0; ki < v->kh; ki++) {
+      const float *c = j->col + (m * v->kh + ki) * v->kw * in + ih * v->W; /* column row (ki, kj) at c + kj * in */
+      float *yr = y + (ih * v->sh + ki) * v->OW;
+      int64_t iw = 0;
+      if (v->kw == 2)
+        for (; iw + 4 <= v->W; iw += 4) {
+          f32x4 a = f32x4_load(c + iw) + vb, b = f32x4_load(c + in + iw) + vb;
+          f32x4_store(yr + 2 * iw, __builtin_shufflevector(a, b, 0, 4, 1, 5));
+          f32x4_store(yr + 2 * iw + 4, __builtin_shufflevector(a, b, 2, 6, 3, 7));
+        }
+      for (; iw < v->W; iw++)
+        for (int64_t kj = 0; kj < v->kw; kj++) yr[iw * v->sw + kj] = c[kj * in + iw] + b0;
+    }
+}
+
 static void col2im_task(void *arg, int64_t begin, int64_t end) {
   const col2im *j = arg;
   const cgeo *g = j->g;
   win2 v;
   memset(&v, 0, sizeof v);
   int two_d = as_2d(g, &v); /* H, W: the input; OH, OW: the output */
+  if (two_d && tiles_output(&v)) {
+    for (int64_t m = begin; m < end; m++) col2im_tiles(j, &v, m, j->y + m * g->out_size);
+    return;
+  }
   for (int64_t m = begin; m < end; m++) {
     float *y = j->y + m * g->out_size;
     float b0 = j->bias ? j->bias[m] : 0;

@@ -1,24 +1,39 @@
 /*
  * conv_winograd.c - see conv_winograd.h: 3x3 stride-1 convolutions by
- * Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016).
+ * Winograd's minimal filtering F(2x2, 3x3) and F(4x4, 3x3) (Lavin & Gray,
+ * 2016).
  *
- * The output is cut into 2x2 tiles, each computed from the 4x4 input patch
- * it covers. With U = G g G^T (the 3x3 kernel g of one (m, c) pair, 4x4),
- * V = B^T d B (the patch d of channel c, 4x4) and
- *   Y_tile = A^T [ sum_c U(m, c) .* V(c) ] A,
- * the sum over channels of each of the 16 element positions xi is one
- * GEMM: M_xi [M, T] = U_xi [M, C] * V_xi [C, T] over the T tiles. So:
- *   1. weights: U_xi for every xi, packed as the GEMM's A operand; kept
- *      in the node's persist buffer when W is a constant (kctx const_in);
- *   2. input transform: V [16][C][T], parallel over channels;
- *   3. 16 products on ferry_sgemm_ws_pre (the GEMM of gemm.h, its
- *      micro-kernel and threads) into M [16][M][T];
- *   4. output transform: Y tiles from M, clipped at odd edges, then the
- *      epilogue (bias, activation) per output row; parallel over channels.
- * 16 multiply-adds per 2x2 outputs and channel pair instead of 36, for
- * transforms that cost O((C + M) * T). The transforms only add, subtract
- * and halve, so the error stays a few float32 roundings of the values'
- * magnitude (tests/check_kernels_perf.c bounds it).
+ * The output is cut into m x m tiles (m = 2 or 4), each computed from the
+ * a x a input patch it covers (a = m + 2). With U = G g G^T (the 3x3
+ * kernel g of one (out, in) channel pair, a x a), V = B^T d B (the patch d
+ * of one input channel) and
+ *   Y_tile = A^T [ sum_c U(o, c) .* V(c) ] A,
+ * the sum over channels at each of the a*a element positions xi is one
+ * GEMM: M_xi [M, tiles] = U_xi [M, C] * V_xi [C, tiles]. So:
+ *   1. weights: U_xi for every xi, packed as the GEMM's A operand
+ *      (ferry_sgemm_pack_a); kept in the node's persist buffer when W is a
+ *      constant (kctx const_in), else built in scratch each run;
+ *   2. the tiles of each image are cut into blocks of TB tiles (a multiple
+ *      of the GEMM's panel width), small enough that a block's transformed
+ *      input and products stay in L2; blocks run in parallel slots, each
+ *      with its own buffers;
+ *   3. per block: the input transform writes V_xi straight in the packed-B
+ *      panel layout (gemm.h's ferry_gemm_packb_fn layout), four tiles per
+ *      f32x4, from the block's input rows copied into a zero-padded strip
+ *      (no edge cases in the gathers); the a*a products run on
+ *      ferry_sgemm_serial_pre with both operands prepacked; the output
+ *      transform reads them back, writes the m x m tiles (clipped at odd
+ *      edges) and runs the epilogue (bias, activation) on the block's
+ *      output rows while they are in cache.
+ * Multiply-adds per output and channel pair: 9 direct, 4 with F(2x2)
+ * (16 per 4 outputs), 2.25 with F(4x4) (36 per 16). F(2x2)'s transforms
+ * only add, subtract and halve; F(4x4)'s coefficients (up to 8 and 1/24)
+ * lose a few more bits, still far inside float32 model tolerances
+ * (tests/check_kernels_perf.c bounds both against a double reference).
+ * ferry_wino_tile() picks the variant per geometry and instruction set
+ * from measurements (bench/winograd, docs/kernels.md). On x86-64 the block
+ * transforms are compiled twice, the second time VEX-encoded for AVX2
+ * (no FMA: the same results), taken with the AVX2 GEMM.
  */
 #include "conv_winograd.h"
 
@@ -26,222 +41,436 @@
 
 #include "simd.h"
 
-/* ---- transforms ---- */
+/* ---- the transforms, on f32x4: lane l is the l-th of four tiles ---- */
 
-/* u[16] = G g G^T, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-static void weight_tile(const float *g, float *u) {
-  float t[4][3];
-  for (int j = 0; j < 3; j++) {
-    float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-    t[0][j] = g0, t[1][j] = 0.5f * (g0 + g1 + g2), t[2][j] = 0.5f * (g0 - g1 + g2), t[3][j] = g2;
-  }
-  for (int i = 0; i < 4; i++) {
-    u[i * 4 + 0] = t[i][0];
-    u[i * 4 + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-    u[i * 4 + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-    u[i * 4 + 3] = t[i][2];
-  }
+typedef f32x4 v4;
+
+/* F(2x2): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] on 4 values. */
+FERRY_VINLINE void bt4(const v4 *d, int s, v4 *r, int rs) {
+  v4 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+  r[0] = d0 - d2, r[rs] = d1 + d2, r[2 * rs] = d2 - d1, r[3 * rs] = d1 - d3;
 }
 
-/* v[16] = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-static void input_tile(const float d[4][4], float *v) {
-  float r[4][4];
-  for (int j = 0; j < 4; j++) {
-    r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
-    r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
-  }
-  for (int i = 0; i < 4; i++) {
-    v[i * 4 + 0] = r[i][0] - r[i][2], v[i * 4 + 1] = r[i][1] + r[i][2];
-    v[i * 4 + 2] = r[i][2] - r[i][1], v[i * 4 + 3] = r[i][1] - r[i][3];
-  }
+/* F(4x4): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *                0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
+FERRY_VINLINE void bt6(const v4 *d, int s, v4 *r, int rs) {
+  v4 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+  v4 p = d4 - 4 * d2, q = d3 - 4 * d1, u = d4 - d2, w = 2 * (d3 - d1);
+  r[0] = 4 * d0 - 5 * d2 + d4;
+  r[rs] = p + q, r[2 * rs] = p - q;
+  r[3 * rs] = u + w, r[4 * rs] = u - w;
+  r[5 * rs] = 4 * d1 - 5 * d3 + d5;
 }
 
-/* y[2][2] = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]. */
-static void output_tile(const float *m, float y[2][2]) {
-  float s[2][4];
-  for (int j = 0; j < 4; j++) s[0][j] = m[j] + m[4 + j] + m[8 + j], s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
-  for (int i = 0; i < 2; i++) y[i][0] = s[i][0] + s[i][1] + s[i][2], y[i][1] = s[i][1] - s[i][2] - s[i][3];
+/* F(2x2): A^T = [1 1 1 0; 0 1 -1 -1]. */
+FERRY_VINLINE void at4(const v4 *m, int s, v4 *y, int ys) {
+  v4 m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s];
+  y[0] = m0 + m1 + m2, y[ys] = m1 - m2 - m3;
 }
 
-/* The same transforms on f32x4: four neighbouring tiles of a row at once. */
-typedef struct vtile {
-  f32x4 e[16];
-} vtile;
-
-FERRY_VINLINE void input_tile4(const f32x4 d[4][4], vtile *v) {
-  f32x4 r[4][4];
-  for (int j = 0; j < 4; j++) {
-    r[0][j] = d[0][j] - d[2][j], r[1][j] = d[1][j] + d[2][j];
-    r[2][j] = d[2][j] - d[1][j], r[3][j] = d[1][j] - d[3][j];
-  }
-  for (int i = 0; i < 4; i++) {
-    v->e[i * 4 + 0] = r[i][0] - r[i][2], v->e[i * 4 + 1] = r[i][1] + r[i][2];
-    v->e[i * 4 + 2] = r[i][2] - r[i][1], v->e[i * 4 + 3] = r[i][1] - r[i][3];
-  }
+/* F(4x4): A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. */
+FERRY_VINLINE void at6(const v4 *m, int s, v4 *y, int ys) {
+  v4 m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
+  v4 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+  y[0] = m0 + a + c, y[ys] = b + 2 * d, y[2 * ys] = a + 4 * c, y[3 * ys] = b + 8 * d + m5;
 }
 
-FERRY_VINLINE void output_tile4(const vtile *m, f32x4 y[2][2]) {
-  f32x4 s[2][4];
-  for (int j = 0; j < 4; j++)
-    s[0][j] = m->e[j] + m->e[4 + j] + m->e[8 + j], s[1][j] = m->e[4 + j] - m->e[8 + j] - m->e[12 + j];
-  for (int i = 0; i < 2; i++) y[i][0] = s[i][0] + s[i][1] + s[i][2], y[i][1] = s[i][1] - s[i][2] - s[i][3];
+/* v[a*a] = B^T d B for the a x a patches d (row-major). */
+FERRY_VINLINE void input_tiles(int a, const v4 *d, v4 *v) {
+  v4 r[36];
+  for (int j = 0; j < a; j++) a == 4 ? bt4(d + j, 4, r + j, 4) : bt6(d + j, 6, r + j, 6); /* columns */
+  for (int i = 0; i < a; i++) a == 4 ? bt4(r + i * 4, 1, v + i * 4, 1) : bt6(r + i * 6, 1, v + i * 6, 1);
 }
 
-/* Columns j = 0..3 of four patches 2 apart: x[j], x[j + 2], x[j + 4],
- * x[j + 6] for each j, reading x[0 .. 10). */
-FERRY_VINLINE void patch_row4(const float *x, f32x4 d[4]) {
-  f32x4 a = f32x4_load(x), b = f32x4_load(x + 4), c = f32x4_load(x + 6);
+/* y[m*m] = A^T mm A. */
+FERRY_VINLINE void output_tiles(int a, const v4 *mm, v4 *y) {
+  v4 s[24];
+  int m = a - 2;
+  for (int j = 0; j < a; j++) a == 4 ? at4(mm + j, 4, s + j, 4) : at6(mm + j, 6, s + j, 6);
+  for (int i = 0; i < m; i++) a == 4 ? at4(s + i * 4, 1, y + i * 2, 1) : at6(s + i * 6, 1, y + i * 4, 1);
+}
+
+/* u[a*a] = G g G^T in double; G rows for F(2x2): [1 0 0; .5 .5 .5;
+ * .5 -.5 .5; 0 0 1], for F(4x4): [1/4 0 0; -1/6 -1/6 -1/6;
+ * -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
+static void weight_tile(int a, const float *g, float *u) {
+  static const double G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+  static const double G4[6][3] = {{1. / 4, 0, 0},           {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+  const double(*G)[3] = a == 4 ? G2 : G4;
+  double t[6][3];
+  for (int i = 0; i < a; i++)
+    for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+  for (int i = 0; i < a; i++)
+    for (int j = 0; j < a; j++) u[i * a + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+/* ---- the plan ---- */
+
+typedef struct wjob {
+  const ferry_wino *g;
+  int a, m, nxi;         /* patch and tile size, a*a products */
+  int64_t TH, TW, T;     /* tiles per column, per row, per image */
+  int64_t TB, nblk;      /* tiles per block (a multiple of the panel width), blocks per image */
+  int64_t vs, ps;        /* floats from V_xi to V_xi+1, from P_xi to P_xi+1 */
+  int64_t n_slots;       /* parallel slots, each with its own buffers */
+  const float *x, *w;
+  float *y;
+  float *u;              /* [nxi][M][C] raw transformed weights (scratch) */
+  const float *pu;       /* nxi packed U_xi, per_u floats apart */
+  size_t per_u;
+  float *slots;          /* per slot: V [nxi][C][TB], P [nxi][M][TB], GEMM work, padded input rows */
+  size_t v_n, p_n, work_n, pad_n, slot_n;
+  const ferry_gemm_epi *e;
+} wjob;
+
+#define PANEL FERRY_GEMM_NR
+
+/* ---- input: patches of four tiles into V's packed panels ---- */
+
+/* Columns j = 0..5 of the 6-wide patches of four tiles 4 apart: x[j],
+ * x[j + 4], x[j + 8], x[j + 12] for each j, reading x[0 .. 18). */
+FERRY_VINLINE void patch_row6(const float *x, v4 *d) {
+  v4 a = f32x4_load(x), b = f32x4_load(x + 4), c = f32x4_load(x + 8), e = f32x4_load(x + 12),
+     f = f32x4_load(x + 14);
+  v4 t0 = __builtin_shufflevector(a, b, 0, 4, 1, 5), t1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+  v4 t2 = __builtin_shufflevector(c, e, 0, 4, 1, 5), t3 = __builtin_shufflevector(c, e, 2, 6, 3, 7);
+  d[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), d[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  d[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), d[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+  d[4] = __builtin_shufflevector(d[0], f, 1, 2, 3, 6), d[5] = __builtin_shufflevector(d[1], f, 1, 2, 3, 7);
+}
+
+/* Columns j = 0..3 of the 4-wide patches of four tiles 2 apart, reading
+ * x[0 .. 10). */
+FERRY_VINLINE void patch_row4(const float *x, v4 *d) {
+  v4 a = f32x4_load(x), b = f32x4_load(x + 4), c = f32x4_load(x + 6);
   d[0] = __builtin_shufflevector(a, b, 0, 2, 4, 6);
   d[1] = __builtin_shufflevector(a, b, 1, 3, 5, 7);
   d[2] = __builtin_shufflevector(__builtin_shufflevector(a, b, 2, 4, 6, 7), c, 0, 1, 2, 6);
   d[3] = __builtin_shufflevector(__builtin_shufflevector(a, b, 3, 5, 7, 7), c, 0, 1, 2, 7);
 }
 
-/* ---- the steps ---- */
+/* 4x4 transpose: rows r[i] become columns. */
+FERRY_VINLINE void transpose4(v4 *r) {
+  v4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+  v4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+}
 
-typedef struct wjob {
-  const ferry_wino *g;
-  int64_t TH, TW, T;  /* tiles per column, per row, in all */
-  const float *x;     /* the current image */
-  const float *w;
-  float *u;           /* [16][M][C] raw transformed weights */
-  float *v;           /* [16][C][T] */
-  float *mb;          /* [16][M][T] */
-  float *y;           /* the current image's output */
-  const ferry_gemm_epi *e;
-} wjob;
+/* The block's input rows of one channel plane x, zero-padded: row r of
+ * pad is input row r0 + r, column c input column c - pw; rows x cols. */
+static void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, int64_t cols, float *pad) {
+  const ferry_wino *g = j->g;
+  int64_t lo = g->pw, hi = cols < g->W + g->pw ? cols : g->W + g->pw; /* pad columns with input */
+  for (int64_t r = 0; r < rows; r++, pad += cols) {
+    int64_t ir = r0 + r;
+    if (ir < 0 || ir >= g->H || hi <= lo) {
+      memset(pad, 0, (size_t)cols * sizeof *pad);
+      continue;
+    }
+    memset(pad, 0, (size_t)lo * sizeof *pad);
+    memcpy(pad + lo, x + ir * g->W, (size_t)(hi - lo) * sizeof *pad);
+    if (cols > hi) memset(pad + hi, 0, (size_t)(cols - hi) * sizeof *pad);
+  }
+}
+
+/* The a x a patches of tiles t .. t+3 (past T: the last tile again) from
+ * the padded rows of tile row th0 on: d[i*a + jj], lane l tile t + l. */
+FERRY_VINLINE void gather_patches(const wjob *j, const float *pad, int64_t cols, int64_t th0, int64_t t, v4 *d,
+                                  const int a) {
+  const int m = a - 2;
+  int64_t th = t / j->TW, tw = t % j->TW;
+  if (tw + 4 <= j->TW) { /* one tile row: m apart */
+    const float *p = pad + (th - th0) * m * cols + tw * m;
+    for (int i = 0; i < a; i++) a == 4 ? patch_row4(p + i * cols, d + i * 4) : patch_row6(p + i * cols, d + i * 6);
+    return;
+  }
+  const float *p[4];
+  for (int l = 0; l < 4; l++) {
+    int64_t tl = t + l < j->T ? t + l : j->T - 1;
+    p[l] = pad + (tl / j->TW - th0) * m * cols + tl % j->TW * m;
+  }
+  for (int i = 0; i < a; i++) {
+    v4 lo[4], hi[4];
+    for (int l = 0; l < 4; l++) lo[l] = f32x4_load(p[l] + i * cols);
+    transpose4(lo);
+    for (int jj = 0; jj < 4; jj++) d[i * a + jj] = lo[jj];
+    if (a == 6) {
+      for (int l = 0; l < 4; l++) hi[l] = f32x4_load(p[l] + i * cols + 2);
+      transpose4(hi);
+      d[i * a + 4] = hi[2], d[i * a + 5] = hi[3];
+    }
+  }
+}
+
+/* V of tiles [t0, t0 + nt) of image x into v: V_xi at v + xi * vs,
+ * its panel q at q * C * PANEL, element (c, tile) at c * PANEL + tile. */
+FERRY_VINLINE void input_block_a(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad,
+                                 const int a) {
+  const ferry_wino *g = j->g;
+  const int m = a - 2;
+  int64_t xs = j->vs, plane = g->H * g->W, tlast = (t0 + nt < j->T ? t0 + nt : j->T) - 1;
+  int64_t th0 = t0 / j->TW, rows = (tlast / j->TW - th0) * m + a, cols = (j->TW - 1) * m + a;
+  v4 d[36], vt[36];
+  for (int64_t c = 0; c < g->C; c++) {
+    fill_pad(j, x + c * plane, th0 * m - g->ph, rows, cols, pad);
+    for (int64_t tb = 0; tb < nt; tb += 4) {
+      gather_patches(j, pad, cols, th0, t0 + tb, d, a);
+      input_tiles(a, d, vt);
+      float *o = v + (tb / PANEL) * g->C * PANEL + c * PANEL + tb % PANEL;
+      for (int xi = 0; xi < a * a; xi++) f32x4_store(o + xi * xs, vt[xi]);
+    }
+  }
+}
+
+/* The transforms in VEX-encoded AVX2 on x86-64 builds without -mavx2
+ * (the same f32x4 source: three-operand instructions, no FMA, so the
+ * results are the same bits), picked with the GEMM's micro-kernel. */
+#if defined(__x86_64__) && !defined(__AVX2__)
+#define WINO_AVX2 1
+#define AVX2_ATTR __attribute__((target("avx2")))
+#else
+#define WINO_AVX2 0
+#endif
+
+static void input_block_generic(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+  if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
+  else input_block_a(j, x, t0, nt, v, pad, 6);
+}
+
+#if WINO_AVX2
+AVX2_ATTR static void input_block_avx2(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+  if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
+  else input_block_a(j, x, t0, nt, v, pad, 6);
+}
+#endif
+
+static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
+#if WINO_AVX2
+  if (ferry_simd_avx2()) return input_block_avx2(j, x, t0, nt, v, pad);
+#endif
+  input_block_generic(j, x, t0, nt, v, pad);
+}
+
+/* ---- output: products back to tiles, then the epilogue ---- */
+
+/* Writes the m x m tiles y (lane l: tile t + l) of output plane ym. */
+FERRY_VINLINE void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y, const int m) {
+  const ferry_wino *g = j->g;
+  int64_t th = t / j->TW, tw = t % j->TW, r0 = th * m, c0 = tw * m;
+  if (tw + 4 <= j->TW && r0 + m <= g->OH && c0 + 4 * m <= g->OW) {
+    for (int i = 0; i < m; i++) {
+      float *yr = ym + (r0 + i) * g->OW + c0;
+      if (m == 4) {
+        transpose4(y + i * 4);
+        for (int l = 0; l < 4; l++) f32x4_store(yr + 4 * l, y[i * 4 + l]);
+      } else {
+        f32x4_store(yr, __builtin_shufflevector(y[i * 2], y[i * 2 + 1], 0, 4, 1, 5));
+        f32x4_store(yr + 4, __builtin_shufflevector(y[i * 2], y[i * 2 + 1], 2, 6, 3, 7));
+      }
+    }
+    return;
+  }
+  if (m == 4) /* y[i*4 + l]: row i of tile t + l */
+    for (int i = 0; i < 4; i++) transpose4(y + i * 4);
+  for (int l = 0; l < 4 && t + l < j->T; l++) {
+    th = (t + l) / j->TW, tw = (t + l) % j->TW, r0 = th * m, c0 = tw * m;
+    for (int i = 0; i < m && r0 + i < g->OH; i++) {
+      float *yr = ym + (r0 + i) * g->OW + c0;
+      if (m == 4 && c0 + 4 <= g->OW) f32x4_store(yr, y[i * 4 + l]);
+      else
+        for (int jj = 0; jj < m && c0 + jj < g->OW; jj++) yr[jj] = m == 4 ? y[i * 4 + l][jj] : y[i * 2 + jj][l];
+    }
+  }
+}
+
+/* The epilogue on the output rows tiles [t0, t0 + nt) cover in plane o. */
+static void epilogue_block(const wjob *j, int64_t o, float *yo, int64_t t0, int64_t nt) {
+  const ferry_wino *g = j->g;
+  for (int64_t t = t0; t < t0 + nt;) {
+    int64_t th = t / j->TW, tw = t % j->TW, n = j->TW - tw < t0 + nt - t ? j->TW - tw : t0 + nt - t;
+    int64_t c0 = tw * j->m, c1 = (tw + n) * j->m < g->OW ? (tw + n) * j->m : g->OW;
+    for (int64_t r = th * j->m; r < (th + 1) * j->m && r < g->OH; r++)
+      ferry_gemm_epi_row(j->e, o, c0, c1 - c0, yo + r * g->OW + c0);
+    t += n;
+  }
+}
+
+/* Y of tiles [t0, t0 + nt) from the products p: P_xi at p + xi * ps,
+ * element (o, tile) at o * TB + tile. */
+FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y, const int a) {
+  const ferry_wino *g = j->g;
+  int64_t xs = j->ps, plane = g->OH * g->OW;
+  v4 mm[36], yt[16];
+  for (int64_t o = 0; o < g->M; o++) {
+    for (int64_t tb = 0; tb < nt; tb += 4) {
+      const float *s = p + o * j->TB + tb;
+      for (int xi = 0; xi < a * a; xi++) mm[xi] = f32x4_load(s + xi * xs);
+      output_tiles(a, mm, yt);
+      scatter_tiles(j, y + o * plane, t0 + tb, yt, a - 2);
+    }
+    epilogue_block(j, o, y + o * plane, t0, nt);
+  }
+}
+
+static void output_block_generic(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+  if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
+  else output_block_a(j, p, t0, nt, y, 6);
+}
+
+#if WINO_AVX2
+AVX2_ATTR static void output_block_avx2(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+  if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
+  else output_block_a(j, p, t0, nt, y, 6);
+}
+#endif
+
+static void output_block(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
+#if WINO_AVX2
+  if (ferry_simd_avx2()) return output_block_avx2(j, p, t0, nt, y);
+#endif
+  output_block_generic(j, p, t0, nt, y);
+}
+
+/* ---- the steps ---- */
 
 static void weights_task(void *arg, int64_t begin, int64_t end) {
   const wjob *j = arg;
   int64_t MC = j->g->M * j->g->C;
-  float u[16];
+  float u[36];
   for (int64_t mc = begin; mc < end; mc++) {
-    weight_tile(j->w + mc * 9, u);
-    for (int xi = 0; xi < 16; xi++) j->u[xi * MC + mc] = u[xi];
+    weight_tile(j->a, j->w + mc * 9, u);
+    for (int xi = 0; xi < j->nxi; xi++) j->u[xi * MC + mc] = u[xi];
   }
 }
 
-/* The 4x4 patch of channel plane x at input (r0, c0), zero outside. */
-static void patch(const ferry_wino *g, const float *x, int64_t r0, int64_t c0, float d[4][4]) {
-  if (r0 >= 0 && c0 >= 0 && r0 + 4 <= g->H && c0 + 4 <= g->W) {
-    for (int i = 0; i < 4; i++) memcpy(d[i], x + (r0 + i) * g->W + c0, 4 * sizeof(float));
-    return;
-  }
-  for (int i = 0; i < 4; i++)
-    for (int jj = 0; jj < 4; jj++) {
-      int64_t r = r0 + i, c = c0 + jj;
-      d[i][jj] = r >= 0 && r < g->H && c >= 0 && c < g->W ? x[r * g->W + c] : 0;
-    }
-}
-
-static void input_task(void *arg, int64_t begin, int64_t end) {
+static void pack_u_task(void *arg, int64_t begin, int64_t end) {
   const wjob *j = arg;
   const ferry_wino *g = j->g;
-  int64_t CT = g->C * j->T;
-  float d[4][4], v[16];
-  for (int64_t c = begin; c < end; c++) {
-    const float *x = j->x + c * g->H * g->W;
-    float *vc = j->v + c * j->T;
-    for (int64_t th = 0, t = 0; th < j->TH; th++) {
-      int64_t r0 = 2 * th - g->ph, tw = 0;
-      if (r0 >= 0 && r0 + 4 <= g->H) /* four tiles at a time where their patches are inside */
-        for (; tw + 4 <= j->TW && 2 * tw - g->pw >= 0 && 2 * tw - g->pw + 10 <= g->W; tw += 4, t += 4) {
-          f32x4 d4[4][4];
-          vtile v4;
-          for (int i = 0; i < 4; i++) patch_row4(x + (r0 + i) * g->W + 2 * tw - g->pw, d4[i]);
-          input_tile4((const f32x4(*)[4])d4, &v4);
-          for (int xi = 0; xi < 16; xi++) f32x4_store(vc + xi * CT + t, v4.e[xi]);
-        }
-      for (; tw < j->TW; tw++, t++) {
-        patch(g, x, r0, 2 * tw - g->pw, d);
-        input_tile(d, v);
-        for (int xi = 0; xi < 16; xi++) vc[xi * CT + t] = v[xi];
-      }
-    }
-  }
+  for (int64_t xi = begin; xi < end; xi++)
+    ferry_sgemm_pack_a(g->M, g->C, (ferry_fmat){j->u + xi * g->M * g->C, g->C, 1},
+                       (float *)(uintptr_t)j->pu + xi * j->per_u);
 }
 
-static void output_task(void *arg, int64_t begin, int64_t end) {
-  const wjob *j = arg;
+/* One block: transform in, nxi products, transform out. */
+static void run_block(const wjob *j, int64_t blk, float *slot) {
   const ferry_wino *g = j->g;
-  int64_t MT = g->M * j->T;
-  float m[16], y[2][2];
-  for (int64_t mo = begin; mo < end; mo++) {
-    const float *mm = j->mb + mo * j->T;
-    float *ym = j->y + mo * g->OH * g->OW;
-    for (int64_t th = 0, t = 0; th < j->TH; th++) {
-      int64_t tw = 0;
-      if (2 * th + 2 <= g->OH) /* four tiles at a time: 8 outputs of 2 rows */
-        for (; tw + 4 <= j->TW && 2 * tw + 8 <= g->OW; tw += 4, t += 4) {
-          vtile m4;
-          f32x4 y4[2][2];
-          for (int xi = 0; xi < 16; xi++) m4.e[xi] = f32x4_load(mm + xi * MT + t);
-          output_tile4(&m4, y4);
-          for (int i = 0; i < 2; i++) {
-            float *yr = ym + (2 * th + i) * g->OW + 2 * tw;
-            f32x4_store(yr, __builtin_shufflevector(y4[i][0], y4[i][1], 0, 4, 1, 5));
-            f32x4_store(yr + 4, __builtin_shufflevector(y4[i][0], y4[i][1], 2, 6, 3, 7));
-          }
-        }
-      for (; tw < j->TW; tw++, t++) {
-        for (int xi = 0; xi < 16; xi++) m[xi] = mm[xi * MT + t];
-        output_tile(m, y);
-        for (int i = 0; i < 2 && 2 * th + i < g->OH; i++)
-          for (int jj = 0; jj < 2 && 2 * tw + jj < g->OW; jj++) ym[(2 * th + i) * g->OW + 2 * tw + jj] = y[i][jj];
-      }
-      for (int64_t r = 2 * th; r < 2 * th + 2 && r < g->OH; r++) ferry_gemm_epi_row(j->e, mo, 0, g->OW, ym + r * g->OW);
-    }
+  int64_t n = blk / j->nblk, t0 = blk % j->nblk * j->TB, nt = j->T - t0 < j->TB ? j->T - t0 : j->TB;
+  int64_t ncols = (nt + PANEL - 1) / PANEL * PANEL; /* whole panels: tiles past T are zero */
+  float *v = slot, *p = slot + j->v_n, *work = p + j->p_n, *pad = work + j->work_n;
+  input_block(j, j->x + n * g->C * g->H * g->W, t0, ncols, v, pad);
+  ferry_gemm_epi plain;
+  ferry_gemm_epi_init(&plain);
+  for (int xi = 0; xi < j->nxi; xi++) {
+    /* B is only described: both operands come prepacked */
+    ferry_gemm_b B = {{v + xi * j->vs, 0, 0}, NULL, NULL};
+    ferry_gemm_pre pre = {j->pu + xi * j->per_u, v + xi * j->vs};
+    ferry_sgemm_serial_pre(g->M, ncols, g->C, (ferry_fmat){NULL, 0, 0}, &B, p + xi * j->ps, j->TB, &plain,
+                           work, &pre);
   }
+  output_block(j, p, t0, nt, j->y + n * g->M * g->OH * g->OW);
+}
+
+static void slot_task(void *arg, int64_t begin, int64_t end) {
+  const wjob *j = arg;
+  int64_t total = j->g->N * j->nblk;
+  for (int64_t s = begin; s < end; s++)
+    for (int64_t b = s * total / j->n_slots; b < (s + 1) * total / j->n_slots; b++)
+      run_block(j, b, j->slots + (size_t)s * j->slot_n);
 }
 
 /* ---- the driver ---- */
 
 int ferry_wino_fits(const ferry_wino *g) {
-  return g->C >= 16 && g->M >= 16 && g->OH >= 4 && g->OW >= 4 && g->OH * g->OW >= 64 && g->ph >= 0 && g->pw >= 0 &&
+  return g->C >= 16 && g->M >= 16 && g->OH >= 4 && g->OW >= 4 && g->OH * g->OW >= 49 && g->ph >= 0 && g->pw >= 0 &&
          g->ph <= 2 && g->pw <= 2;
 }
 
-/* Measured (bench/models.sh, resnet18): with the generic f32x4 GEMM
- * (wasm SIMD128) the 2.25x fewer multiply-adds win clearly; next to the
- * AVX2+FMA GEMM the scalar transforms and the extra passes over memory
- * cost more than they save, so x86-64 with AVX2 keeps the direct GEMM. */
-int ferry_wino_applies(const ferry_wino *g) { return ferry_wino_fits(g) && !ferry_simd_avx2(); }
+/* Measured per layer (bench/winograd, docs/kernels.md): F(4x4) wins on
+ * planes from 8x8 with both GEMMs (resnet18's 64@56x56 2.5x faster than
+ * im2col next to AVX2+FMA, 3x with the generic f32x4 one); on 7x7 planes
+ * its 2x2 tiles of 6x6 patches waste too much and F(2x2) wins, next to
+ * AVX2 only with 128 channels or more. The generic build keeps F(2x2)
+ * everywhere: in wasm (V8) F(4x4) is slower (resnet18 129-176 ms against
+ * 116-125), and with F(4x4) on both sides PaddleOCR det's output in the
+ * browser and natively (FMA in the GEMM, none in wasm) drift apart past
+ * the demo test's rtol 1e-4 (1.1e-4 at one element). */
+static int forced = -1; /* ferry_wino_use(); tests and benchmarks only */
 
-/* The 16 packed U_xi from the persist buffer (transformed and packed on
- * the first run), or NULL: then j->u holds them raw (per run). */
-static const float *packed_weights(ferry_kctx *k, wjob *j, int w_const, size_t per) {
-  int fresh = 0;
-  float *pu = w_const && k->persist ? k->persist(k, 16 * per * sizeof(float), &fresh) : NULL;
-  if (!pu || fresh) k->parallel(k, j->g->M * j->g->C, weights_task, j);
-  for (int xi = 0; pu && fresh && xi < 16; xi++)
-    ferry_sgemm_pack_a(j->g->M, j->g->C, (ferry_fmat){j->u + xi * j->g->M * j->g->C, j->g->C, 1}, pu + xi * per);
-  return pu;
+int ferry_wino_use(int tile) {
+  if (tile != -1 && tile != 0 && tile != 2 && tile != 4) return 0;
+  forced = tile;
+  return 1;
+}
+
+int ferry_wino_tile(const ferry_wino *g) {
+  if (!ferry_wino_fits(g)) return 0;
+  if (forced >= 0) return forced;
+  int big = g->OH >= 8 && g->OW >= 8;
+  if (!ferry_simd_avx2()) return 2;
+  return big ? 4 : g->C >= 128 && g->M >= 128 ? 2 : 0;
+}
+
+int ferry_wino_applies(const ferry_wino *g) { return ferry_wino_tile(g) != 0; }
+
+#ifndef BLOCK_BYTES
+#define BLOCK_BYTES (384 * 1024) /* a block's V and P together */
+#endif
+#define MAX_TB 256
+#define MAX_SLOTS 16
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Block size and slots: blocks fill about BLOCK_BYTES, and there are
+ * enough of them to keep the threads busy. */
+static void plan_blocks(wjob *j) {
+  const ferry_wino *g = j->g;
+  int64_t per_tile = (int64_t)j->nxi * (g->C + g->M) * (int64_t)sizeof(float);
+  int64_t tb = BLOCK_BYTES / per_tile / PANEL * PANEL;
+  tb = tb < PANEL ? PANEL : tb > MAX_TB ? MAX_TB : tb;
+  int64_t want = (j->T + 3) / 4; /* four blocks per image where the tiles allow */
+  want = (want + PANEL - 1) / PANEL * PANEL;
+  if (g->N < 4 && want < tb) tb = want < PANEL ? PANEL : want;
+  j->TB = tb;
+  j->nblk = (j->T + tb - 1) / tb;
+  j->n_slots = min64(g->N * j->nblk, MAX_SLOTS);
+  j->vs = g->C * tb + 16, j->ps = g->M * tb + 16; /* a cache line more: the nxi streams in other L1 sets */
+  j->v_n = (size_t)(j->nxi * j->vs);
+  j->p_n = (size_t)(j->nxi * j->ps);
+  j->work_n = (ferry_sgemm_work(g->M, tb, g->C) + 15) / 16 * 16;
+  j->pad_n = (size_t)((((tb - 1) / j->TW + 1) * j->m + j->a) * ((j->TW - 1) * j->m + j->a) + 16) / 16 * 16;
+  j->slot_n = j->v_n + j->p_n + j->work_n + j->pad_n;
+}
+
+/* The packed U_xi: from the persist buffer (transformed and packed on the
+ * first run) or, for a W that changes, built in scratch now. */
+static int packed_weights(ferry_kctx *k, wjob *j, int w_const) {
+  const ferry_wino *g = j->g;
+  size_t bytes = (size_t)j->nxi * j->per_u * sizeof(float);
+  int fresh = 1;
+  float *pu = w_const && k->persist ? k->persist(k, bytes, &fresh) : NULL;
+  if (!pu && !(pu = ferry_linalg_scratch(k, bytes))) return FERRY_E_SYSTEM;
+  j->pu = pu;
+  if (!fresh) return FERRY_OK;
+  if (!(j->u = ferry_linalg_scratch(k, (size_t)(j->nxi * g->M * g->C) * sizeof(float)))) return FERRY_E_SYSTEM;
+  k->parallel(k, g->M * g->C, weights_task, j);
+  k->parallel(k, j->nxi, pack_u_task, j);
+  return FERRY_OK;
 }
 
 int ferry_conv_winograd(ferry_kctx *k, const ferry_wino *g, const float *X, const float *W, float *Y,
-                        const ferry_gemm_epi *e, int w_const) {
-  wjob j = {g, (g->OH + 1) / 2, (g->OW + 1) / 2, 0, NULL, W, NULL, NULL, NULL, NULL, e};
-  j.T = j.TH * j.TW;
-  size_t per = ferry_sgemm_pack_a_size(g->M, g->C);
-  j.u = ferry_linalg_scratch(k, (size_t)(16 * g->M * g->C) * sizeof(float));
-  j.v = j.u ? ferry_linalg_scratch(k, (size_t)(16 * g->C * j.T) * sizeof(float)) : NULL;
-  j.mb = j.v ? ferry_linalg_scratch(k, (size_t)(16 * g->M * j.T) * sizeof(float)) : NULL;
-  float *ws = j.mb ? ferry_linalg_scratch(k, ferry_sgemm_ws_size(g->M, j.T, g->C) * sizeof(float)) : NULL;
-  if (!ws) return FERRY_E_SYSTEM;
-  const float *pu = packed_weights(k, &j, w_const, per);
-  ferry_gemm_epi plain;
-  ferry_gemm_epi_init(&plain);
-  for (int64_t n = 0; n < g->N; n++) {
-    j.x = X + n * g->C * g->H * g->W;
-    j.y = Y + n * g->M * g->OH * g->OW;
-    k->parallel(k, g->C, input_task, &j);
-    for (int xi = 0; xi < 16; xi++) {
-      ferry_gemm_b B = {{j.v + xi * g->C * j.T, j.T, 1}, NULL, NULL};
-      ferry_gemm_pre pre = {pu ? pu + xi * per : NULL, NULL};
-      ferry_sgemm_ws_pre(k, g->M, j.T, g->C, (ferry_fmat){j.u + xi * g->M * g->C, g->C, 1}, &B,
-                         j.mb + xi * g->M * j.T, j.T, &plain, ws, &pre);
-    }
-    k->parallel(k, g->M, output_task, &j);
-  }
+                        const ferry_gemm_epi *e, int w_const, int tile) {
+  wjob j;
+  memset(&j, 0, sizeof j);
+  j.g = g, j.x = X, j.w = W, j.y = Y, j.e = e;
+  j.m = tile == 4 ? 4 : 2, j.a = j.m + 2, j.nxi = j.a * j.a;
+  j.TH = (g->OH + j.m - 1) / j.m, j.TW = (g->OW + j.m - 1) / j.m, j.T = j.TH * j.TW;
+  j.per_u = ferry_sgemm_pack_a_size(g->M, g->C);
+  plan_blocks(&j);
+  int rc = packed_weights(k, &j, w_const);
+  if (rc) return rc;
+  if (!(j.slots = ferry_linalg_scratch(k, j.slot_n * (size_t)j.n_slots * sizeof(float)))) return FERRY_E_SYSTEM;
+  k->parallel(k, j.n_slots, slot_task, &j);
   return FERRY_OK;
 }

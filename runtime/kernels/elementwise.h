@@ -14,6 +14,8 @@
  *   elementwise_binary.c  arithmetic, comparisons, logic, bitwise, Pow,
  *                         Mod, BitShift, PRelu, Sum/Mean/Max/Min, Where
  *   elementwise_cast.c    Cast, CastLike
+ *   elementwise_chain.c   fused chains of float32 element-wise steps (the
+ *                         runtime's planner makes them: runtime/chain.c)
  *
  * Float-to-integer conversions (Cast, and ops computing in floats with an
  * integer output) truncate toward zero and saturate to the target's range;
@@ -24,6 +26,17 @@
 #define FERRY_KERNELS_ELEMENTWISE_H
 
 #include "../kernel.h"
+#include "simd.h"
+
+/* t clamped to [0, 1], NaN kept (scalar and per lane) */
+#define CLAMP01(t) ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
+/* m ? a : b per lane */
+FERRY_VINLINE f32x4 vsel4(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
+FERRY_VINLINE f32x4 vclamp01(f32x4 t) {
+  const f32x4 zero = f32x4_splat(0), one = f32x4_splat(1);
+  t = vsel4((i32x4)(t < zero), zero, t);
+  return vsel4((i32x4)(t > one), one, t);
+}
 
 /* ---- unary (elementwise_unary.c) ---- */
 int ferry_kernel_Abs(ferry_kctx *k);
@@ -110,6 +123,34 @@ void ferry_verf_f32(const float *x, float *y, int64_t n);
 void ferry_vsigmoid_f32(const float *x, float *y, int64_t n);
 void ferry_vgelu_f32(const float *x, float *y, int64_t n);     /* x/2 (1 + erf(x/sqrt 2)) */
 void ferry_vfastgelu_f32(const float *x, float *y, int64_t n); /* tanh approximation */
+
+/* ---- fused chains (elementwise_chain.c) ----
+ * A chain is a tiny program over float32 tensors of one shape: each step
+ * reads the previous step's result (ACC), an input tensor of the chain or
+ * a constant, and the last step's result is the output. The planner
+ * (runtime/chain.c) fuses runs of element-wise nodes into one, so the
+ * intermediates never go to memory; every step computes the same float
+ * expression as the op's own kernel, so a fused chain gives the same bits. */
+enum ferry_chain_code {
+  FERRY_CH_ADD, FERRY_CH_SUB, FERRY_CH_MUL, FERRY_CH_DIV,           /* a op b */
+  FERRY_CH_RELU, FERRY_CH_LEAKYRELU, FERRY_CH_HARDSIGMOID, FERRY_CH_HARDSWISH, /* f(a) */
+  FERRY_CH_SIGMOID, FERRY_CH_TANH
+};
+#define FERRY_CH_ACC (-1)   /* operand: the previous step's result */
+#define FERRY_CH_CONST (-2) /* operand: the step's constant */
+#define FERRY_CH_MAX_IN 8   /* input tensors of a chain */
+
+typedef struct ferry_chain_op {
+  int code;          /* enum ferry_chain_code */
+  int a, b;          /* operands: input index, FERRY_CH_ACC or FERRY_CH_CONST (b unused by f(a)) */
+  float c;           /* the constant operand */
+  float alpha, beta; /* LeakyRelu alpha; HardSigmoid alpha, beta */
+} ferry_chain_op;
+
+/* out[i0 .. i0+n) of the chain over in[k][i0 .. i0+n), 256 elements at a
+ * time (the block stays in L1); out may be one of the inputs. */
+void ferry_chain_eval(const ferry_chain_op *ops, int n_ops, const float *const *in, int64_t i0, int64_t n,
+                      float *out);
 
 /* ---- shared by elementwise*.c (elementwise_common.c) ---- */
 

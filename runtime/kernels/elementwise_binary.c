@@ -501,9 +501,35 @@ typedef struct whererun {
   }                                                                                              \
   break;
 
+typedef uint8_t where_u8x4 __attribute__((vector_size(4)));
+
+/* A 4-byte Where row with a contiguous condition and X, Y each contiguous
+ * or one broadcast value (attention masks): four lanes at a time, the
+ * condition's bytes widened into a lane mask. */
+static void where_row4(const uint8_t *c, const uint32_t *x, int64_t sx, const uint32_t *yv, int64_t sy, uint32_t *o,
+                       int64_t n) {
+  i32x4 xs = (i32x4){0} + (int32_t)x[0], ys = (i32x4){0} + (int32_t)yv[0];
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    where_u8x4 cb;
+    i32x4 xv = xs, yw = ys;
+    memcpy(&cb, c + i, sizeof cb);
+    if (sx) memcpy(&xv, x + i, sizeof xv);
+    if (sy) memcpy(&yw, yv + i, sizeof yw);
+    i32x4 m = __builtin_convertvector(cb, i32x4) != 0;
+    i32x4 v = (m & xv) | (~m & yw);
+    memcpy(o + i, &v, sizeof v);
+  }
+  for (; i < n; i++) o[i] = c[i] ? x[i * sx] : yv[i * sy];
+}
+
 static void where_row(void *arg, int64_t y, const int64_t *off, const int64_t *st, int64_t n) {
   const whererun *r = arg;
   const uint8_t *c = r->c + off[0];
+  if (r->size == 4 && st[0] == 1 && (st[1] == 0 || st[1] == 1) && (st[2] == 0 || st[2] == 1)) {
+    where_row4(c, (const uint32_t *)r->x + off[1], st[1], (const uint32_t *)r->y + off[2], st[2], (uint32_t *)r->o + y, n);
+    return;
+  }
   switch (r->size) {
   case 1: WHERE_LOOP(uint8_t)
   case 2: WHERE_LOOP(uint16_t)

@@ -202,8 +202,6 @@ static uint64_t Sign_u64(uint64_t v, const uparam *p) { (void)p; return v != 0; 
 UNARY_FLOAT(Sign, v > 0 ? 1.0f : v < 0 ? -1.0f : v, v > 0 ? 1.0 : v < 0 ? -1.0 : v) /* keeps 0 and NaN */
 KERNEL(Sign, Sign_s64, Sign_u64, F | INTS)
 
-static inline f32x4 sel4(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)(((i32x4)a & m) | ((i32x4)b & ~m)); }
-
 /* Relu keeps NaN (x < 0 ? 0 : x), as numpy's maximum does. */
 static void Relu_f32(const float *x, float *y, int64_t n, const uparam *p) {
   (void)p;
@@ -211,7 +209,7 @@ static void Relu_f32(const float *x, float *y, int64_t n, const uparam *p) {
   const f32x4 zero = f32x4_splat(0.0f);
   for (; i + 4 <= n; i += 4) {
     f32x4 v = f32x4_load(x + i);
-    f32x4_store(y + i, sel4((i32x4)(v < zero), zero, v));
+    f32x4_store(y + i, vsel4((i32x4)(v < zero), zero, v));
   }
   for (; i < n; i++) y[i] = x[i] < 0 ? 0.0f : x[i];
 }
@@ -226,7 +224,26 @@ int ferry_kernel_BitwiseNot(ferry_kctx *k) { return unary(k, &OP_BitwiseNot, NUL
 
 static uint64_t Not_u64(uint64_t v, const uparam *p) { (void)p; return !v; }
 static const uop OP_Not = {NULL, NULL, NULL, Not_u64, FERRY_EW_BOOL};
-int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
+
+/* Not on bool bytes directly (the generic integer loop loads and stores
+ * each element through its dtype's switch). */
+static void not_bool_range(void *arg, int64_t b, int64_t e) {
+  const urun *r = arg;
+  const uint8_t *x = r->x;
+  uint8_t *y = r->y;
+  for (int64_t i = b; i < e; i++) y[i] = !x[i];
+}
+
+int ferry_kernel_Not(ferry_kctx *k) {
+  if (k->n_in < 1 || k->in[0].dtype != FERRY_BOOL) return unary(k, &OP_Not, NULL);
+  const ferry_tview *x = &k->in[0];
+  int rc = ferry_ew_output(k, x->dtype, &x, 1);
+  if (rc) return rc;
+  if (k->out[0].numel != x->numel) return unary(k, &OP_Not, NULL); /* its error */
+  urun r = {&OP_Not, NULL, x->dtype, x->data, k->out[0].data};
+  ferry_ew_parallel(k, x->numel, not_bool_range, &r);
+  return FERRY_OK;
+}
 
 /* ---- activations with attributes (p->a, p->b, p->c) ---- */
 
@@ -238,8 +255,6 @@ int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
   }
 #define ATTR(name, dflt) ferry_attr_float(k->sctx, name, dflt)
 
-/* t clamped to [0, 1], NaN kept */
-#define CLAMP01(t) ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
 
 /* The same float expression on four lanes (f32x4, v the lanes, P a copy
  * of the parameters so they stay in registers), scalar for the tail; the
@@ -264,14 +279,7 @@ int ferry_kernel_Not(ferry_kctx *k) { return unary(k, &OP_Not, NULL); }
     return (DEXPR);                                                              \
   }
 
-/* m ? a : b per lane */
-FERRY_VINLINE f32x4 vsel4(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
-/* CLAMP01 per lane: below 0 -> 0, above 1 -> 1, NaN kept */
-FERRY_VINLINE f32x4 vclamp01(f32x4 t) {
-  const f32x4 zero = f32x4_splat(0), one = f32x4_splat(1);
-  t = vsel4((i32x4)(t < zero), zero, t);
-  return vsel4((i32x4)(t > one), one, t);
-}
+/* (CLAMP01, vsel4 and vclamp01 are in elementwise.h) */
 
 UNARY_FLOAT_V(HardSigmoid, CLAMP01(P.a * v + P.b), vclamp01(v * P.a + P.b),
               CLAMP01((double)p->a * v + (double)p->b))

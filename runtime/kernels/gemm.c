@@ -865,6 +865,11 @@ void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fer
   sgemm_serial(M, N, K, A, B, C, ldc, e, work, NULL);
 }
 
+void ferry_sgemm_serial_pre(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                            int64_t ldc, const ferry_gemm_epi *e, float *work, const ferry_gemm_pre *pre) {
+  sgemm_serial(M, N, K, A, B, C, ldc, e, work, pre);
+}
+
 /* ---- the parallel driver ---- */
 
 static void pack_a_task(void *arg, int64_t begin, int64_t end) {

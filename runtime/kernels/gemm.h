@@ -142,6 +142,12 @@ size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K);
 void ferry_sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C, int64_t ldc,
                         const ferry_gemm_epi *e, float *work);
 
+/* ferry_sgemm_serial with prepacked operands (pre may be NULL; see
+ * ferry_gemm_pre), for kernels that pack their own operands and run many
+ * small products in parallel slots (Winograd). */
+void ferry_sgemm_serial_pre(int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
+                            int64_t ldc, const ferry_gemm_epi *e, float *work, const ferry_gemm_pre *pre);
+
 /* The micro-kernel in use, e.g. "f32x4 4x8" (benchmarks print it). */
 const char *ferry_gemm_config(void);
 

@@ -12,10 +12,12 @@
  *     inner loops never test bounds; padding never contributes a value
  *     (MaxPool ignores it, AveragePool counts it only with
  *     count_include_pad, LpPool adds zeros);
- *   - float32 1-D/2-D Max/AveragePool without Indices take a fast path:
- *     4 output columns at once on simd.h vectors where the windows lie
- *     inside the row, threads over the N*C planes; everything else (3-D,
- *     Indices, LpPool, other dtypes) runs one N-d loop on doubles;
+ *   - float32 1-D/2-D Max/AveragePool without Indices take a fast path,
+ *     threads over the N*C planes: each output row reduces its window
+ *     rows into one row, then its columns are reduced a vector of outputs
+ *     at a time where the windows lie inside the row (pool_row.h, generic
+ *     and AVX2), one by one at the edges; everything else (3-D, Indices,
+ *     LpPool, other dtypes) runs one N-d loop on doubles;
  *   - MaxPool propagates NaN (a window with a NaN gives NaN, its Indices
  *     the first NaN), -inf is an ordinary value;
  *   - RoiAlign follows onnxruntime's bilinear sampling (half_pixel or
@@ -25,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "nn.h"
 #include "simd.h"
 #include "util.h"
@@ -214,7 +217,40 @@ typedef struct pool2d {
   const float *x;
   float *y;
   int64_t H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW;
+  /* the separable loops of this instruction set (pool_row.h) */
+  void (*vreduce)(const float *x, int64_t rs, int64_t nr, int64_t n, int max, float *d);
+  int64_t (*hrow)(const float *t, int64_t ow, int64_t hi, int64_t k, int64_t s, int64_t dw, int64_t pw, int max,
+                  float cnt, float *y);
+  int64_t vl; /* hrow's outputs per vector */
 } pool2d;
+
+/* The separable vector loops, once per instruction set (pool_row.h). */
+#define PL_V f32x4
+#define PL_I i32x4
+#define PL_VL 4
+#define PL_ATTR
+#define PL_FN(name) name##_generic
+#include "pool_row.h"
+#undef PL_V
+#undef PL_I
+#undef PL_VL
+#undef PL_ATTR
+#undef PL_FN
+#if defined(__x86_64__) && !defined(__AVX2__)
+typedef float pl_f32x8 __attribute__((vector_size(32)));
+typedef int pl_i32x8 __attribute__((vector_size(32)));
+#define PL_V pl_f32x8
+#define PL_I pl_i32x8
+#define PL_VL 8
+#define PL_ATTR __attribute__((target("avx2")))
+#define PL_FN(name) name##_avx2
+#include "pool_row.h"
+#undef PL_V
+#undef PL_I
+#undef PL_VL
+#undef PL_ATTR
+#undef PL_FN
+#endif
 
 static inline f32x4 vsel(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
 
@@ -247,7 +283,9 @@ static float pool1(const pool2d *t, const float *x, int64_t oh, int64_t ow, int6
   return acc;
 }
 
-static void pool2d_plane(const pool2d *t, const float *x, float *y) {
+/* The plane without the separable split (rows wider than POOL_ROW_MAX):
+ * each vector of outputs reads its whole window. */
+static void pool2d_plane_direct(const pool2d *t, const float *x, float *y) {
   const pgeom *g = t->a->g;
   int n = g->n, max = t->a->mode == POOL_MAX;
   /* columns whose windows lie inside the row */
@@ -277,6 +315,64 @@ static void pool2d_plane(const pool2d *t, const float *x, float *y) {
   }
 }
 
+#define POOL_ROW_MAX 4096 /* rows up to this wide reduce their window rows into a stack row */
+
+/* One output of a reduced row r (its window rows already combined), taps
+ * [wlo, whi) of the columns; cnt: AveragePool's divisor. */
+static float pool_col(const pool2d *t, const float *r, int64_t ow, int64_t wlo, int64_t whi, int max, int64_t cnt) {
+  float acc = max ? -INFINITY : 0.0f;
+  for (int64_t tw = wlo; tw < whi; tw++) {
+    float v = r[ow * t->SW - t->PW + tw * t->DW];
+    acc = max ? (v > acc || v != v ? v : acc) : acc + v;
+  }
+  return max ? acc : cnt ? acc / (float)cnt : 0.0f;
+}
+
+/* One plane, separably: per output row its window rows reduced into one
+ * row (or the input row itself when there is one), then the columns
+ * vectorized where the windows lie inside the row, one by one at the
+ * edges. */
+static void pool2d_plane(const pool2d *t, const float *x, float *y) {
+  if (t->W > POOL_ROW_MAX) {
+    pool2d_plane_direct(t, x, y);
+    return;
+  }
+  const pgeom *g = t->a->g;
+  int n = g->n, max = t->a->mode == POOL_MAX, incl = t->a->include_pad;
+  float tmp[POOL_ROW_MAX];
+  int64_t ow_a = (t->PW + t->SW - 1) / t->SW, ow_b = floor_div(t->W - 1 - (t->KW - 1) * t->DW + t->PW, t->SW) + 1;
+  ow_b = ow_b < t->OW ? ow_b : t->OW;
+  ow_a = ow_a < ow_b ? ow_a : ow_b;
+  for (int64_t oh = 0; oh < t->OH; oh++) {
+    int64_t hlo = 0, hhi = 1, hp = 1, wlo, whi, wp;
+    if (n == 2) tap_range(g, 0, oh, &hlo, &hhi, &hp);
+    const float *r = tmp;
+    if (hhi - hlo == 1) {
+      r = x + (oh * t->SH - t->PH + hlo * t->DH) * t->W;
+    } else if (hhi > hlo) {
+      t->vreduce(x + (oh * t->SH - t->PH + hlo * t->DH) * t->W, t->DH * t->W, hhi - hlo, t->W, max, tmp);
+    } else {
+      for (int64_t i = 0; i < t->W; i++) tmp[i] = max ? -INFINITY : 0.0f; /* no window row inside */
+    }
+    float *yr = y + oh * t->OW;
+    int64_t rows = incl ? hp : hhi - hlo, ow = 0;
+    for (; ow < ow_a; ow++) {
+      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
+      yr[ow] = pool_col(t, r, ow, wlo, whi, max, rows * (incl ? wp : whi - wlo));
+    }
+    if (max || rows) { /* whole vectors; the rest as one more overlapping the last, or 4 at a time */
+      float cnt = (float)(rows * t->KW);
+      ow = t->hrow(r, ow, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
+      if (ow < ow_b && ow_b - ow_a >= t->vl) ow = t->hrow(r, ow_b - t->vl, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
+      if (ow < ow_b) ow = pool_hrow_generic(r, ow, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
+    }
+    for (; ow < t->OW; ow++) {
+      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
+      yr[ow] = pool_col(t, r, ow, wlo, whi, max, rows * (incl ? wp : whi - wlo));
+    }
+  }
+}
+
 static void pool2d_task(void *arg, int64_t b, int64_t e) {
   pool2d *t = arg;
   const pgeom *g = t->a->g;
@@ -288,7 +384,11 @@ static void pool_f32(ferry_kctx *k, const pool_args *a) {
   int two = g->n == 2;
   pool2d t = {a, k->in[0].data, k->out[0].data, two ? g->in[0] : 1, g->in[g->n - 1], two ? g->out[0] : 1,
               g->out[g->n - 1], two ? g->k[0] : 1, g->k[g->n - 1], two ? g->s[0] : 1, g->s[g->n - 1],
-              two ? g->d[0] : 1, g->d[g->n - 1], two ? g->pb[0] : 0, g->pb[g->n - 1]};
+              two ? g->d[0] : 1, g->d[g->n - 1], two ? g->pb[0] : 0, g->pb[g->n - 1], pool_vreduce_generic,
+              pool_hrow_generic, 4};
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) t.vreduce = pool_vreduce_avx2, t.hrow = pool_hrow_avx2, t.vl = 8;
+#endif
   k->parallel(k, g->planes, pool2d_task, &t);
 }
 

@@ -6,11 +6,13 @@
  *     as doubles, the result stored back into any dtype with safe integer
  *     conversion;
  *   - float32 row primitives on simd.h vectors (max/min that propagate
- *     NaN, sums, a vector exp for softmax-style sums, moments).
+ *     NaN, sums, a vector exp for softmax-style sums - nn_exp.h, generic
+ *     and AVX2 - and moments).
  */
 #include <math.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "nn.h"
 #include "simd.h"
 #include "util.h"
@@ -124,24 +126,10 @@ double ferry_nn_attr_num(ferry_kctx *k, const char *name, double dflt) {
 /* Lanes of a where mask m is set, else of b (C has no vector ?:). */
 static inline f32x4 vsel(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
 
-/* NaN-propagating lane max/min: take v when it is larger or NaN. */
-static inline f32x4 vmax_nan(f32x4 m, f32x4 v) { return vsel((v > m) | (v != v), v, m); }
+/* NaN-propagating lane min: take v when it is smaller or NaN (the max is in nn_exp.h). */
 static inline f32x4 vmin_nan(f32x4 m, f32x4 v) { return vsel((v < m) | (v != v), v, m); }
-static inline float smax_nan(float m, float v) { return v > m || v != v ? v : m; }
 static inline float smin_nan(float m, float v) { return v < m || v != v ? v : m; }
 
-float ferry_nn_max_f32(const float *x, int64_t n) {
-  float m = -INFINITY;
-  int64_t i = 0;
-  if (n >= 8) {
-    f32x4 a = f32x4_load(x), b = f32x4_load(x + 4);
-    for (i = 8; i + 8 <= n; i += 8) a = vmax_nan(a, f32x4_load(x + i)), b = vmax_nan(b, f32x4_load(x + i + 4));
-    a = vmax_nan(a, b);
-    for (int l = 0; l < 4; l++) m = smax_nan(m, a[l]);
-  }
-  for (; i < n; i++) m = smax_nan(m, x[i]);
-  return m;
-}
 
 float ferry_nn_min_f32(const float *x, int64_t n) {
   float m = INFINITY;
@@ -200,53 +188,51 @@ float ferry_nn_prod_f32(const float *x, int64_t n) {
   return p;
 }
 
-/* exp on 4 lanes: x = n ln2 + r, exp(r) by Cephes' polynomial, 2^n from
- * the exponent bits. n is found by the round-to-nearest magic constant,
- * so no float-to-int conversion happens (NaN lanes stay NaN). */
-static inline f32x4 vexp(f32x4 x) {
-  const f32x4 magic = f32x4_splat(12582912.0f); /* 1.5 * 2^23 */
-  i32x4 under = x < -87.33654f;
-  x = vsel(x > 88.0f, f32x4_splat(88.0f), x);
-  x = vsel(under, f32x4_splat(-87.33654f), x);
-  f32x4 t = x * 1.44269504088896341f + magic;
-  f32x4 n = t - magic;
-  f32x4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  f32x4 p = f32x4_splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  u32x4 tb, mb;
-  memcpy(&tb, &t, sizeof tb);
-  memcpy(&mb, &magic, sizeof mb);
-  u32x4 e = (tb - mb + 127u) << 23;
-  f32x4 scale;
-  memcpy(&scale, &e, sizeof scale);
-  f32x4 y = p * scale;
-  return vsel(under, f32x4_splat(0), y);
+/* The exp sum, once per instruction set (nn_exp.h). */
+#define NX_V f32x4
+#define NX_I i32x4
+#define NX_U u32x4
+#define NX_VL 4
+#define NX_ATTR
+#define NX_FN(name) name##_generic
+#include "nn_exp.h"
+#undef NX_V
+#undef NX_I
+#undef NX_U
+#undef NX_VL
+#undef NX_ATTR
+#undef NX_FN
+#if defined(__x86_64__) && !defined(__AVX2__)
+typedef float nx_f32x8 __attribute__((vector_size(32)));
+typedef int nx_i32x8 __attribute__((vector_size(32)));
+typedef unsigned int nx_u32x8 __attribute__((vector_size(32)));
+#define NX_V nx_f32x8
+#define NX_I nx_i32x8
+#define NX_U nx_u32x8
+#define NX_VL 8
+#define NX_ATTR __attribute__((target("avx2,fma")))
+#define NX_FN(name) name##_avx2
+#include "nn_exp.h"
+#undef NX_V
+#undef NX_I
+#undef NX_U
+#undef NX_VL
+#undef NX_ATTR
+#undef NX_FN
+#endif
+
+float ferry_nn_max_f32(const float *x, int64_t n) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return row_max_avx2(x, n);
+#endif
+  return row_max_generic(x, n);
 }
 
 float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
-  f32x4 acc = f32x4_splat(0), s = f32x4_splat(shift);
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    f32x4 e = vexp(f32x4_load(x + i) - s);
-    if (y) f32x4_store(y + i, e);
-    acc += e;
-  }
-  float sum = hsum(acc);
-  if (i < n) { /* the tail through one padded vector, so every lane agrees */
-    float buf[4] = {shift, shift, shift, shift};
-    memcpy(buf, x + i, (size_t)(n - i) * sizeof *x);
-    f32x4 e = vexp(f32x4_load(buf) - s);
-    for (int l = 0; l < n - i; l++) {
-      if (y) y[i + l] = e[l];
-      sum += e[l];
-    }
-  }
-  return sum;
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return exp_sum_avx2(y, x, n, shift);
+#endif
+  return exp_sum_generic(y, x, n, shift);
 }
 
 void ferry_nn_affine_f32(float *y, const float *x, int64_t n, float a, float b) {

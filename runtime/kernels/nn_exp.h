@@ -1,0 +1,92 @@
+/*
+ * nn_exp.h - softmax's row max and exp sum for nn_util.c, written once and
+ * included once per instruction set (like conv_dw.h): the generic build
+ * (f32x4: SSE natively, SIMD128 in wasm) and, on x86-64, again inside
+ * `target("avx2,fma")` functions with f32x8 (twice the lanes, and the
+ * polynomial's multiply-adds fused).
+ *
+ * nn_util.c defines before including:
+ *   NX_V, NX_I, NX_U, NX_VL  float, int32 and uint32 vectors and their lanes
+ *   NX_ATTR                  attributes of every function here
+ *   NX_FN(name)              the function's name for this variant
+ */
+
+/* exp on NX_VL lanes: x = n ln2 + r, exp(r) by Cephes' polynomial, 2^n
+ * from the exponent bits. n is found by the round-to-nearest magic
+ * constant, so no float-to-int conversion happens (NaN lanes stay NaN). */
+NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(nx_sel)(NX_I m, NX_V a, NX_V b) {
+  return (NX_V)((m & (NX_I)a) | (~m & (NX_I)b));
+}
+
+NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
+  const NX_V magic = (NX_V){0} + 12582912.0f; /* 1.5 * 2^23 */
+  NX_I under = x < -87.33654f;
+  x = NX_FN(nx_sel)(x > 88.0f, (NX_V){0} + 88.0f, x);
+  x = NX_FN(nx_sel)(under, (NX_V){0} - 87.33654f, x);
+  NX_V t = x * 1.44269504088896341f + magic;
+  NX_V n = t - magic;
+  NX_V r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  NX_V p = (NX_V){0} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  NX_U tb, mb;
+  memcpy(&tb, &t, sizeof tb);
+  memcpy(&mb, &magic, sizeof mb);
+  NX_U e = (tb - mb + 127u) << 23;
+  NX_V scale;
+  memcpy(&scale, &e, sizeof scale);
+  NX_V y = p * scale;
+  return NX_FN(nx_sel)(under, (NX_V){0}, y);
+}
+
+/* y[i] = exp(x[i] - shift) (y may be NULL or x); returns their sum. */
+NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float shift) {
+  NX_V acc = {0}, s = (NX_V){0} + shift;
+  int64_t i = 0;
+  for (; i + NX_VL <= n; i += NX_VL) {
+    NX_V v;
+    memcpy(&v, x + i, sizeof v);
+    NX_V e = NX_FN(vexp)(v - s);
+    if (y) memcpy(y + i, &e, sizeof e);
+    acc += e;
+  }
+  float sum = 0;
+  for (int l = 0; l < NX_VL; l++) sum += acc[l];
+  if (i < n) { /* the tail through one padded vector, so every lane agrees */
+    float buf[NX_VL];
+    for (int l = 0; l < NX_VL; l++) buf[l] = i + l < n ? x[i + l] : shift;
+    NX_V v;
+    memcpy(&v, buf, sizeof v);
+    NX_V e = NX_FN(vexp)(v - s);
+    for (int l = 0; l < n - i; l++) {
+      if (y) y[i + l] = e[l];
+      sum += e[l];
+    }
+  }
+  return sum;
+}
+
+/* The largest of x[0..n), NaN when one is NaN, -inf when n is 0. */
+NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
+  float m = -INFINITY;
+  int64_t i = 0;
+  if (n >= 2 * NX_VL) {
+    NX_V a, b, v, w;
+    memcpy(&a, x, sizeof a);
+    memcpy(&b, x + NX_VL, sizeof b);
+    for (i = 2 * NX_VL; i + 2 * NX_VL <= n; i += 2 * NX_VL) {
+      memcpy(&v, x + i, sizeof v);
+      memcpy(&w, x + i + NX_VL, sizeof w);
+      a = NX_FN(nx_sel)((v > a) | (v != v), v, a);
+      b = NX_FN(nx_sel)((w > b) | (w != w), w, b);
+    }
+    a = NX_FN(nx_sel)((b > a) | (b != b), b, a);
+    for (int l = 0; l < NX_VL; l++) m = a[l] > m || a[l] != a[l] ? a[l] : m;
+  }
+  for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
+  return m;
+}

@@ -1,0 +1,124 @@
+/*
+ * vmath_body.h - the vector bodies of elementwise_vmath.c, written once
+ * and included once per instruction set (like conv_dw.h): the generic
+ * build (f32x4: SSE natively, SIMD128 in wasm) and, on x86-64, again
+ * inside `target("avx2,fma")` functions with f32x8.
+ *
+ * elementwise_vmath.c defines before including:
+ *   VM_V, VM_I, VM_VL  the float and int32 vectors and their lanes
+ *   VM_ATTR            attributes of every function here
+ *   VM_FN(name)        the function's name for this variant
+ * and gets VM_FN(vexp_map) ... VM_FN(vfastgelu_map): y[0..n) = f(x[0..n)).
+ */
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(load)(const float *p) {
+  VM_V v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+VM_ATTR static inline __attribute__((always_inline)) void VM_FN(store)(float *p, VM_V v) { memcpy(p, &v, sizeof v); }
+
+/* lane masks: all ones where true (vector comparisons give 0 / -1) */
+VM_ATTR static inline __attribute__((always_inline)) VM_I VM_FN(lt)(VM_V a, VM_V b) { return (VM_I)(a < b); }
+VM_ATTR static inline __attribute__((always_inline)) VM_I VM_FN(isnan4)(VM_V a) { return (VM_I)(a != a); }
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(sel)(VM_I m, VM_V a, VM_V b) { return (VM_V)(((VM_I)a & m) | ((VM_I)b & ~m)); }
+/* min/max that return the bound for NaN lanes (callers restore NaN) */
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmin)(VM_V a, VM_V b) { return VM_FN(sel)(VM_FN(lt)(a, b), a, b); }
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmax)(VM_V a, VM_V b) { return VM_FN(sel)(VM_FN(lt)(b, a), a, b); }
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(splat)(float x) {
+  return ((VM_V){0} + 1.0f) * x; /* not 0 + x: -0 stays -0 (the sign masks) */
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
+  const VM_V magic = VM_FN(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+  VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-104.0f)), VM_FN(splat)(89.0f));
+  VM_V t = xc * VM_FN(splat)(1.44269504088896341f) + magic;
+  VM_I n = (VM_I)t - (VM_I)magic;
+  VM_V nf = t - magic;
+  VM_V r = xc - nf * VM_FN(splat)(0.693359375f);
+  r = r - nf * VM_FN(splat)(-2.12194440e-4f);
+  VM_V p = VM_FN(splat)(1.9875691500e-4f);
+  p = p * r + VM_FN(splat)(1.3981999507e-3f);
+  p = p * r + VM_FN(splat)(8.3334519073e-3f);
+  p = p * r + VM_FN(splat)(4.1665795894e-2f);
+  p = p * r + VM_FN(splat)(1.6666665459e-1f);
+  p = p * r + VM_FN(splat)(5.0000001201e-1f);
+  VM_V y = p * r * r + r + VM_FN(splat)(1.0f);
+  VM_I n1 = n >> 1, n2 = n - n1; /* each in [-75, 64]: 2^n1, 2^n2 are normal */
+  y = y * (VM_V)((n1 + 127) << 23) * (VM_V)((n2 + 127) << 23);
+  return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(abs4)(VM_V x) { return (VM_V)((VM_I)x & ~(VM_I)VM_FN(splat)(-0.0f)); }
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(copysign4)(VM_V mag, VM_V sgn) {
+  return (VM_V)((VM_I)mag | ((VM_I)sgn & (VM_I)VM_FN(splat)(-0.0f)));
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
+  VM_V ax = VM_FN(abs4)(x), z = x * x;
+  VM_V ps = VM_FN(splat)(-5.70498872745e-3f);
+  ps = ps * z + VM_FN(splat)(2.06390887954e-2f);
+  ps = ps * z + VM_FN(splat)(-5.37397155531e-2f);
+  ps = ps * z + VM_FN(splat)(1.33314422036e-1f);
+  ps = ps * z + VM_FN(splat)(-3.33332819422e-1f);
+  ps = ps * z * x + x;
+  VM_V e = VM_FN(exp4)(VM_FN(splat)(2.0f) * VM_FN(vmin)(ax, VM_FN(splat)(10.0f))); /* tanh > 1 - 2^-25 beyond 9.1 */
+  VM_V pl = VM_FN(splat)(1.0f) - VM_FN(splat)(2.0f) / (e + VM_FN(splat)(1.0f));
+  VM_V y = VM_FN(copysign4)(VM_FN(abs4)(VM_FN(sel)(VM_FN(lt)(ax, VM_FN(splat)(0.625f)), ps, pl)), x); /* odd, also at -0 */
+  return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(erf4)(VM_V x) {
+  VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-4.0f)), VM_FN(splat)(4.0f)), z = xc * xc;
+  VM_V p = VM_FN(splat)(-2.72614225801306e-10f);
+  p = p * z + VM_FN(splat)(2.77068142495902e-08f);
+  p = p * z + VM_FN(splat)(-2.10102402082508e-06f);
+  p = p * z + VM_FN(splat)(-5.69250639462346e-05f);
+  p = p * z + VM_FN(splat)(-7.34990630326855e-04f);
+  p = p * z + VM_FN(splat)(-2.95459980854025e-03f);
+  p = p * z + VM_FN(splat)(-1.60960333262415e-02f);
+  VM_V q = VM_FN(splat)(-1.45660718464996e-05f);
+  q = q * z + VM_FN(splat)(-2.13374055278905e-04f);
+  q = q * z + VM_FN(splat)(-1.68282697438203e-03f);
+  q = q * z + VM_FN(splat)(-7.37332916720468e-03f);
+  q = q * z + VM_FN(splat)(-1.42647390514189e-02f);
+  VM_V y = VM_FN(vmin)(VM_FN(vmax)(xc * p / q, VM_FN(splat)(-1.0f)), VM_FN(splat)(1.0f));
+  return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(sigmoid4)(VM_V x) { return VM_FN(splat)(1.0f) / (VM_FN(splat)(1.0f) + VM_FN(exp4)(-x)); }
+
+/* Both gelus are -0 below -20 (the exact values underflow), which also
+ * keeps -inf from giving -inf * 0. */
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(gelu4)(VM_V x) {
+  VM_V y = VM_FN(splat)(0.5f) * x * (VM_FN(splat)(1.0f) + VM_FN(erf4)(x * VM_FN(splat)(0.70710678118654752f)));
+  return VM_FN(sel)(VM_FN(lt)(x, VM_FN(splat)(-20.0f)), VM_FN(splat)(-0.0f), y);
+}
+
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(fastgelu4)(VM_V x) {
+  /* 2u = x (2 sqrt(2/pi) + 2 * 0.044715 sqrt(2/pi) x^2) */
+  VM_V u2 = x * (VM_FN(splat)(1.5957691216057308f) + VM_FN(splat)(0.0713548162726009f) * x * x);
+  VM_V y = x / (VM_FN(splat)(1.0f) + VM_FN(exp4)(-u2));
+  return VM_FN(sel)(VM_FN(lt)(x, VM_FN(splat)(-20.0f)), VM_FN(splat)(-0.0f), VM_FN(sel)(VM_FN(isnan4)(x), x, y));
+}
+
+/* y[0..n) = f(x[0..n)) with a padded tail. */
+#define VMAP(name, f4)                                          \
+  VM_ATTR static void VM_FN(name)(const float *x, float *y, int64_t n) { \
+    int64_t i = 0;                                              \
+    for (; i + VM_VL <= n; i += VM_VL) VM_FN(store)(y + i, VM_FN(f4)(VM_FN(load)(x + i))); \
+    if (i < n) {                                                \
+      float t[VM_VL] = {0};                                     \
+      for (int64_t j = i; j < n; j++) t[j - i] = x[j];          \
+      VM_FN(store)(t, VM_FN(f4)(VM_FN(load)(t)));                        \
+      for (int64_t j = i; j < n; j++) y[j] = t[j - i];          \
+    }                                                           \
+  }
+
+VMAP(vexp_map, exp4)
+VMAP(vtanh_map, tanh4)
+VMAP(verf_map, erf4)
+VMAP(vsigmoid_map, sigmoid4)
+VMAP(vgelu_map, gelu4)
+VMAP(vfastgelu_map, fastgelu4)
+#undef VMAP
