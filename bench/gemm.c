@@ -1,7 +1,8 @@
 /*
  * bench/gemm.c - GFLOP/s of ferry's float32 GEMM (runtime/kernels/gemm.h)
  * on one thread: 256^3, 512^3 and 1024x1024x256 (M x N x K), plus a
- * transposed-B case, then Conv's kernel on resnet/mobilenet-like layers.
+ * transposed-B case, then Conv's kernel on resnet/mobilenet-like layers (W constant:
+ * packed or transformed once, as in a session).
  * Prints the micro-kernel the build uses (vector width and register tile)
  * and the measured SIMD peak it is judged against: a loop of independent
  * multiply-add chains on the same vectors (f32x4; on x86-64 also f32x8 with
@@ -26,36 +27,7 @@
 #include "kernel.h"
 #include "kernels/gemm.h"
 #include "kernels/linalg.h"
-
-/* A kernel context of our own: scratch from malloc, parallel inline. */
-typedef struct bench_ctx {
-  ferry_kctx k;
-  void *owned[64];
-  int n_owned;
-} bench_ctx;
-
-static void *bench_scratch(ferry_kctx *k, size_t n) {
-  bench_ctx *b = (bench_ctx *)k;
-  void *p = NULL;
-  if (b->n_owned == 64 || posix_memalign(&p, 64, n ? n : 1)) return NULL;
-  return b->owned[b->n_owned++] = p;
-}
-
-static void bench_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
-  (void)k;
-  if (n > 0) fn(arg, 0, n);
-}
-
-static void bench_release(bench_ctx *b) {
-  for (int i = 0; i < b->n_owned; i++) free(b->owned[i]);
-  b->n_owned = 0;
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "benchctx.h"
 
 static float *random_matrix(int64_t n) {
   float *p = malloc((size_t)n * sizeof *p);
@@ -70,9 +42,7 @@ static float *random_matrix(int64_t n) {
 /* Best GFLOP/s over repeated runs for about `secs` seconds. */
 static double bench_one(int64_t M, int64_t N, int64_t K, int trans_b, double secs) {
   bench_ctx b;
-  memset(&b, 0, sizeof b);
-  b.k.scratch = bench_scratch;
-  b.k.parallel = bench_parallel;
+  bench_init(&b, 0);
   float *A = random_matrix(M * K), *B = random_matrix(K * N), *C = malloc((size_t)(M * N) * sizeof *C);
   if (!A || !B || !C) {
     fprintf(stderr, "out of memory\n");
@@ -179,9 +149,7 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
   out[0] = (ferry_tview){.dtype = FERRY_F32, .rank = 4, .dims = {1, M, OH, OH}, .numel = M * OH * OH,
                            .data = malloc((size_t)(M * OH * OH) * sizeof(float))};
   bench_ctx b;
-  memset(&b, 0, sizeof b);
-  b.k.scratch = bench_scratch;
-  b.k.parallel = bench_parallel;
+  bench_init(&b, 1); /* W and B are weights: packed or transformed once, as in a session */
   b.k.sctx = &sc;
   b.k.n_in = 3, b.k.n_out = 1, b.k.in = in, b.k.out = out, b.k.opset = 11;
   double best = 1e30, start = now();
@@ -198,7 +166,7 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
     runs++;
   }
   for (int i = 0; i < 3; i++) free(in[i].data);
-  free(out[0].data);
+  free(out[0].data), free(b.keep);
   return 2.0 * (double)(M * OH * OH) * (double)(C / group * k * k) / best * 1e-9;
 }
 
@@ -282,7 +250,8 @@ int main(int argc, char **argv) {
     bench_epi_rows();
   }
   ferry_gemm_use_isa("auto");
-  printf("ferry Conv, one thread, batch 1 (C -> M, H x W, k x k / stride, group)\n");
+  printf("ferry Conv, one thread, batch 1, W constant (C -> M, H x W, k x k / stride, group); GFLOP/s count the\n"
+         "direct convolution's multiply-adds, so Winograd layers can pass the peak\n");
   for (size_t i = 0; i < N_CONVS; i++) print_conv(convs[i], secs);
   return 0;
 }

@@ -15,55 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchctx.h"
 #include "kernel.h"
 #include "kernels/conv_winograd.h"
 #include "kernels/gemm.h"
 #include "kernels/linalg.h"
 #include "shape.h"
-
-/* A kernel context of our own: scratch from malloc, parallel inline, one
- * persist buffer (the bench's one Conv node). */
-typedef struct bench_ctx {
-  ferry_kctx k;
-  void *owned[64];
-  int n_owned;
-  void *keep;
-  size_t keep_bytes;
-} bench_ctx;
-
-static void *bench_scratch(ferry_kctx *k, size_t n) {
-  bench_ctx *b = (bench_ctx *)k;
-  void *p = NULL;
-  if (b->n_owned == 64 || posix_memalign(&p, 64, n ? n : 1)) return NULL;
-  return b->owned[b->n_owned++] = p;
-}
-
-static void *bench_persist(ferry_kctx *k, size_t n, int *fresh) {
-  bench_ctx *b = (bench_ctx *)k;
-  *fresh = 0;
-  if (b->keep && b->keep_bytes == n) return b->keep;
-  free(b->keep);
-  b->keep = NULL;
-  if (posix_memalign(&b->keep, 64, n ? n : 1)) return NULL;
-  b->keep_bytes = n, *fresh = 1;
-  return b->keep;
-}
-
-static void bench_parallel(ferry_kctx *k, int64_t n, void (*fn)(void *, int64_t, int64_t), void *arg) {
-  (void)k;
-  if (n > 0) fn(arg, 0, n);
-}
-
-static void bench_release(bench_ctx *b) {
-  for (int i = 0; i < b->n_owned; i++) free(b->owned[i]);
-  b->n_owned = 0;
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static float *random_floats(int64_t n) {
   float *p = malloc((size_t)n * sizeof *p);
@@ -104,9 +61,7 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t W, double secs
   out[0] = (ferry_tview){.dtype = FERRY_F32, .rank = 4, .dims = {1, M, H, W}, .numel = M * H * W,
                          .data = random_floats(M * H * W)};
   bench_ctx b;
-  memset(&b, 0, sizeof b);
-  b.k.scratch = bench_scratch, b.k.parallel = bench_parallel, b.k.persist = bench_persist;
-  b.k.const_in = 2 | 4; /* W and B are weights */
+  bench_init(&b, 1); /* W and B are weights */
   b.k.sctx = &sc;
   b.k.n_in = 3, b.k.n_out = 1, b.k.in = in, b.k.out = out, b.k.opset = 11;
   double best = 1e30, start = now();
