@@ -8,7 +8,9 @@
  *
  * INPUT is FILE:D0xD1x... (raw little-endian data of the input's declared
  * dtype, in the session's input order, written by models.mjs so that every
- * runtime gets the same bytes; a rank-0 input is FILE:). Prints one line:
+ * runtime gets the same bytes; a rank-0 input is FILE:). Prints every
+ * timed run, then the summary (ms):
+ *   times 12.400 12.001 ...
  *   median 12.345 min 12.001 max 13.200 (ms)
  */
 #include <fcntl.h>
@@ -112,6 +114,9 @@ int main(int argc, char **argv) {
     }
     if (i >= warm) t[i - warm] = now_ms() - t0;
   }
+  printf("times");
+  for (int i = 0; i < runs; i++) printf(" %.3f", t[i]);
+  printf("\n");
   qsort(t, (size_t)runs, sizeof *t, cmp);
   double med = runs % 2 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
   printf("median %.3f min %.3f max %.3f (ms)\n", med, t[0], t[runs - 1]);

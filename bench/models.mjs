@@ -8,9 +8,12 @@
 //        --wasm FERRY_WASM --runs N [--extra FILE] [--out docs/performance.md] [--command TEXT]
 //
 // Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
-// [-1, 1), token ids in [0, 100), masks 1), WARMUP (5) runs, then the median
-// of N runs. Prints a table and writes it (plus --extra lines: machine,
-// GEMM, wasm size) to --out atomically (temp file + rename).
+// [-1, 1), token ids in [0, 100), masks 1). The N timed runs of each are
+// taken in ROUNDS rounds that go through the four runtimes in turn (WARMUP
+// runs before the first round, one before each later one), so a slow
+// minute on a shared machine falls on all four alike; the figure is the
+// median of the N. Prints a table and writes it (plus --extra lines:
+// machine, GEMM, wasm size) to --out atomically (temp file + rename).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { loadFerry } from '../runtime/js/ferry-node.mjs';
 
 const WARMUP = 5;
+const ROUNDS = 4;
 // name, ONNX file (under --models), bundle name, symbolic dims or fixed shapes
 const MODELS = [
   { name: 'squeezenet1_1', onnx: 'squeezenet1_1.onnx' },
@@ -43,15 +47,16 @@ const median = (t) => {
   const n = t.length;
   return n % 2 ? t[(n - 1) / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 };
-async function time(run) {
-  for (let i = 0; i < WARMUP; i++) await run();
+// n timed runs (ms) after `warm` untimed ones
+async function samples(run, n, warm) {
+  for (let i = 0; i < warm; i++) await run();
   const t = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     await run();
     t.push(performance.now() - t0);
   }
-  return median(t);
+  return t;
 }
 
 // inputs from ferry's view of the model (names, dtypes, dims in run order)
@@ -88,39 +93,37 @@ try {
     const bundle = path.join(args.bundles, path.basename(m.onnx, '.onnx') + '.ferry');
     const fs_ = ferry.openBundle(bundle);
     const ins = makeInputs(fs_.inputs, m);
-    const row = { name: m.name };
-    process.stderr.write(`${m.name}: ORT-node`);
-    {
-      const s = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
-      const feeds = Object.fromEntries(ins.map((x) => [x.name, new ortNode.Tensor(x.dtype, x.data, x.dims)]));
-      row.ortNode = await time(() => s.run(feeds));
-      await s.release?.();
-    }
-    process.stderr.write(', ferry native');
-    {
-      const specs = ins.map((x, i) => {
-        const f = path.join(tmp, `in${i}.bin`);
-        fs.writeFileSync(f, new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
-        return `${f}:${x.dims.join('x')}`;
-      });
-      const r = spawnSync(args.native, [bundle, String(runs), String(WARMUP), ...specs], { encoding: 'utf8' });
-      const got = /median ([0-9.]+)/.exec(r.stdout || '');
+    process.stderr.write(`${m.name}: ${ROUNDS} rounds of ORT-node, ferry native, ORT-web, ferry wasm\n`);
+    const sNode = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    const feedsNode = Object.fromEntries(ins.map((x) => [x.name, new ortNode.Tensor(x.dtype, x.data, x.dims)]));
+    const sWeb = await ortWeb.InferenceSession.create(new Uint8Array(fs.readFileSync(onnx)), { executionProviders: ['wasm'], executionMode: 'sequential' });
+    const feedsWeb = Object.fromEntries(ins.map((x) => [x.name, new ortWeb.Tensor(x.dtype, x.data, x.dims)]));
+    const feedsWasm = Object.fromEntries(ins.map((x) => [x.name, { data: x.data, dims: x.dims }]));
+    const specs = ins.map((x, i) => {
+      const f = path.join(tmp, `in${i}.bin`);
+      fs.writeFileSync(f, new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
+      return `${f}:${x.dims.join('x')}`;
+    });
+    // ferry_native runs in a process of its own: n runs after `warm`, each time printed
+    const native = (n, warm) => {
+      const r = spawnSync(args.native, [bundle, String(n), String(warm), ...specs], { encoding: 'utf8' });
+      const got = /times ([0-9. ]+)/.exec(r.stdout || '');
       if (r.status !== 0 || !got) throw new Error(`ferry_native on ${bundle}: ${r.stderr || r.stdout}`);
-      row.ferryNative = Number(got[1]);
+      return got[1].trim().split(' ').map(Number);
+    };
+    const t = { ortNode: [], ferryNative: [], ortWeb: [], ferryWasm: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      const n = Math.floor(runs / ROUNDS) + (r < runs % ROUNDS ? 1 : 0), warm = r ? 1 : WARMUP;
+      t.ortNode.push(...(await samples(() => sNode.run(feedsNode), n, warm)));
+      t.ferryNative.push(...native(n, warm));
+      t.ortWeb.push(...(await samples(() => sWeb.run(feedsWeb), n, warm)));
+      t.ferryWasm.push(...(await samples(() => fs_.run(feedsWasm), n, warm)));
     }
-    process.stderr.write(', ORT-web');
-    {
-      const s = await ortWeb.InferenceSession.create(new Uint8Array(fs.readFileSync(onnx)), { executionProviders: ['wasm'], executionMode: 'sequential' });
-      const feeds = Object.fromEntries(ins.map((x) => [x.name, new ortWeb.Tensor(x.dtype, x.data, x.dims)]));
-      row.ortWeb = await time(() => s.run(feeds));
-      await s.release?.();
-    }
-    process.stderr.write(', ferry wasm\n');
-    {
-      const feeds = Object.fromEntries(ins.map((x) => [x.name, { data: x.data, dims: x.dims }]));
-      row.ferryWasm = await time(() => fs_.run(feeds));
-      fs_.close();
-    }
+    await sNode.release?.();
+    await sWeb.release?.();
+    fs_.close();
+    const row = { name: m.name };
+    for (const k of Object.keys(t)) row[k] = median(t[k]);
     rows.push(row);
   }
 } finally {
@@ -141,8 +144,9 @@ if (args.out) {
   const doc = [
     '# Performance',
     '',
-    `Produced by \`${args.command || 'bench/models.sh'}\`; numbers are medians on this machine (one thread, batch 1,`,
-    `${WARMUP} warm-up runs, then the median of ${runs} runs), not targets: rerun the command to compare on another machine.`,
+    `Produced by \`${args.command || 'bench/models.sh'}\`; numbers are medians on this machine (one thread, batch 1;`,
+    `${runs} runs taken in ${ROUNDS} rounds that alternate the four runtimes, after ${WARMUP} warm-up runs), not targets:`,
+    'rerun the command to compare on another machine.',
     'Ratios are ORT/ferry: above 1 means ferry is faster. ORT-node is onnxruntime-node 1.30.0 (intraOpNumThreads 1,',
     'sequential), ORT-web is onnxruntime-web 1.30.0 on its wasm backend in node (numThreads 1, SIMD), ferry native',
     'is bench/ferry_native.c timing ferry_session_run in a loop, ferry wasm is runtime/ferry.wasm through',

@@ -2,7 +2,8 @@
 # bench/models.sh [RUNS]: one-thread median latency (batch 1) of six real
 # models in onnxruntime-node, ferry native, onnxruntime-web (wasm backend in
 # node) and ferry.wasm, measured in the same run; RUNS (default 20) after 5
-# warm-up runs. Prints the table and writes it to docs/performance.md.
+# warm-up runs, in rounds that alternate the four runtimes. Prints the table
+# and writes it to docs/performance.md.
 #   FERRY_TEST_MODELS  test models (default build/test-models; made with
 #                      scripts/make-models.py and scripts/fetch-models.sh if missing)
 #   FERRY_BENCH_DIR    onnxruntime install, bundles, ferry_native (default build/bench)
