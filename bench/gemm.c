@@ -13,6 +13,7 @@
  * repeated runs.
  *
  *   bench/gemm [seconds-per-size [quick]]
+ *   bench/gemm SECS conv C M H k stride group     (one Conv layer)
  *
  * The wasm figures: `make bench/gemm.wasm` builds this file and the
  * runtime for wasm32-wasi as a command module (crt1-command.o), and
@@ -172,13 +173,15 @@ static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, 
 
 /* Conv layers (C, M, H, k, stride, group): resnet-like, then mobilenet_v2's
  * 1x1 products with small K (expand 16 -> 96 at 112x112 ... project 960 ->
- * 160 at 7x7), where the tile store and the packing of B weigh most. */
+ * 160 at 7x7), where the tile store and the packing of B weigh most, and
+ * its depthwise 3x3 layers (stride 1 and 2, planes 112x112 down to 7x7). */
 static const int64_t convs[][6] = {{3, 64, 224, 7, 2, 1},  {64, 64, 56, 3, 1, 1},   {128, 128, 28, 3, 1, 1},
                                    {256, 256, 14, 3, 1, 1}, {512, 512, 7, 3, 1, 1},  {64, 128, 56, 1, 2, 1},
                                    {32, 32, 112, 3, 1, 32}, {96, 24, 56, 1, 1, 1},   {16, 96, 112, 1, 1, 1},
                                    {24, 144, 56, 1, 1, 1},  {144, 24, 56, 1, 1, 1},  {32, 192, 28, 1, 1, 1},
                                    {64, 384, 14, 1, 1, 1},  {384, 64, 14, 1, 1, 1},  {160, 960, 7, 1, 1, 1},
-                                   {960, 160, 7, 1, 1, 1}};
+                                   {960, 160, 7, 1, 1, 1},  {96, 96, 112, 3, 2, 96}, {144, 144, 56, 3, 1, 144},
+                                   {144, 144, 56, 3, 2, 144}, {576, 576, 14, 3, 1, 576}, {960, 960, 7, 3, 1, 960}};
 #define N_CONVS (sizeof convs / sizeof *convs)
 
 static void print_conv(const int64_t *c, double secs) {
@@ -222,7 +225,7 @@ static int quick(double secs) {
   printf("   256 x  256 x  256  %6.1f GFLOP/s\n", bench_one(256, 256, 256, 0, secs));
   printf("  1024 x 1024 x  256  %6.1f GFLOP/s\n", bench_one(1024, 1024, 256, 0, secs));
   for (size_t i = 0; i < N_CONVS; i++)
-    if (i == 1 || (convs[i][3] == 1 && convs[i][4] == 1)) print_conv(convs[i], secs);
+    if (i == 1 || convs[i][5] > 1 || (convs[i][3] == 1 && convs[i][4] == 1)) print_conv(convs[i], secs);
   bench_epi_rows();
   return 0;
 }
@@ -230,6 +233,12 @@ static int quick(double secs) {
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
   if (argc > 2 && !strcmp(argv[2], "quick")) return quick(secs);
+  if (argc == 9 && !strcmp(argv[2], "conv")) { /* one layer: C M H k stride group */
+    int64_t c[6];
+    for (int i = 0; i < 6; i++) c[i] = atoll(argv[3 + i]);
+    print_conv(c, secs);
+    return 0;
+  }
   static const int64_t sizes[][4] = {{256, 256, 256, 0}, {512, 512, 512, 0}, {1024, 1024, 256, 0}, {512, 512, 512, 1}};
   double peak4 = peak(4), peak8 = 0;
   printf("measured SIMD peak, one thread: f32x4 mul+add %.1f GFLOP/s", peak4);

@@ -397,7 +397,10 @@ static void conv_case(const cspec *p, int with_bias, const char *act_name, const
   int64_t ny = p->N * p->M * osz;
   double *Y = malloc((size_t)(ny ? ny : 1) * sizeof *Y), *S = malloc((size_t)(ny ? ny : 1) * sizeof *S);
   conv_ref(p, X, W, with_bias ? Bv : NULL, out, pb, Y, S);
-  for (int64_t i = 0; act && i < ny; i++) Y[i] = act_ref(act, Y[i]);
+  for (int64_t i = 0; act && i < ny; i++) {
+    Y[i] = act_ref(act, Y[i]);
+    if (act->kind == FERRY_ACT_HARDSIGMOID) S[i] = S[i] * fabs(act->a) + fabs(act->b); /* the offset rounds too */
+  }
   kf_call c;
   init_call(&c, 11);
   kf_in(&c, FERRY_F32, p->nsp + 2, xd, X);
@@ -469,6 +472,39 @@ START_TEST(test_conv_shapes) {
   conv_case(&d, 0, NULL, NULL);
   cspec e = {2, 1, 6, 6, 6, {70, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, NULL}; /* depthwise, wide rows */
   conv_case(&e, 1, NULL, NULL);
+}
+END_TEST
+
+/* Depthwise convolutions (one input channel per group): channel counts
+ * around the kernels' channel blocks (4 and 8 lanes), planes from 1x1 up,
+ * kernels 1..5, strides 1..3, dilations, pads, 1-D and 2-D, channel
+ * multipliers, with and without bias and fused activations (Relu, Clip and
+ * HardSigmoid in registers; Tanh after each row). */
+START_TEST(test_conv_depthwise) {
+  static const char *names[] = {"Relu", "Clip", "HardSigmoid", "Tanh"};
+  static const ferry_act acts[] = {{FERRY_ACT_RELU, 0, 0}, {FERRY_ACT_CLIP, -0.2f, 0.6f},
+                                   {FERRY_ACT_HARDSIGMOID, 0.25f, 0.4f}, {FERRY_ACT_TANH, 0, 0}};
+  static const int64_t channels[] = {1, 3, 4, 5, 8, 9, 12, 17};
+  rng = 777;
+  for (int it = 0; it < 320; it++) {
+    ck_assert(ferry_gemm_use_isa(it < 160 ? "auto" : "generic")); /* AVX2's 8 lanes, then 4 */
+    cspec p;
+    memset(&p, 0, sizeof p);
+    p.nsp = it % 5 == 4 ? 1 : 2;
+    p.N = rnd_in(1, 2);
+    p.G = p.C = channels[it % 8];
+    p.M = p.C * (it % 7 == 6 ? 2 : 1);
+    for (int i = 0; i < p.nsp; i++) {
+      p.k[i] = it % 3 ? 3 : rnd_in(1, 5);
+      p.s[i] = it % 4 == 1 ? 2 : rnd_in(1, 3);
+      p.d[i] = it % 6 == 5 ? 2 : 1;
+      p.pb[i] = rnd_in(0, 2), p.pe[i] = rnd_in(0, 2);
+      p.in[i] = (p.k[i] - 1) * p.d[i] + 1 + rnd_in(0, it % 2 ? 20 : 6);
+    }
+    int a = (int)(rnd() % 5);
+    conv_case(&p, (int)(rnd() & 1), a < 4 ? names[a] : NULL, a < 4 ? &acts[a] : NULL);
+  }
+  ferry_gemm_use_isa("auto");
 }
 END_TEST
 
@@ -819,6 +855,7 @@ static Suite *suite(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_conv_random);
   tcase_add_test(t, test_conv_shapes);
+  tcase_add_test(t, test_conv_depthwise);
   tcase_add_test(t, test_fused_conv_activations);
   tcase_add_test(t, test_convtranspose_random);
   tcase_add_test(t, test_convtranspose_tiles);

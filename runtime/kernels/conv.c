@@ -372,6 +372,10 @@ typedef struct dwjob {
   size_t slot_floats;
   float *slots;
   int e_after; /* the epilogue runs after each row (not folded into dw_epi) */
+  /* the channel-block path (conv_dwc.h): per slot P, a band of input rows
+   * [rows][Wp][lanes], then T, one output row [OW][lanes] */
+  int64_t Wp, band;
+  size_t band_floats;
 } dwjob;
 
 /* The padded path's per-channel epilogue, applied in registers. */
@@ -442,7 +446,7 @@ static void dw_zero_border(const dwjob *j, float *buf) {
 /* Channel m's epilogue as y = clamp(sum * sc + sh, lo, hi): alpha, the
  * bias and Relu / Clip / HardSigmoid fold into it; other activations run
  * after each row (e_after, ferry_gemm_epi_row on the plain sums). */
-static void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
+static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
   const ferry_gemm_epi *e = j->e;
   *ep = (dw_epi){1, 0, -INFINITY, INFINITY};
   if (j->e_after) return;
@@ -465,6 +469,7 @@ static void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
 #define DW_ATTR
 #define DW_FN(name) name##_generic
 #include "conv_dw.h"
+#include "conv_dwc.h"
 #undef DW_V
 #undef DW_I
 #undef DW_VL
@@ -479,6 +484,7 @@ typedef int dw_i32x8 __attribute__((vector_size(32)));
 #define DW_ATTR __attribute__((target("avx2,fma")))
 #define DW_FN(name) name##_avx2
 #include "conv_dw.h"
+#include "conv_dwc.h"
 #undef DW_V
 #undef DW_I
 #undef DW_VL
@@ -492,6 +498,41 @@ static ferry_parallel_fn dw_pick(int slots) {
   if (ferry_simd_avx2()) return slots ? dw_slot_task_avx2 : dw_task_avx2;
 #endif
   return slots ? dw_slot_task_generic : dw_task_generic;
+}
+
+#define DWC_BAND_BYTES ((size_t)48 << 10) /* a band of packed input rows: about this much */
+#define DWC_MAX_BYTES ((size_t)4 << 20)   /* per slot at most, else the plane path */
+
+/* The channel-block path's variant and its lanes (conv_dwc.h). */
+static ferry_parallel_fn dwc_pick(int64_t *lanes) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return *lanes = 8, dwc_task_avx2;
+#endif
+  return *lanes = 4, dwc_task_generic;
+}
+
+/* Sets up the channel-block path for lanes-wide blocks: bands of output rows
+ * whose packed input rows take about DWC_BAND_BYTES; 0 when it does not apply
+ * (a channel multiplier, too many taps, or a row too wide). */
+static int dwc_setup(dwjob *j, int64_t lanes) {
+  const win2 *v = &j->v;
+  const cgeo *g = j->g;
+  if (g->Mg != 1 || g->k_size > DW_MAX_TAPS || !v->OH || !v->OW) return 0;
+  int64_t cols = (v->OW - 1) * v->sw + (v->kw - 1) * v->dw + 1;
+  j->Wp = cols > v->pw + v->W ? cols : v->pw + v->W;
+  double row_bytes = (double)j->Wp * (double)lanes * sizeof(float);
+  int64_t rows = (int64_t)((double)DWC_BAND_BYTES / row_bytes), reach = (v->kh - 1) * v->dh + 1;
+  j->band = rows > reach ? (rows - reach) / v->sh + 1 : 1;
+  if (j->band > v->OH) j->band = v->OH;
+  double band_floats = (double)((j->band - 1) * v->sh + reach) * (double)j->Wp * (double)lanes;
+  int64_t t_floats = (v->OW + lanes - 1) / lanes * lanes * lanes; /* T: whole vectors of pixels */
+  double slot = (band_floats + (double)t_floats + 16) * sizeof(float);
+  if (slot > (double)DWC_MAX_BYTES) return 0;
+  j->band_floats = (size_t)band_floats;
+  j->slot_floats = (j->band_floats + (size_t)t_floats + 15) / 16 * 16;
+  int64_t units = g->N * ((g->M + lanes - 1) / lanes);
+  j->n_slots = units < DW_SLOTS ? units : DW_SLOTS;
+  return 1;
 }
 
 /* W packed as the GEMM's A operand, one block per group, in the node's
@@ -526,6 +567,14 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     int ak = e.act.kind;
     j.e_after = !(ak == FERRY_ACT_NONE || ak == FERRY_ACT_RELU || ak == FERRY_ACT_CLIP || ak == FERRY_ACT_HARDSIGMOID) ||
                 (e.bias && e.bias_cs);
+    int64_t lanes;
+    ferry_parallel_fn dwc = dwc_pick(&lanes);
+    if (dwc_setup(&j, lanes)) {
+      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
+        return FERRY_E_SYSTEM;
+      k->parallel(k, j.n_slots, dwc, &j);
+      return FERRY_OK;
+    }
     if (dw_pad_setup(&j, g->N * g->M)) {
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;

@@ -1,0 +1,205 @@
+/*
+ * conv_dwc.h - depthwise convolution over blocks of DW_VL channels, the
+ * layout onnxruntime's NCHWc kernels use, made locally: included by conv.c
+ * after conv_dw.h, with the same macros (DW_V, DW_VL, DW_ATTR, DW_FN), once
+ * per instruction set.
+ *
+ * A plane-at-a-time kernel (conv_dw.h) runs its vectors along an output
+ * row, so small planes (7x7: one short vector a row) and stride 2 (two
+ * loads and shuffles a vector) waste most of each vector. Here a vector
+ * holds one pixel of DW_VL channels instead, so every tap of every output
+ * is one aligned load and one multiply-add, whatever the plane size,
+ * stride or dilation:
+ *
+ *   DW_FN(dwc_pack)    a band of input rows of DW_VL channels, transposed
+ *                      (DW_VL x DW_VL blocks in registers) into P[row][col][lane]
+ *                      with a zero border, so no tap needs a bounds check;
+ *   DW_FN(dwc_band)    the band's output rows, four pixels at a time, bias
+ *                      and Relu/Clip/HardSigmoid in registers, into T[col][lane];
+ *   DW_FN(dwc_unpack)  each T row transposed back into the channel planes;
+ *   DW_FN(dwc_task)    slots of (image, channel block) units, bands of output
+ *                      rows sized so that P stays in cache (conv.c's dwc_setup).
+ */
+
+/* r[i][l] -> r[l][i]: a DW_VL x DW_VL transpose in registers. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(transpose)(DW_V *r) {
+#if DW_VL == 8
+  DW_V t[8], s[8];
+  DW_UNROLL for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  DW_UNROLL for (int i = 0; i < 8; i += 4)
+    DW_UNROLL for (int h = 0; h < 2; h++) {
+      s[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      s[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  DW_UNROLL for (int i = 0; i < 4; i++) {
+    r[i] = __builtin_shufflevector(s[i], s[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[i + 4] = __builtin_shufflevector(s[i], s[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+#else
+  DW_V t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+  DW_V t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+#endif
+}
+
+/* Image rows [r0, r0 + rows) (zeros outside the image) of the channels at
+ * src[0 .. DW_VL) (each a plane; a block's missing channels repeat its last)
+ * into P: [rows][Wp][DW_VL], image column iw at iw + pw. */
+DW_ATTR static void DW_FN(dwc_pack)(const dwjob *j, const float *const *src, int64_t r0, int64_t rows, float *P) {
+  const win2 *v = &j->v;
+  const int64_t Wp = j->Wp, right = Wp - v->pw - v->W;
+  for (int64_t r = 0; r < rows; r++) {
+    float *d = P + r * Wp * DW_VL;
+    int64_t ih = r0 + r;
+    if (ih < 0 || ih >= v->H) {
+      memset(d, 0, (size_t)(Wp * DW_VL) * sizeof *d);
+      continue;
+    }
+    memset(d, 0, (size_t)(v->pw * DW_VL) * sizeof *d);
+    d += v->pw * DW_VL;
+    /* whole vectors, the last of a row reading on into the next row (not
+     * past the plane: the last row's tail goes point by point) */
+    int64_t iw = 0, off = ih * v->W, vec_end = off + v->W + DW_VL <= j->g->in_size ? v->W : v->W - DW_VL + 1;
+    for (; iw < vec_end; iw += DW_VL) {
+      DW_V t[DW_VL];
+      DW_UNROLL for (int c = 0; c < DW_VL; c++) memcpy(&t[c], src[c] + off + iw, sizeof t[c]);
+      DW_FN(transpose)(t);
+      if (iw + DW_VL <= v->W) {
+        DW_UNROLL for (int c = 0; c < DW_VL; c++) DW_FN(vstore)(d + (iw + c) * DW_VL, t[c]);
+      } else {
+        for (int c = 0; c < v->W - iw; c++) DW_FN(vstore)(d + (iw + c) * DW_VL, t[c]);
+      }
+    }
+    for (; iw < v->W; iw++)
+      for (int c = 0; c < DW_VL; c++) d[iw * DW_VL + c] = src[c][off + iw];
+    if (right > 0) memset(d + v->W * DW_VL, 0, (size_t)(right * DW_VL) * sizeof *d);
+  }
+}
+
+/* T[0 .. OW) (pixels of DW_VL channels; T holds OW rounded up to whole
+ * vectors) into output row oh of the first nch channel planes at y (plane
+ * stride out_size). A row's last vector is stored whole, spilling into
+ * the rows after it, which are written later, but never past the plane:
+ * there the tail goes point by point. */
+DW_ATTR static void DW_FN(dwc_unpack)(const dwjob *j, const float *T, int64_t nch, float *y, int64_t oh) {
+  const int64_t OW = j->v.OW, plane = j->g->out_size, room = plane - oh * OW - DW_VL + 1;
+  const int64_t vec_end = room < OW ? room : OW;
+  y += oh * OW;
+  int64_t ow = 0;
+  for (; ow < vec_end; ow += DW_VL) {
+    DW_V t[DW_VL];
+    DW_UNROLL for (int c = 0; c < DW_VL; c++) memcpy(&t[c], T + (ow + c) * DW_VL, sizeof t[c]);
+    DW_FN(transpose)(t);
+    for (int64_t c = 0; c < nch; c++) DW_FN(vstore)(y + c * plane + ow, t[c]);
+  }
+  for (; ow < OW; ow++)
+    for (int64_t c = 0; c < nch; c++) y[c * plane + ow] = T[ow * DW_VL + c];
+}
+
+/* The epilogue of one pixel vector: clamp(acc * sc + sh, lo, hi). */
+DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(dwc_epi)(const DW_V *ep, DW_V acc) {
+  DW_V v = acc * ep[0] + ep[1];
+  DW_I m = (DW_I)(v < ep[2]);
+  v = (DW_V)((m & (DW_I)ep[2]) | (~m & (DW_I)v));
+  m = (DW_I)(v > ep[3]);
+  return (DW_V)((m & (DW_I)ep[3]) | (~m & (DW_I)v));
+}
+
+/* Output row oh - oh0 of the band into T: four pixels at a time. Stride S
+ * and a KH x KW kernel at dilation 1 when they are constants (the tap loops
+ * unroll); 0: from v. P's rows start at image row oh0 * sh - ph. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const dwjob *j, const float *P,
+                                                                          const DW_V *wv, const DW_V *ep, int64_t r,
+                                                                          float *T, const int64_t S, const int64_t KH,
+                                                                          const int64_t KW) {
+  const win2 *v = &j->v;
+  const int64_t sw = S ? S : v->sw, sh = S ? S : v->sh, kh = KH ? KH : v->kh, kw = KW ? KW : v->kw;
+  const int64_t dh = KH ? 1 : v->dh, dw = KW ? 1 : v->dw, Wp = j->Wp, OW = v->OW, step = sw * DW_VL;
+  const float *base = P + r * sh * Wp * DW_VL;
+  int64_t ow = 0;
+  for (; ow + 4 <= OW; ow += 4) {
+    DW_V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    DW_UNROLL for (int64_t ki = 0; ki < kh; ki++)
+      DW_UNROLL for (int64_t kj = 0; kj < kw; kj++) {
+        const float *q = base + (ki * dh * Wp + ow * sw + kj * dw) * DW_VL;
+        DW_V wk = wv[ki * kw + kj], x0, x1, x2, x3;
+        memcpy(&x0, q, sizeof x0), memcpy(&x1, q + step, sizeof x1);
+        memcpy(&x2, q + 2 * step, sizeof x2), memcpy(&x3, q + 3 * step, sizeof x3);
+        a0 += wk * x0, a1 += wk * x1, a2 += wk * x2, a3 += wk * x3;
+      }
+    DW_FN(vstore)(T + ow * DW_VL, DW_FN(dwc_epi)(ep, a0));
+    DW_FN(vstore)(T + (ow + 1) * DW_VL, DW_FN(dwc_epi)(ep, a1));
+    DW_FN(vstore)(T + (ow + 2) * DW_VL, DW_FN(dwc_epi)(ep, a2));
+    DW_FN(vstore)(T + (ow + 3) * DW_VL, DW_FN(dwc_epi)(ep, a3));
+  }
+  for (; ow < OW; ow++) {
+    DW_V a0 = {0};
+    DW_UNROLL for (int64_t ki = 0; ki < kh; ki++)
+      DW_UNROLL for (int64_t kj = 0; kj < kw; kj++) {
+        DW_V x0;
+        memcpy(&x0, base + (ki * dh * Wp + ow * sw + kj * dw) * DW_VL, sizeof x0);
+        a0 += wv[ki * kw + kj] * x0;
+      }
+    DW_FN(vstore)(T + ow * DW_VL, DW_FN(dwc_epi)(ep, a0));
+  }
+}
+
+/* Output rows [oh0, oh1) of one channel block: packed band in P, each row
+ * computed into T and unpacked into the nch planes at y (channel m0 first). */
+DW_ATTR static void DW_FN(dwc_band)(const dwjob *j, const float *P, const DW_V *wv, const DW_V *ep, int64_t oh0,
+                                    int64_t oh1, float *T, float *y, int64_t nch, int64_t m0) {
+  const win2 *v = &j->v;
+  int unit = v->dh == 1 && v->dw == 1 && v->sh == v->sw;
+  int k3 = unit && v->kh == 3 && v->kw == 3, k5 = unit && v->kh == 5 && v->kw == 5;
+  for (int64_t oh = oh0; oh < oh1; oh++) {
+    int64_t r = oh - oh0;
+    if (k3 && v->sw == 1)
+      DW_FN(dwc_row)(j, P, wv, ep, r, T, 1, 3, 3);
+    else if (k3 && v->sw == 2)
+      DW_FN(dwc_row)(j, P, wv, ep, r, T, 2, 3, 3);
+    else if (k5 && v->sw == 1)
+      DW_FN(dwc_row)(j, P, wv, ep, r, T, 1, 5, 5);
+    else if (k5 && v->sw == 2)
+      DW_FN(dwc_row)(j, P, wv, ep, r, T, 2, 5, 5);
+    else
+      DW_FN(dwc_row)(j, P, wv, ep, r, T, 0, 0, 0);
+    DW_FN(dwc_unpack)(j, T, nch, y, oh);
+    for (int64_t c = 0; j->e_after && c < nch; c++)
+      ferry_gemm_epi_row(j->e, m0 + c, 0, v->OW, y + oh * v->OW + c * j->g->out_size);
+  }
+}
+
+/* Slots s in [begin, end): each takes its share of the (image, channel
+ * block) units and runs them band by band in its own P and T buffers. */
+DW_ATTR static void DW_FN(dwc_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v;
+  const int64_t nblk = (g->M + DW_VL - 1) / DW_VL, total = g->N * nblk;
+  DW_V wv[DW_MAX_TAPS], ep[4];
+  for (int64_t s = begin; s < end; s++) {
+    float *P = j->slots + (size_t)s * j->slot_floats, *T = P + j->band_floats;
+    for (int64_t u = s * total / j->n_slots; u < (s + 1) * total / j->n_slots; u++) {
+      int64_t n = u / nblk, m0 = (u - n * nblk) * DW_VL, nch = g->M - m0 < DW_VL ? g->M - m0 : DW_VL;
+      const float *src[DW_VL];
+      for (int c = 0; c < DW_VL; c++) {
+        int64_t m = m0 + (c < nch ? c : nch - 1);
+        dw_epi e;
+        dw_epi_for(j, m, &e);
+        ep[0][c] = e.sc, ep[1][c] = e.sh, ep[2][c] = e.lo, ep[3][c] = e.hi;
+        for (int64_t t = 0; t < g->k_size; t++) wv[t][c] = j->w[m * g->k_size + t];
+        src[c] = j->x + (n * g->C + m) * g->in_size;
+      }
+      float *y = j->y + (n * g->M + m0) * g->out_size;
+      for (int64_t oh0 = 0; oh0 < v->OH; oh0 += j->band) {
+        int64_t oh1 = oh0 + j->band < v->OH ? oh0 + j->band : v->OH;
+        DW_FN(dwc_pack)(j, src, oh0 * v->sh - v->ph, (oh1 - oh0 - 1) * v->sh + (v->kh - 1) * v->dh + 1, P);
+        DW_FN(dwc_band)(j, P, wv, ep, oh0, oh1, T, y, nch, m0);
+      }
+    }
+  }
+}
