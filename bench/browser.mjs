@@ -26,6 +26,7 @@ const MODELS = [
   { name: 'mobilenet_v2', file: 'mobilenet_v2' },
   { name: 'resnet18', file: 'resnet18' },
   { name: 'bert_tiny_op13 (seq 128)', file: 'bert_tiny_op13', dims: { batch: 1, sequence: 128 } },
+  { name: 'bert_mini_op13 (4x256, seq 128)', file: 'bert_mini_op13', dims: { batch: 1, sequence: 128 } },
   { name: 'gpt_tiny_op13 (seq 128)', file: 'gpt_tiny_op13', dims: { batch: 1, sequence: 128 } },
   { name: 'PaddleOCR v4 det 640x640', file: 'ch_PP-OCRv4_det_infer', shapes: { x: [1, 3, 640, 640] } },
 ];

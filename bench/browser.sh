@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/browser.sh [RUNS]: ferry.wasm (through a `ferry pack` folder's
 # ferry.js) against onnxruntime-web's wasm backend in the same headless
-# Chromium, one thread, on bench/models.sh's six models; RUNS (default 20)
+# Chromium, one thread, on bench/models.sh's seven models; RUNS (default 20)
 # after 5 warm-up runs. Prints the table with the ratio, ferry.wasm's size
 # raw and gzipped (and onnxruntime-web's wasm for scale), and writes it all
 # to docs/browser-performance.md. Not part of make check.
@@ -16,7 +16,8 @@ dir=${FERRY_BENCH_DIR:-$src/build/bench}
 out=$src/docs/browser-performance.md
 cd "$src"
 
-if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/npm/ch_PP-OCRv4_det_infer.onnx" ]; then
+if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/bert_mini_op13.onnx" ] ||
+  [ ! -f "$models/npm/ch_PP-OCRv4_det_infer.onnx" ]; then
   echo "bench: making test models in $models"
   mkdir -p "$models"
   /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
@@ -38,7 +39,7 @@ rm -rf "$web"
 mkdir -p "$web/ferry" "$web/onnx"
 ln -s "$dir/node_modules/onnxruntime-web/dist" "$web/ort"
 echo '<!doctype html><meta charset="utf-8"><title>ferry bench</title>' >"$web/bench.html"
-for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
+for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 bert_mini_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
   name=$(basename "$m")
   cli/ferry pack "$models/$m.onnx" -o "$web/ferry/$name" >/dev/null
   ln -s "$models/$m.onnx" "$web/onnx/$name.onnx"

@@ -6,6 +6,7 @@
 //
 //   node bench/models.mjs --models DIR --bundles DIR --ort DIR --native EXE
 //        --wasm FERRY_WASM --runs N [--extra FILE] [--out docs/performance.md] [--command TEXT]
+//        [--only REGEX]   (only the models whose names match: a quick look, not for --out)
 //
 // Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
 // [-1, 1), token ids in [0, 100), masks 1). The N timed runs of each are
@@ -31,6 +32,7 @@ const MODELS = [
   { name: 'mobilenet_v2', onnx: 'mobilenet_v2.onnx' },
   { name: 'resnet18', onnx: 'resnet18.onnx' },
   { name: 'bert_tiny_op13 (seq 128)', onnx: 'bert_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
+  { name: 'bert_mini_op13 (4x256, seq 128)', onnx: 'bert_mini_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'gpt_tiny_op13 (seq 128)', onnx: 'gpt_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'PaddleOCR v4 det 640x640', onnx: 'npm/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 640, 640] } },
 ];
@@ -88,7 +90,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
 
 const rows = [];
 try {
-  for (const m of MODELS) {
+  for (const m of MODELS.filter((m) => !args.only || new RegExp(args.only).test(m.name))) {
     const onnx = path.join(args.models, m.onnx);
     const bundle = path.join(args.bundles, path.basename(m.onnx, '.onnx') + '.ferry');
     const fs_ = ferry.openBundle(bundle);

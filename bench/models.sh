@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/models.sh [RUNS]: one-thread median latency (batch 1) of six real
+# bench/models.sh [RUNS]: one-thread median latency (batch 1) of seven real
 # models in onnxruntime-node, ferry native, onnxruntime-web (wasm backend in
 # node) and ferry.wasm, measured in the same run; RUNS (default 20) after 5
 # warm-up runs, in rounds that alternate the four runtimes. Prints the table
@@ -17,7 +17,8 @@ out=$src/docs/performance.md
 cd "$src"
 
 # test models, as Makefile.am's $(TEST_MODELS)/.stamp rule makes them
-if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/npm/ch_PP-OCRv4_det_infer.onnx" ]; then
+if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/bert_mini_op13.onnx" ] ||
+  [ ! -f "$models/npm/ch_PP-OCRv4_det_infer.onnx" ]; then
   echo "bench: making test models in $models"
   mkdir -p "$models"
   /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
@@ -33,7 +34,7 @@ sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
 [ -f .libs/libferry.a ] || make libferry.la
 cc -O2 -I runtime -o "$dir/ferry_native" bench/ferry_native.c .libs/libferry.a \
   $(pkg-config --libs libprotobuf-c zlib yaml-0.1) -lm -lpthread
-for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
+for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 bert_mini_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
   cli/ferry convert "$models/$m.onnx" -o "$dir/$(basename "$m").ferry" >/dev/null
 done
 

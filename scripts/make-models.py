@@ -14,6 +14,8 @@
 #   squeezenet1_1_dynbatch                  same weights as squeezenet1_1, batch axis "batch"
 #                                           (its test data uses batch 2, the others batch 1)
 #   bert_tiny_op13, bert_tiny_op17          BERT-like encoder (plain torch), opsets 13 and 17
+#   bert_mini_op13                          the same code at BERT-mini's shape (4 layers, hidden
+#                                           256, 4 heads, intermediate 1024), for bench/models.sh
 #   gpt_tiny_op13, gpt_tiny_op17            GPT-like decoder (plain torch), opsets 13 and 17
 #                                           (text models: dims "batch", "sequence"; test data 2x7)
 #
@@ -56,6 +58,7 @@ MODELS = {
     "mobilenet_v2": (1, 1),
     "bert_tiny_op13": (2, 1),
     "bert_tiny_op17": (2, 1),
+    "bert_mini_op13": (2, 1),
     "gpt_tiny_op13": (1, 1),
     "gpt_tiny_op17": (1, 1),
 }
@@ -311,10 +314,10 @@ def build(name):
         data = export_bytes(model, [x], 13, ["input"], ["output"], axes)
         return data, [x.numpy()], reference_outputs(model, [x]), ["input"], ["output"]
 
-    if name.startswith("bert_tiny_op"):
+    if name.startswith("bert_tiny_op") or name.startswith("bert_mini_op"):
         opset = int(name[len("bert_tiny_op"):])
         torch.manual_seed(4000)
-        model = BertTiny()
+        model = BertTiny() if "tiny" in name else BertTiny(hidden=256, layers=4, heads=4, inter=1024)
         jitter_constant_params(model, 4001)
         model.eval()
         g = torch.Generator().manual_seed(4002)

@@ -218,7 +218,7 @@ static void model_vs_reference(const char *name, int threads) {
 }
 
 static const char *models[] = {"squeezenet1_1", "resnet18", "mobilenet_v2", "squeezenet1_1_dynbatch",
-                               "bert_tiny_op13", "bert_tiny_op17", "gpt_tiny_op13", "gpt_tiny_op17"};
+                               "bert_tiny_op13", "bert_tiny_op17", "bert_mini_op13", "gpt_tiny_op13", "gpt_tiny_op17"};
 
 START_TEST(real_models) { model_vs_reference(models[_i], 1); }
 END_TEST
