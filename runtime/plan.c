@@ -22,8 +22,9 @@
  * makes one is dynamic; at run time their svals describe the element
  * (the dims all items agree on).
  *
- * Runs of float32 element-wise steps become one chain step (chain.c)
- * before memory is planned; their intermediates get no memory.
+ * Before memory is planned, a float32 MatMul and the bias Add after it
+ * become one step (epilogue.c) and runs of float32 element-wise steps one
+ * chain step (chain.c); their intermediates get no memory.
  *
  * Memory: values of known size get offsets in one arena, replaying the
  * graph's allocations (outputs before the node runs) and frees (after each
@@ -433,6 +434,7 @@ static void plan_free(rt_plan *p) {
   free(p->steps);
   free(p->frees);
   free(p->chains);
+  free(p->fused_io);
   free(p);
 }
 
@@ -482,6 +484,7 @@ static rt_plan *plan_build(rt_graph *g, int n_sig, ferry_err *err) {
   if (!rc) rc = seed_values(&c);
   if (!rc) list_steps(&c, at_node);
   for (int i = 0; !rc && i < p->n_steps; i++) rc = plan_node(&c, p->steps[i].node, &p->steps[i]);
+  if (!rc && !g->model->no_fusion && rt_bias_fuse(g, p, at_node)) rc = oom(&c);
   if (!rc && !g->model->no_fusion && rt_chains_fuse(g, p, at_node)) rc = oom(&c);
   if (!rc) rc = plan_frees(&c, at_node);
   if (!rc) rc = plan_arena(&c);

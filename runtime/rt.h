@@ -5,6 +5,7 @@
  *              registry rows, kernels, weight views, liveness;
  *   plan.c     per input-shape signature, every value's shape (shape rules
  *              through integer dims) and arena offset: an rt_plan, cached;
+ *              epilogue.c and chain.c fuse steps of a plan;
  *   exec.c     replays a plan's steps, calls kernels (ferry_kctx), shapes
  *              data-dependent steps at run time, runs subgraphs;
  *   session.c  the public API of ferry.h on top of these.
@@ -94,6 +95,7 @@ typedef struct rt_plan {
   int n_dynamic;            /* dynamic steps */
   rt_chain *chains;         /* the fused chains its steps point at */
   int n_chains;
+  int *fused_io;            /* MatMul + bias steps' value slots: A, B, bias, out (epilogue.c) */
   uint64_t used;            /* when last used (cache eviction) */
 } rt_plan;
 
@@ -172,6 +174,13 @@ void rt_plans_free(rt_graph *g);
 /* Runs node ni's shape rule on the current views (content from their data);
  * fills out[] (FERRY_MAX(8, n_outputs) entries). */
 int rt_shape_node(rt_graph *g, int ni, ferry_sval *out, int n_out_cap, ferry_err *err);
+
+/* ---- epilogue.c ---- */
+
+/* Folds each float32 MatMul followed by the Add of a bias row into one
+ * MatMul step with the bias as a third input (compacting p->steps;
+ * at_node, node -> step, follows). -1: out of memory. */
+int rt_bias_fuse(rt_graph *g, rt_plan *p, int *at_node);
 
 /* ---- chain.c ---- */
 

@@ -459,6 +459,45 @@ START_TEST(chains_match_unfused) {
 }
 END_TEST
 
+/* The text models (every nn.Linear a MatMul then a bias Add): with fusion
+ * the planner folds the bias into the MatMul's epilogue (epilogue.c), at
+ * least min_fused steps fewer, and the outputs are bit-identical to the
+ * unfused ones. */
+START_TEST(bias_fusion_matches_unfused) {
+  static const struct {
+    const char *name;
+    int min_fused;
+  } cases[] = {{"bert_tiny_op13", 12}, {"bert_tiny_op17", 12}, {"gpt_tiny_op13", 8}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    char onnx[4096], set[4096], bundle[200];
+    snprintf(onnx, sizeof onnx, "%s.onnx", tu_model(cases[c].name));
+    snprintf(set, sizeof set, "%s/test_data_set_0", tu_model(cases[c].name));
+    snprintf(bundle, sizeof bundle, "%s.fusion.ferry", cases[c].name);
+    ferry_err err = {0};
+    const char *path = tpath(bundle);
+    ck_assert_msg(ferry_convert_file(onnx, path, NULL, NULL, &err) == 0, "%s", err.msg);
+    ferry_host_model hm[2];
+    ferry_session *s[2] = {open_fusion(path, 0, &hm[0]), open_fusion(path, 1, &hm[1])};
+    io x[2];
+    ferry_run_stats st[2];
+    for (int k = 0; k < 2; k++) {
+      read_io(&x[k], set);
+      run_ok(s[k], &x[k], cases[c].name);
+      check_outputs(&x[k], cases[c].name);
+      ferry_session_stats(s[k], &st[k]);
+    }
+    ck_assert_msg(st[1].steps - st[0].steps >= cases[c].min_fused, "%s: %d steps fused, %d unfused", cases[c].name,
+                  st[0].steps, st[1].steps);
+    for (int o = 0; o < x[0].no; o++) {
+      ck_assert(x[0].out[o].numel == x[1].out[o].numel && x[0].out[o].dtype == FERRY_F32);
+      ck_assert_msg(!memcmp(x[0].out[o].data, x[1].out[o].data, (size_t)x[0].out[o].numel * sizeof(float)),
+                    "%s: output %d differs with fusion", cases[c].name, o);
+    }
+    for (int k = 0; k < 2; k++) free_io(&x[k]), ferry_session_close(s[k]), ferry_host_model_free(&hm[k]);
+  }
+}
+END_TEST
+
 /* ---- refusals ---- */
 
 static ferry_session *resnet(ferry_host_model *hm) {
@@ -680,6 +719,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, data_dependent_shapes);
   tcase_add_test(tc, profile_counts_every_step);
   tcase_add_test(tc, chains_match_unfused);
+  tcase_add_test(tc, bias_fusion_matches_unfused);
   tcase_add_test(tc, subgraphs_run);
   tcase_add_test(tc, bad_inputs);
   tcase_add_test(tc, inconsistent_symbols);

@@ -9,7 +9,9 @@
  *     into one tall product, many small products run in parallel slots
  *     with the serial GEMM, big ones one after another with threads inside;
  *     float16/bfloat16 go through float32, the other dtypes through a plain
- *     loop (exact int64 arithmetic, wrapping like the hardware);
+ *     loop (exact int64 arithmetic, wrapping like the hardware); a third
+ *     input, which only the planner's MatMul + Add fusion passes
+ *     (runtime/epilogue.c), is a float32 bias row added in the epilogue;
  *   - Gemm is one product with transposes, alpha and a broadcast C in the
  *     epilogue (and FusedGemm's activation);
  *   - the integer ops widen to int32 with zero points subtracted and run
@@ -102,10 +104,13 @@ static void mm_offsets(const void *ctx, int64_t bi, int64_t *ao, int64_t *bo, in
   *co = bi * g->M * g->N;
 }
 
-/* b_const: B is a weight (packed once when the batch folds into one product). */
-static int matmul_f32(ferry_kctx *k, const mmgeo *g, const float *A, const float *B, float *C, int b_const) {
+/* b_const: B is a weight (packed once when the batch folds into one
+ * product); bias: NULL, or N floats added to every output row. */
+static int matmul_f32(ferry_kctx *k, const mmgeo *g, const float *A, const float *B, float *C, int b_const,
+                      const float *bias) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
+  e.bias = bias, e.bias_rs = 0, e.bias_cs = 1;
   if (g->nbatch == 0 || g->M == 0 || g->N == 0) return FERRY_OK;
   if (mm_foldable(g))
     return ferry_sgemm_const_b(k, g->nbatch * g->M, g->N, g->K, (ferry_fmat){A, g->K, 1}, (ferry_fmat){B, g->N, 1}, C,
@@ -166,12 +171,18 @@ int ferry_kernel_MatMul(ferry_kctx *k) {
   if ((rc = ferry_linalg_output(k, 0, a->dtype, g.orank, g.odims))) return rc;
   ferry_tview *o = &k->out[0];
   int b_const = (int)(k->const_in >> 1 & 1);
-  if (a->dtype == FERRY_F32) return matmul_f32(k, &g, a->data, b->data, o->data, b_const);
+  const float *bias = NULL; /* the planner's MatMul + bias fusion (runtime/epilogue.c) */
+  if (k->n_in == 3 && k->in[2].data) {
+    if (a->dtype != FERRY_F32 || k->in[2].dtype != FERRY_F32 || k->in[2].numel != g.N)
+      return ferry_kernel_fail(k, "the fused bias must be %lld float32 values", (long long)g.N);
+    bias = k->in[2].data;
+  }
+  if (a->dtype == FERRY_F32) return matmul_f32(k, &g, a->data, b->data, o->data, b_const, bias);
   if (is_half(a->dtype)) {
     float *A = ferry_linalg_f32_in(k, a), *B = A ? ferry_linalg_f32_in(k, b) : NULL;
     float *C = B ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
     if (!C) return FERRY_E_SYSTEM;
-    if ((rc = matmul_f32(k, &g, A, B, C, b_const))) return rc;
+    if ((rc = matmul_f32(k, &g, A, B, C, b_const, NULL))) return rc;
     ferry_linalg_f32_out(C, o);
     return FERRY_OK;
   }
