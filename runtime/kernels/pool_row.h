@@ -46,25 +46,43 @@ PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_strided)(cons
   return r;
 }
 
-/* d[0..n) = the max (or sum) over nr rows x, x + rs, ... column by column. */
-PL_ATTR static void PL_FN(pool_vreduce)(const float *x, int64_t rs, int64_t nr, int64_t n, int max, float *d) {
+/* The max (or sum) over nr rows x, x + rs, ... of the vector at column i
+ * (MAX a constant when inlined, so the row loop has no test). */
+PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_col)(const float *x, int64_t rs, int64_t nr,
+                                                                         int64_t i, const int MAX) {
+  PL_V acc = PL_FN(pl_load)(x + i);
+  for (int64_t r = 1; r < nr; r++) {
+    PL_V v = PL_FN(pl_load)(x + r * rs + i);
+    acc = MAX ? PL_FN(pl_max)(acc, v) : acc + v;
+  }
+  return acc;
+}
+
+PL_ATTR static inline __attribute__((always_inline)) void PL_FN(pl_vreduce)(const float *x, int64_t rs, int64_t nr,
+                                                                             int64_t n, float *d, const int MAX) {
   int64_t i = 0;
   for (; i + PL_VL <= n; i += PL_VL) {
-    PL_V acc = PL_FN(pl_load)(x + i);
-    for (int64_t r = 1; r < nr; r++) {
-      PL_V v = PL_FN(pl_load)(x + r * rs + i);
-      acc = max ? PL_FN(pl_max)(acc, v) : acc + v;
-    }
+    PL_V acc = PL_FN(pl_col)(x, rs, nr, i, MAX);
     memcpy(d + i, &acc, sizeof acc);
+  }
+  if (i < n && n >= PL_VL) { /* the tail: one more vector, overlapping the last */
+    PL_V acc = PL_FN(pl_col)(x, rs, nr, n - PL_VL, MAX);
+    memcpy(d + n - PL_VL, &acc, sizeof acc);
+    return;
   }
   for (; i < n; i++) {
     float acc = x[i];
-    for (int64_t r = 1; r < nr; r++) {
-      float v = x[r * rs + i];
-      acc = max ? (v > acc || v != v ? v : acc) : acc + v;
-    }
+    for (int64_t r = 1; r < nr; r++) acc = MAX ? pool_max1(acc, x[r * rs + i]) : acc + x[r * rs + i];
     d[i] = acc;
   }
+}
+
+/* d[0..n) = the max (or sum) over nr rows x, x + rs, ... column by column. */
+PL_ATTR static void PL_FN(pool_vreduce)(const float *x, int64_t rs, int64_t nr, int64_t n, int max, float *d) {
+  if (max)
+    PL_FN(pl_vreduce)(x, rs, nr, n, d, 1);
+  else
+    PL_FN(pl_vreduce)(x, rs, nr, n, d, 0);
 }
 
 /* y[ow..hi) (whole vectors; returns where it stopped) = the max (or sum /
