@@ -90,12 +90,13 @@ enum { UK_BIAS_NONE, UK_BIAS_ROW, UK_BIAS_COL };
 typedef struct uk_out {
   float *c;          /* C at the tile's first element */
   int64_t ldc;
-  int mr;            /* rows of the tile in C (1..MR) */
+  int tiles;         /* tiles down C in this call, MR rows apart */
+  int mr;            /* rows of the last tile in C (1..MR) */
   int acc;           /* add to C (a later k-block) */
   int epi;           /* last k-block: the epilogue below */
   float alpha;
   int bias;          /* UK_BIAS_*: */
-  float rb[MR];      /*   ROW: beta * bias of each row */
+  const float *rb;   /*   ROW: beta * bias of each row (MR per tile) */
   const float *cb;   /*   COL: row r's bias vectors at cb + r * cb_rs, times beta */
   int64_t cb_rs;
   float beta;
@@ -651,12 +652,14 @@ static int direct_setup(const gjob *g, uk_out *o) {
   return 1;
 }
 
-/* Points o at the tile (i0, j) of mr rows and NR columns. */
-static void direct_tile(const gjob *g, uk_out *o, int64_t i0, int64_t j, int mr) {
+/* Points o at the tiles of rows [i0, i1) and columns [j, j + NR); rb: beta
+ * times the row biases of rows [ib, ...) (whole tiles, 0 past M). */
+static void direct_tiles(const gjob *g, uk_out *o, int64_t i0, int64_t i1, int64_t j, const float *rb, int64_t ib) {
   const ferry_gemm_epi *e = g->e;
-  o->c = g->C + i0 * g->ldc + j, o->mr = mr;
+  o->c = g->C + i0 * g->ldc + j;
+  o->tiles = (int)((i1 - i0 + MR - 1) / MR), o->mr = (int)(i1 - i0 - (int64_t)(o->tiles - 1) * MR);
   if (o->bias == UK_BIAS_ROW)
-    for (int r = 0; r < MR; r++) o->rb[r] = r < mr ? e->beta * e->bias[(i0 + r) * e->bias_rs] : 0;
+    o->rb = rb + (i0 - ib);
   else if (o->bias == UK_BIAS_COL)
     o->cb = e->bias + i0 * e->bias_rs + j;
 }
@@ -666,21 +669,24 @@ static void direct_tile(const gjob *g, uk_out *o, int64_t i0, int64_t j, int mr)
  * width go straight to C from the micro-kernel where it does the epilogue. */
 static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin, int64_t i_end, int64_t q_begin,
                     int64_t q_end) {
-  float t[MR * NR] __attribute__((aligned(64)));
+  float t[MR * NR] __attribute__((aligned(64))), rb[MC + MR];
   uk_out o;
   int direct = direct_setup(g, &o);
+  if (direct && o.bias == UK_BIAS_ROW) /* once for the rows, not per tile */
+    for (int64_t i = i_begin; i < i_begin + round_up(i_end - i_begin, MR); i++)
+      rb[i - i_begin] = i < g->M ? g->e->beta * g->e->bias[i * g->e->bias_rs] : 0;
   for (int64_t q = q_begin; q < q_end; q++) {
     const float *bp = g->pb + q * g->pbq;
     int64_t j = g->j0 + q * NR, bs = NR;
     int nr = (int)min64(NR, g->j0 + g->nc - j);
     if (g->bdirect && nr == NR) bp = g->B->m.p + g->k0 * g->bdirect + j, bs = g->bdirect;
+    if (direct && nr == NR) { /* the whole column panel in one call */
+      direct_tiles(g, &o, i_begin, min64(i_end, g->M), j, rb, i_begin);
+      g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o);
+      continue;
+    }
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
       int mr = (int)min64(MR, g->M - i0);
-      if (direct && nr == NR) {
-        direct_tile(g, &o, i0, j, mr);
-        g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, NULL, &o);
-        continue;
-      }
       g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, t, NULL);
       store_tile(g, t, i0, j, mr, nr);
     }

@@ -16,9 +16,10 @@
  * over kc values of k: a holds MR values per k (gemm.c's packed layout), b
  * NR values per k, bs floats apart (NR in a packed panel, B's row stride
  * when gemm.c reads a plain B in place). With o NULL it writes the tile to t[MR][NR] (edge tiles
- * and epilogues the kernel does not do); else straight from the
- * accumulators to C at o->c (row stride o->ldc, its first o->mr rows:
- * fewer than MR at the bottom edge of C): stored, or added to C
+ * and epilogues the kernel does not do); else o->tiles tiles down C, from
+ * consecutive A panels (kc * MR floats apart), each straight from the
+ * accumulators to C at o->c (row stride o->ldc; the last tile's first
+ * o->mr rows: fewer than MR at the bottom edge of C): stored, or added to C
  * (o->acc, later k-blocks), and on the last k-block (o->epi) scaled by
  * alpha, plus a bias (a scalar per row, or a vector per row of
  * contiguous columns times beta), through Relu or Clip. The clamps are
@@ -32,6 +33,10 @@
  * contracted to one fused multiply-add where the function targets FMA
  * (fp-contract fast).
  */
+
+#define UK_CAT2(a, b) a##b
+#define UK_CAT(a, b) UK_CAT2(a, b)
+#define UK_TILE UK_CAT(UK_NAME, _tile)
 
 #if MR == 3
 #define UK_ROWS(X) X(0) X(1) X(2)
@@ -61,12 +66,12 @@
     c##r##0 += x0, c##r##1 += x1;                     \
   }
 #define UK_SCALE(r) c##r##0 *= al, c##r##1 *= al;
-#define UK_ROW_BIAS(r) c##r##0 += o->rb[r], c##r##1 += o->rb[r];
+#define UK_ROW_BIAS(r) c##r##0 += rb[r], c##r##1 += rb[r];
 #define UK_COL_BIAS(r)                                    \
   if ((r) < mr) {                                         \
     UK_V x0, x1;                                          \
-    memcpy(&x0, o->cb + (r)*o->cb_rs + h, sizeof x0);     \
-    memcpy(&x1, o->cb + (r)*o->cb_rs + h + UK_VL, sizeof x1); \
+    memcpy(&x0, cb + (r)*o->cb_rs + h, sizeof x0);        \
+    memcpy(&x1, cb + (r)*o->cb_rs + h + UK_VL, sizeof x1); \
     c##r##0 += x0 * beta, c##r##1 += x1 * beta;           \
   }
 #define UK_SEL(m, a, b) ((UK_V)(((m) & (UK_I)(a)) | (~(m) & (UK_I)(b))))
@@ -80,7 +85,10 @@
     memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1); \
   }
 
-UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64_t bs, float *t, const uk_out *o) {
+/* One MR x NR tile (the body of UK_NAME). */
+UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, const float *a0, const float *b0p,
+                                                                  int64_t bs, float *t, const uk_out *o, float *c0,
+                                                                  int mr, const float *rb, const float *cb) {
   for (int h = 0; h < NR; h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
@@ -96,9 +104,8 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64
       UK_ROWS(UK_STORE_T)
       continue;
     }
-    float *c = o->c + h;
+    float *c = c0 + h;
     int64_t ldc = o->ldc;
-    int mr = o->mr;
     if (o->acc) {
       UK_ROWS(UK_ADD_C)
     }
@@ -128,7 +135,27 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a0, const float *b0p, int64
   }
 }
 
+UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o) {
+  if (!o) {
+    UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL);
+    return;
+  }
+  /* o->tiles tiles down the rows of C (one call for a column panel: the
+   * call's overhead counts when kc is small), the last of o->mr rows */
+  float *c = o->c;
+  const float *rb = o->rb, *cb = o->cb;
+  for (int i = 0; i < o->tiles; i++) {
+    UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb);
+    a += MR * kc, c += MR * o->ldc;
+    if (rb) rb += MR;
+    if (cb) cb += MR * o->cb_rs;
+  }
+}
+
 #undef UK_ROWS
+#undef UK_TILE
+#undef UK_CAT
+#undef UK_CAT2
 #undef UK_DECL
 #undef UK_FMA
 #undef UK_STORE_T
