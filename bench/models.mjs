@@ -10,7 +10,7 @@
 //
 // Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
 // [-1, 1), token ids in [0, 100), masks 1). The N timed runs of each are
-// taken in ROUNDS rounds that go through the four runtimes in turn (WARMUP
+// taken in ROUNDS (10) rounds that go through the four runtimes in turn (WARMUP
 // runs before the first round, one before each later one), so a slow
 // minute on a shared machine falls on all four alike; the figure is the
 // median of the N. Prints a table and writes it (plus --extra lines:
@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { loadFerry } from '../runtime/js/ferry-node.mjs';
 
 const WARMUP = 5;
-const ROUNDS = 4;
+const ROUNDS = 10;
 // name, ONNX file (under --models), bundle name, symbolic dims or fixed shapes
 const MODELS = [
   { name: 'squeezenet1_1', onnx: 'squeezenet1_1.onnx' },
