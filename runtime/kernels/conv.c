@@ -375,7 +375,7 @@ typedef struct dwjob {
   /* the channel-block path (conv_dwc.h): per slot P, a band of input rows
    * [rows][Wp][lanes], then T, one output row [OW][lanes] */
   int64_t Wp, band;
-  size_t band_floats;
+  size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it */
 } dwjob;
 
 /* The padded path's per-channel epilogue, applied in registers. */
@@ -526,10 +526,11 @@ static int dwc_setup(dwjob *j, int64_t lanes) {
   if (j->band > v->OH) j->band = v->OH;
   double band_floats = (double)((j->band - 1) * v->sh + reach) * (double)j->Wp * (double)lanes;
   int64_t t_floats = (v->OW + lanes - 1) / lanes * lanes * lanes; /* T: whole vectors of pixels */
-  double slot = (band_floats + (double)t_floats + 16) * sizeof(float);
+  int64_t slack = (3 * v->sw + (v->kw - 1) * v->dw + 1) * lanes;  /* groups of 4 read 3 pixels on */
+  double slot = (band_floats + (double)slack + (double)t_floats + 16) * sizeof(float);
   if (slot > (double)DWC_MAX_BYTES) return 0;
-  j->band_floats = (size_t)band_floats;
-  j->slot_floats = (j->band_floats + (size_t)t_floats + 15) / 16 * 16;
+  j->band_floats = (size_t)band_floats, j->slack_floats = (size_t)slack;
+  j->slot_floats = (j->band_floats + j->slack_floats + (size_t)t_floats + 15) / 16 * 16;
   int64_t units = g->N * ((g->M + lanes - 1) / lanes);
   j->n_slots = units < DW_SLOTS ? units : DW_SLOTS;
   return 1;

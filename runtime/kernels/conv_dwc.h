@@ -14,8 +14,10 @@
  *   DW_FN(dwc_pack)    a band of input rows of DW_VL channels, transposed
  *                      (DW_VL x DW_VL blocks in registers) into P[row][col][lane]
  *                      with a zero border, so no tap needs a bounds check;
- *   DW_FN(dwc_band)    the band's output rows, four pixels at a time, bias
- *                      and Relu/Clip/HardSigmoid in registers, into T[col][lane];
+ *   DW_FN(dwc_band)    the band's output rows, four pixels at a time (a row's
+ *                      last group computes up to three spare pixels: no
+ *                      scalar tail), bias and Relu/Clip/HardSigmoid in
+ *                      registers, into T[col][lane];
  *   DW_FN(dwc_unpack)  each T row transposed back into the channel planes;
  *   DW_FN(dwc_task)    slots of (image, channel block) units, bands of output
  *                      rows sized so that P stays in cache (conv.c's dwc_setup).
@@ -46,6 +48,12 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(transpose)(DW_V 
 #endif
 }
 
+/* n pixels of zeros at d (vector stores: a memset of a few bytes is a
+ * runtime call in wasm engines). */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_zero)(float *d, int64_t n) {
+  for (int64_t i = 0; i < n; i++) DW_FN(vstore)(d + i * DW_VL, (DW_V){0});
+}
+
 /* Image rows [r0, r0 + rows) (zeros outside the image) of the channels at
  * src[0 .. DW_VL) (each a plane; a block's missing channels repeat its last)
  * into P: [rows][Wp][DW_VL], image column iw at iw + pw. */
@@ -56,10 +64,10 @@ DW_ATTR static void DW_FN(dwc_pack)(const dwjob *j, const float *const *src, int
     float *d = P + r * Wp * DW_VL;
     int64_t ih = r0 + r;
     if (ih < 0 || ih >= v->H) {
-      memset(d, 0, (size_t)(Wp * DW_VL) * sizeof *d);
+      DW_FN(dwc_zero)(d, Wp);
       continue;
     }
-    memset(d, 0, (size_t)(v->pw * DW_VL) * sizeof *d);
+    DW_FN(dwc_zero)(d, v->pw);
     d += v->pw * DW_VL;
     /* whole vectors, the last of a row reading on into the next row (not
      * past the plane: the last row's tail goes point by point) */
@@ -76,7 +84,7 @@ DW_ATTR static void DW_FN(dwc_pack)(const dwjob *j, const float *const *src, int
     }
     for (; iw < v->W; iw++)
       for (int c = 0; c < DW_VL; c++) d[iw * DW_VL + c] = src[c][off + iw];
-    if (right > 0) memset(d + v->W * DW_VL, 0, (size_t)(right * DW_VL) * sizeof *d);
+    DW_FN(dwc_zero)(d + v->W * DW_VL, right);
   }
 }
 
@@ -105,7 +113,7 @@ DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(dwc_epi)(const D
   DW_V v = acc * ep[0] + ep[1];
   DW_I m = (DW_I)(v < ep[2]);
   v = (DW_V)((m & (DW_I)ep[2]) | (~m & (DW_I)v));
-  m = (DW_I)(v > ep[3]);
+  m = (DW_I)(ep[3] < v); /* `hi < v ? hi : v`: wasm's clang makes it one f32x4.pmin */
   return (DW_V)((m & (DW_I)ep[3]) | (~m & (DW_I)v));
 }
 
@@ -121,30 +129,32 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const d
   const int64_t dh = KH ? 1 : v->dh, dw = KW ? 1 : v->dw, Wp = j->Wp, OW = v->OW, step = sw * DW_VL;
   const float *base = P + r * sh * Wp * DW_VL;
   int64_t ow = 0;
-  for (; ow + 4 <= OW; ow += 4) {
+  for (; ow < OW; ow += 4) { /* past OW: spare pixels of T, reading on into P's next row or its slack */
     DW_V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    DW_UNROLL for (int64_t ki = 0; ki < kh; ki++)
-      DW_UNROLL for (int64_t kj = 0; kj < kw; kj++) {
-        const float *q = base + (ki * dh * Wp + ow * sw + kj * dw) * DW_VL;
-        DW_V wk = wv[ki * kw + kj], x0, x1, x2, x3;
-        memcpy(&x0, q, sizeof x0), memcpy(&x1, q + step, sizeof x1);
-        memcpy(&x2, q + 2 * step, sizeof x2), memcpy(&x3, q + 3 * step, sizeof x3);
-        a0 += wk * x0, a1 += wk * x1, a2 += wk * x2, a3 += wk * x3;
+    if (S && KW) { /* the row's 3S + KW pixels loaded once for the four outputs' taps */
+      DW_UNROLL for (int64_t ki = 0; ki < kh; ki++) {
+        DW_V xs[3 * 2 + 5];
+        const float *q = base + (ki * Wp + ow * S) * DW_VL;
+        DW_UNROLL for (int64_t p = 0; p < 3 * S + KW; p++) memcpy(&xs[p], q + p * DW_VL, sizeof xs[p]);
+        DW_UNROLL for (int64_t kj = 0; kj < KW; kj++) {
+          DW_V wk = wv[ki * KW + kj];
+          a0 += wk * xs[kj], a1 += wk * xs[S + kj], a2 += wk * xs[2 * S + kj], a3 += wk * xs[3 * S + kj];
+        }
       }
+    } else {
+      DW_UNROLL for (int64_t ki = 0; ki < kh; ki++)
+        DW_UNROLL for (int64_t kj = 0; kj < kw; kj++) {
+          const float *q = base + (ki * dh * Wp + ow * sw + kj * dw) * DW_VL;
+          DW_V wk = wv[ki * kw + kj], x0, x1, x2, x3;
+          memcpy(&x0, q, sizeof x0), memcpy(&x1, q + step, sizeof x1);
+          memcpy(&x2, q + 2 * step, sizeof x2), memcpy(&x3, q + 3 * step, sizeof x3);
+          a0 += wk * x0, a1 += wk * x1, a2 += wk * x2, a3 += wk * x3;
+        }
+    }
     DW_FN(vstore)(T + ow * DW_VL, DW_FN(dwc_epi)(ep, a0));
     DW_FN(vstore)(T + (ow + 1) * DW_VL, DW_FN(dwc_epi)(ep, a1));
     DW_FN(vstore)(T + (ow + 2) * DW_VL, DW_FN(dwc_epi)(ep, a2));
     DW_FN(vstore)(T + (ow + 3) * DW_VL, DW_FN(dwc_epi)(ep, a3));
-  }
-  for (; ow < OW; ow++) {
-    DW_V a0 = {0};
-    DW_UNROLL for (int64_t ki = 0; ki < kh; ki++)
-      DW_UNROLL for (int64_t kj = 0; kj < kw; kj++) {
-        DW_V x0;
-        memcpy(&x0, base + (ki * dh * Wp + ow * sw + kj * dw) * DW_VL, sizeof x0);
-        a0 += wv[ki * kw + kj] * x0;
-      }
-    DW_FN(vstore)(T + ow * DW_VL, DW_FN(dwc_epi)(ep, a0));
   }
 }
 
@@ -182,7 +192,8 @@ DW_ATTR static void DW_FN(dwc_task)(void *arg, int64_t begin, int64_t end) {
   const int64_t nblk = (g->M + DW_VL - 1) / DW_VL, total = g->N * nblk;
   DW_V wv[DW_MAX_TAPS], ep[4];
   for (int64_t s = begin; s < end; s++) {
-    float *P = j->slots + (size_t)s * j->slot_floats, *T = P + j->band_floats;
+    float *P = j->slots + (size_t)s * j->slot_floats, *T = P + j->band_floats + j->slack_floats;
+    memset(P + j->band_floats, 0, j->slack_floats * sizeof *P); /* what the last groups read past P */
     for (int64_t u = s * total / j->n_slots; u < (s + 1) * total / j->n_slots; u++) {
       int64_t n = u / nblk, m0 = (u - n * nblk) * DW_VL, nch = g->M - m0 < DW_VL ? g->M - m0 : DW_VL;
       const float *src[DW_VL];

@@ -91,6 +91,8 @@ typedef struct uk_out {
   float *c;          /* C at the tile's first element */
   int64_t ldc;
   int tiles;         /* tiles down C in this call, MR rows apart */
+  const float *pf;   /* NULL, or the next B panel to prefetch: its rows pfs floats apart */
+  int64_t pfs;
   int mr;            /* rows of the last tile in C (1..MR) */
   int acc;           /* add to C (a later k-block) */
   int epi;           /* last k-block: the epilogue below */
@@ -682,6 +684,9 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
     if (g->bdirect && nr == NR) bp = g->B->m.p + g->k0 * g->bdirect + j, bs = g->bdirect;
     if (direct && nr == NR) { /* the whole column panel in one call */
       direct_tiles(g, &o, i_begin, min64(i_end, g->M), j, rb, i_begin);
+      o.pf = NULL;
+      if (q + 1 < q_end && g->bdirect && j + 2 * NR <= g->j0 + g->nc) o.pf = bp + NR, o.pfs = bs;
+      else if (q + 1 < q_end && !g->bdirect) o.pf = bp + g->pbq, o.pfs = NR;
       g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o);
       continue;
     }

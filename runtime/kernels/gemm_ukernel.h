@@ -88,11 +88,13 @@
 /* One MR x NR tile (the body of UK_NAME). */
 UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, const float *a0, const float *b0p,
                                                                   int64_t bs, float *t, const uk_out *o, float *c0,
-                                                                  int mr, const float *rb, const float *cb) {
+                                                                  int mr, const float *rb, const float *cb,
+                                                                  const float *pf, int64_t pfs, const int PF) {
   for (int h = 0; h < NR; h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
     for (int64_t p = 0; p < kc; p++) {
+      if (PF) __builtin_prefetch(pf + p * pfs); /* the next B panel, a row of it per k */
       UK_V b0, b1;
       memcpy(&b0, b, sizeof b0);
       memcpy(&b1, b + UK_VL, sizeof b1);
@@ -137,15 +139,19 @@ UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, co
 
 UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o) {
   if (!o) {
-    UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL);
+    UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL, NULL, 0, 0);
     return;
   }
   /* o->tiles tiles down the rows of C (one call for a column panel: the
-   * call's overhead counts when kc is small), the last of o->mr rows */
+   * call's overhead counts when kc is small), the last of o->mr rows; the
+   * first tile also prefetches the next B panel (o->pf: rows o->pfs apart) */
   float *c = o->c;
   const float *rb = o->rb, *cb = o->cb;
   for (int i = 0; i < o->tiles; i++) {
-    UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb);
+    if (i == 0 && o->pf)
+      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, o->pf, o->pfs, 1);
+    else
+      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, NULL, 0, 0);
     a += MR * kc, c += MR * o->ldc;
     if (rb) rb += MR;
     if (cb) cb += MR * o->cb_rs;
