@@ -15,10 +15,11 @@
  *     (prepacked_w). 3x3 stride-1 convolutions with enough channels go to
  *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
  *     convolutions (one input channel per group) run a direct kernel
- *     instead (conv_dw.h, generic and AVX2), parallel over channels, over a
- *     zero-padded copy of each channel when there is padding, two output
- *     rows at a time with bias and Relu/Clip/HardSigmoid in registers
- *     (dw_epi);
+ *     instead, generic and AVX2: over blocks of 4 or 8 channels transposed
+ *     into pixel vectors (conv_dwc.h, dwc_setup), or, for channel
+ *     multipliers and rows too wide for a band, plane by plane (conv_dw.h)
+ *     over a zero-padded copy of each channel; both with bias and
+ *     Relu/Clip/HardSigmoid in registers (dw_epi);
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias; when the kernel equals the stride without
  *     padding (the 2x2/2 upsampling of segmentation heads) every output
@@ -373,7 +374,7 @@ typedef struct dwjob {
   float *slots;
   int e_after; /* the epilogue runs after each row (not folded into dw_epi) */
   /* the channel-block path (conv_dwc.h): per slot P, a band of input rows
-   * [rows][Wp][lanes], then T, one output row [OW][lanes] */
+   * [rows][Wp][lanes], a zeroed slack, then T, one output row [OW][lanes] */
   int64_t Wp, band;
   size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it */
 } dwjob;
@@ -462,7 +463,7 @@ static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int
   }
 }
 
-/* The vector loops, once per instruction set (conv_dw.h). */
+/* The vector loops, once per instruction set (conv_dw.h, conv_dwc.h). */
 #define DW_V f32x4
 #define DW_I i32x4
 #define DW_VL 4
