@@ -106,7 +106,8 @@ typedef struct uk_out {
   float lo, hi;      /* Clip's bounds; lo 0 for Relu */
 } uk_out;
 
-typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o);
+typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o,
+                           int half);
 
 #define UK_NAME ukernel_generic
 #define UK_ATTR
@@ -687,12 +688,12 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
       o.pf = NULL;
       if (q + 1 < q_end && g->bdirect && j + 2 * NR <= g->j0 + g->nc) o.pf = bp + NR, o.pfs = bs;
       else if (q + 1 < q_end && !g->bdirect) o.pf = bp + g->pbq, o.pfs = NR;
-      g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o);
+      g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o, 0);
       continue;
     }
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
       int mr = (int)min64(MR, g->M - i0);
-      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, t, NULL);
+      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, t, NULL, nr <= NR / 2); /* a narrow edge: half the work */
       store_tile(g, t, i0, j, mr, nr);
     }
   }

@@ -16,7 +16,8 @@
  * over kc values of k: a holds MR values per k (gemm.c's packed layout), b
  * NR values per k, bs floats apart (NR in a packed panel, B's row stride
  * when gemm.c reads a plain B in place). With o NULL it writes the tile to t[MR][NR] (edge tiles
- * and epilogues the kernel does not do); else o->tiles tiles down C, from
+ * and epilogues the kernel does not do; with `half` only its first NR / 2
+ * columns, for a panel that narrow); else o->tiles tiles down C, from
  * consecutive A panels (kc * MR floats apart), each straight from the
  * accumulators to C at o->c (row stride o->ldc; the last tile's first
  * o->mr rows: fewer than MR at the bottom edge of C): stored, or added to C
@@ -53,10 +54,10 @@
 #define UK_DECL(r) UK_V c##r##0 = {0}, c##r##1 = {0};
 #define UK_FMA(r)       \
   c##r##0 += b0 * a[r]; \
-  c##r##1 += b1 * a[r];
+  if (W1) c##r##1 += b1 * a[r];
 #define UK_STORE_T(r)                                 \
   memcpy(t + (r)*NR + h, &c##r##0, sizeof c##r##0); \
-  memcpy(t + (r)*NR + h + UK_VL, &c##r##1, sizeof c##r##1);
+  if (W1) memcpy(t + (r)*NR + h + UK_VL, &c##r##1, sizeof c##r##1);
 /* the two vectors of row r in C: load, store, through a function F */
 #define UK_ADD_C(r)                                   \
   if ((r) < mr) {                                     \
@@ -85,19 +86,22 @@
     memcpy(c + (r)*ldc + UK_VL, &c##r##1, sizeof c##r##1); \
   }
 
-/* One MR x NR tile (the body of UK_NAME). */
+/* One MR x NR tile (the body of UK_NAME); HALF (only with t): its first
+ * NR / 2 columns. */
 UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, const float *a0, const float *b0p,
                                                                   int64_t bs, float *t, const uk_out *o, float *c0,
                                                                   int mr, const float *rb, const float *cb,
-                                                                  const float *pf, int64_t pfs, const int PF) {
-  for (int h = 0; h < NR; h += 2 * UK_VL) {
+                                                                  const float *pf, int64_t pfs, const int PF,
+                                                                  const int HALF) {
+  const int W1 = !(HALF && 2 * UK_VL > NR / 2); /* the pass's second vector is needed */
+  for (int h = 0; h < (HALF ? NR / 2 : NR); h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
     for (int64_t p = 0; p < kc; p++) {
       if (PF) __builtin_prefetch(pf + p * pfs); /* the next B panel, a row of it per k */
-      UK_V b0, b1;
+      UK_V b0, b1 = {0};
       memcpy(&b0, b, sizeof b0);
-      memcpy(&b1, b + UK_VL, sizeof b1);
+      if (W1) memcpy(&b1, b + UK_VL, sizeof b1);
       UK_ROWS(UK_FMA)
       a += MR;
       b += bs;
@@ -137,9 +141,13 @@ UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, co
   }
 }
 
-UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o) {
-  if (!o) {
-    UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL, NULL, 0, 0);
+UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t bs, float *t, const uk_out *o,
+                            int half) {
+  if (!o) { /* edge tiles: half, when the panel has at most NR / 2 columns */
+    if (half)
+      UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL, NULL, 0, 0, 1);
+    else
+      UK_TILE(kc, a, b, bs, t, NULL, NULL, MR, NULL, NULL, NULL, 0, 0, 0);
     return;
   }
   /* o->tiles tiles down the rows of C (one call for a column panel: the
@@ -149,9 +157,9 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t 
   const float *rb = o->rb, *cb = o->cb;
   for (int i = 0; i < o->tiles; i++) {
     if (i == 0 && o->pf)
-      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, o->pf, o->pfs, 1);
+      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, o->pf, o->pfs, 1, 0);
     else
-      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, NULL, 0, 0);
+      UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, NULL, 0, 0, 0);
     a += MR * kc, c += MR * o->ldc;
     if (rb) rb += MR;
     if (cb) cb += MR * o->cb_rs;
