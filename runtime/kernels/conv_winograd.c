@@ -150,14 +150,6 @@ FERRY_VINLINE void patch_row4(const float *x, v4 *d) {
   d[3] = __builtin_shufflevector(__builtin_shufflevector(a, b, 3, 5, 7, 7), c, 0, 1, 2, 7);
 }
 
-/* 4x4 transpose: rows r[i] become columns. */
-FERRY_VINLINE void transpose4(v4 *r) {
-  v4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
-  v4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
-  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
-}
-
 /* The block's input rows of one channel plane x, zero-padded: row r of
  * pad is input row r0 + r, column c input column c - pw; rows x cols. */
 static void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, int64_t cols, float *pad) {
@@ -194,11 +186,11 @@ FERRY_VINLINE void gather_patches(const wjob *j, const float *pad, int64_t cols,
   for (int i = 0; i < a; i++) {
     v4 lo[4], hi[4];
     for (int l = 0; l < 4; l++) lo[l] = f32x4_load(p[l] + i * cols);
-    transpose4(lo);
+    f32x4_transpose(lo);
     for (int jj = 0; jj < 4; jj++) d[i * a + jj] = lo[jj];
     if (a == 6) {
       for (int l = 0; l < 4; l++) hi[l] = f32x4_load(p[l] + i * cols + 2);
-      transpose4(hi);
+      f32x4_transpose(hi);
       d[i * a + 4] = hi[2], d[i * a + 5] = hi[3];
     }
   }
@@ -263,7 +255,7 @@ FERRY_VINLINE void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y, con
     for (int i = 0; i < m; i++) {
       float *yr = ym + (r0 + i) * g->OW + c0;
       if (m == 4) {
-        transpose4(y + i * 4);
+        f32x4_transpose(y + i * 4);
         for (int l = 0; l < 4; l++) f32x4_store(yr + 4 * l, y[i * 4 + l]);
       } else {
         f32x4_store(yr, __builtin_shufflevector(y[i * 2], y[i * 2 + 1], 0, 4, 1, 5));
@@ -273,7 +265,7 @@ FERRY_VINLINE void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y, con
     return;
   }
   if (m == 4) /* y[i*4 + l]: row i of tile t + l */
-    for (int i = 0; i < 4; i++) transpose4(y + i * 4);
+    for (int i = 0; i < 4; i++) f32x4_transpose(y + i * 4);
   for (int l = 0; l < 4 && t + l < j->T; l++) {
     th = (t + l) / j->TW, tw = (t + l) % j->TW, r0 = th * m, c0 = tw * m;
     for (int i = 0; i < m && r0 + i < g->OH; i++) {

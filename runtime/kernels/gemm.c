@@ -487,13 +487,9 @@ void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t 
 
 /* d[j*ds + i] = s[i*ss + j] for a 4 x 4 block (i, j < 4). */
 static inline void transpose4(const float *s, int64_t ss, float *d, int64_t ds) {
-  f32x4 r0 = f32x4_load(s), r1 = f32x4_load(s + ss), r2 = f32x4_load(s + 2 * ss), r3 = f32x4_load(s + 3 * ss);
-  f32x4 t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
-  f32x4 t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
-  f32x4_store(d, __builtin_shufflevector(t0, t2, 0, 1, 4, 5));
-  f32x4_store(d + ds, __builtin_shufflevector(t0, t2, 2, 3, 6, 7));
-  f32x4_store(d + 2 * ds, __builtin_shufflevector(t1, t3, 0, 1, 4, 5));
-  f32x4_store(d + 3 * ds, __builtin_shufflevector(t1, t3, 2, 3, 6, 7));
+  f32x4 r[4] = {f32x4_load(s), f32x4_load(s + ss), f32x4_load(s + 2 * ss), f32x4_load(s + 3 * ss)};
+  f32x4_transpose(r);
+  for (int i = 0; i < 4; i++) f32x4_store(d + i * ds, r[i]);
 }
 
 /* dst[p*dn + i] = src[i*rs + p] for i < n rows, p < kc: rows of a

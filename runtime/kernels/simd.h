@@ -32,4 +32,12 @@ FERRY_VINLINE f32x4 f32x4_min(f32x4 a, f32x4 b) {
   return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b));
 }
 
+/* r[i][l] -> r[l][i]: a 4x4 transpose in registers (rows become columns). */
+FERRY_VINLINE void f32x4_transpose(f32x4 *r) {
+  f32x4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+  f32x4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+}
+
 #endif
