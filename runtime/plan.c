@@ -23,13 +23,17 @@
  * (the dims all items agree on).
  *
  * Before memory is planned, a float32 MatMul and the bias Add after it
- * become one step (epilogue.c) and runs of float32 element-wise steps one
- * chain step (chain.c); their intermediates get no memory.
+ * become one step (epilogue.c), runs of float32 element-wise steps one
+ * chain step (chain.c), whose intermediates get no memory, and a Concat
+ * whose inputs can be written in place as parts of its output no step
+ * (concat.c).
  *
  * Memory: values of known size get offsets in one arena, replaying the
  * graph's allocations (outputs before the node runs) and frees (after each
  * value's last reader, model.c's `die`) through the best-fit allocator of
- * arena.h; the plan's arena size is the allocation peak.
+ * arena.h; the plan's arena size is the allocation peak. A part of an
+ * elided Concat's output lies in it: the output is allocated when its
+ * first part is produced.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,12 +415,16 @@ static int plan_arena(pctx *c) {
     for (int k = 0; k < st->n_out; k++) {
       int vi = st->out[k];
       if (vi < 0 || g->values[vi].konst || !c->p->v[vi].known) continue;
-      c->p->v[vi].offset = ferry_arena_alloc(&a, c->p->v[vi].bytes);
-      c->p->values_bytes += c->p->v[vi].bytes;
+      rt_vplan *vp = &c->p->v[vi], *w = vp->whole ? &c->p->v[vp->whole - 1] : vp;
+      if (w->offset == SIZE_MAX) { /* (a whole's later parts find it allocated) */
+        w->offset = ferry_arena_alloc(&a, w->bytes);
+        c->p->values_bytes += w->bytes;
+      }
+      if (vp->whole && w->offset != SIZE_MAX) vp->offset = w->offset + vp->part_at;
     }
     for (int k = 0; k < st->n_free; k++) {
       const rt_vplan *vp = &c->p->v[c->p->frees[st->first_free + k]];
-      if (vp->offset != SIZE_MAX) ferry_arena_release(&a, vp->offset, vp->bytes);
+      if (vp->offset != SIZE_MAX && !vp->whole) ferry_arena_release(&a, vp->offset, vp->bytes);
     }
   }
   c->p->arena_bytes = a.peak;
@@ -486,6 +494,7 @@ static rt_plan *plan_build(rt_graph *g, int n_sig, ferry_err *err) {
   for (int i = 0; !rc && i < p->n_steps; i++) rc = plan_node(&c, p->steps[i].node, &p->steps[i]);
   if (!rc && !g->model->no_fusion && rt_bias_fuse(g, p, at_node)) rc = oom(&c);
   if (!rc && !g->model->no_fusion && rt_chains_fuse(g, p, at_node)) rc = oom(&c);
+  if (!rc && !g->model->no_fusion && rt_concat_elide(g, p, at_node)) rc = oom(&c);
   if (!rc) rc = plan_frees(&c, at_node);
   if (!rc) rc = plan_arena(&c);
   pctx_free(&c, nv);

@@ -68,6 +68,9 @@ typedef struct rt_vplan {
   ferry_tview view;         /* dtype, rank, dims, numel (data not set) */
   size_t bytes;
   size_t offset;            /* in the graph's arena; SIZE_MAX: not there */
+  int whole;                /* 1 + the value whose buffer holds this one at
+                               part_at (an elided Concat's output, concat.c); 0: none */
+  size_t part_at;
 } rt_vplan;
 
 /* One kernel call: the flat list of these is what a run replays. */
@@ -181,6 +184,13 @@ int rt_shape_node(rt_graph *g, int ni, ferry_sval *out, int n_out_cap, ferry_err
  * MatMul step with the bias as a third input (compacting p->steps;
  * at_node, node -> step, follows). -1: out of memory. */
 int rt_bias_fuse(rt_graph *g, rt_plan *p, int *at_node);
+
+/* ---- concat.c ---- */
+
+/* Drops the Concat steps of p whose inputs can be written in place as
+ * parts of the output (rt_vplan.whole), compacting p->steps (at_node,
+ * node -> step, follows). -1: out of memory. */
+int rt_concat_elide(rt_graph *g, rt_plan *p, int *at_node);
 
 /* ---- chain.c ---- */
 

@@ -498,6 +498,72 @@ START_TEST(bias_fusion_matches_unfused) {
 }
 END_TEST
 
+/* tests/make-crafted.py's concat_parts: the Concats whose inputs can be
+ * written in place as parts of the output (runtime/concat.c) run no step,
+ * the others (nested, one value twice, a graph input or output as a part,
+ * a part read after the Concat, a dim before the axis > 1, an unaligned
+ * first part) still do, and every output is bit-identical to the unfused
+ * run's. squeezenet's eight fire-module Concats all go in place. */
+START_TEST(concat_parts_in_place) {
+  char onnx[4096];
+  snprintf(onnx, sizeof onnx, "%s", tu_model("crafted/concat_parts.onnx"));
+  const char *path = tpath("concat_parts.ferry");
+  ferry_err err = {0};
+  ck_assert_msg(ferry_convert_file(onnx, path, NULL, NULL, &err) == 0, "%s", err.msg);
+  float x[64], z[15];
+  for (int i = 0; i < 64; i++) x[i] = (float)((i * 37) % 29) / 7.0f - 2.0f;
+  for (int i = 0; i < 15; i++) z[i] = (float)i - 7.5f;
+  ferry_tview in[2] = {{.dtype = FERRY_F32, .rank = 3, .dims = {1, 16, 4}, .numel = 64, .data = x},
+                       {.dtype = FERRY_F32, .rank = 3, .dims = {1, 3, 5}, .numel = 15, .data = z}};
+  ferry_host_model hm[2];
+  ferry_session *s[2];
+  ferry_tview out[2][10];
+  int64_t ticks = 0;
+  for (int k = 0; k < 2; k++) {
+    ferry_session_opts o = {.threads = 1, .no_fusion = k, .clock_ms = tick_clock, .clock_user = &ticks};
+    s[k] = ferry_host_session_open(path, &o, &hm[k], &err);
+    ck_assert_msg(s[k] != NULL, "%s", err.msg);
+    ck_assert_msg(ferry_session_run(s[k], in, 2, out[k], &err) == 0, "%s", err.msg);
+  }
+  for (int o = 0; o < 10; o++) {
+    ck_assert(out[0][o].numel == out[1][o].numel && out[0][o].numel > 0 && out[0][o].dtype == FERRY_F32);
+    ck_assert_msg(!memcmp(out[0][o].data, out[1][o].data, (size_t)out[0][o].numel * sizeof(float)),
+                  "output %d differs with the Concats in place", o);
+  }
+  const float *c10 = out[0][9].data; /* [Elu(x), Selu(x), x[:, :3]] along axis 1 */
+  ck_assert(out[0][9].dims[1] == 35 && c10[32 * 4 + 5] == x[5] &&
+            fabsf(c10[5] - (x[5] > 0 ? x[5] : expm1f(x[5]))) < 1e-6f);
+  ferry_node_time t[64];
+  int n = ferry_session_profile(s[0], t, 64);
+  ck_assert_int_le(n, 64);
+  char ran[256] = "";
+  for (int i = 0; i < n; i++)
+    if (!strcmp(t[i].op, "Concat")) strncat(ran, t[i].name, 8), strncat(ran, " ", 2);
+  ck_assert_str_eq(ran, "c3 c4 c5 c6 c7 c8 c9 ");
+  ck_assert_int_eq(ferry_session_profile(s[1], NULL, 0), n + 3);
+  for (int k = 0; k < 2; k++) ferry_session_close(s[k]), ferry_host_model_free(&hm[k]);
+
+  char sq[4096];
+  snprintf(sq, sizeof sq, "%s.onnx", tu_model("squeezenet1_1"));
+  path = tpath("concat_squeezenet.ferry");
+  ck_assert_msg(ferry_convert_file(sq, path, NULL, NULL, &err) == 0, "%s", err.msg);
+  io xs[2];
+  ferry_run_stats st[2];
+  char set[4096];
+  snprintf(set, sizeof set, "%s/test_data_set_0", tu_model("squeezenet1_1"));
+  for (int k = 0; k < 2; k++) {
+    s[k] = open_fusion(path, k, &hm[k]);
+    read_io(&xs[k], set);
+    run_ok(s[k], &xs[k], "squeezenet");
+    check_outputs(&xs[k], "squeezenet");
+    ferry_session_stats(s[k], &st[k]);
+  }
+  ck_assert_int_eq(st[1].steps - st[0].steps, 8);
+  ck_assert(!memcmp(xs[0].out[0].data, xs[1].out[0].data, (size_t)xs[0].out[0].numel * sizeof(float)));
+  for (int k = 0; k < 2; k++) free_io(&xs[k]), ferry_session_close(s[k]), ferry_host_model_free(&hm[k]);
+}
+END_TEST
+
 /* ---- refusals ---- */
 
 static ferry_session *resnet(ferry_host_model *hm) {
@@ -720,6 +786,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, profile_counts_every_step);
   tcase_add_test(tc, chains_match_unfused);
   tcase_add_test(tc, bias_fusion_matches_unfused);
+  tcase_add_test(tc, concat_parts_in_place);
   tcase_add_test(tc, subgraphs_run);
   tcase_add_test(tc, bad_inputs);
   tcase_add_test(tc, inconsistent_symbols);

@@ -114,6 +114,33 @@ t = helper.make_tensor("w", TensorProto.FLOAT, [4], [1.0, 2.0, 3.0, 4.0])
 save("ir3_init_input.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])],
                                   [X, vi("w", [4])], [Y], inits=[t], ir=3, opset=7))
 
+# Concats the planner may or may not write in place (runtime/concat.c;
+# check_runtime's concat_parts_in_place). x [1, 16, 4] and z [1, 3, 5]
+# floats; node names are their outputs.
+def cc(op, ins, out, **kw):
+    return helper.make_node(op, ins, [out], name=out, **kw)
+
+
+i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+nodes = [
+    cc("Relu", ["x"], "a"), cc("Neg", ["x"], "b"), cc("Concat", ["a", "b"], "c1", axis=1),  # in place
+    cc("Sigmoid", ["x"], "e"), cc("Tanh", ["x"], "f"), cc("Concat", ["e", "f"], "c2", axis=-2),  # in place
+    cc("Concat", ["c1", "c2"], "c3", axis=1),  # parts that are in-place wholes: copied
+    cc("Abs", ["x"], "g"), cc("Concat", ["g", "g"], "c4", axis=1),  # one value twice
+    cc("Exp", ["x"], "h"), cc("Floor", ["x"], "k"), cc("Concat", ["h", "k"], "c5", axis=1),  # h: a graph output
+    cc("Ceil", ["x"], "m"), cc("Concat", ["m", "x"], "c6", axis=1),  # x: a graph input
+    cc("Sin", ["x"], "n"), cc("Cos", ["x"], "n2"), cc("Concat", ["n", "n2"], "c7", axis=2),  # dim 1 of 16 before the axis
+    cc("Softsign", ["x"], "q"), cc("Round", ["x"], "r"), cc("Concat", ["q", "r"], "c8", axis=1),
+    cc("Mul", ["q", "q"], "s"),  # q read after the Concat
+    cc("Relu", ["z"], "t"), cc("Neg", ["z"], "u"), cc("Concat", ["t", "u"], "c9", axis=1),  # 60 bytes: unaligned
+    cc("Elu", ["x"], "w1"), cc("Selu", ["x"], "w2"), cc("Slice", ["x", "s0", "s3", "s1"], "w3"),
+    cc("Concat", ["w1", "w2", "w3"], "c10", axis=1),  # in place: only the last part is unaligned
+]
+outs = ["c3", "c4", "h", "c5", "c6", "c7", "c8", "s", "c9", "c10"]
+save("concat_parts.onnx", model(nodes, [vi("x", [1, 16, 4]), vi("z", [1, 3, 5])],
+                                [helper.make_value_info(o, onnx.TypeProto()) for o in outs],
+                                inits=[i64("s0", [0]), i64("s3", [3]), i64("s1", [1])]))
+
 # --- invalid models -------------------------------------------------------
 
 save("cycle.onnx", model([helper.make_node("Add", ["x", "b"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
