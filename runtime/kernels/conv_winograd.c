@@ -383,11 +383,10 @@ int ferry_wino_fits(const ferry_wino *g) {
  * planes from 8x8 with both GEMMs (resnet18's 64@56x56 2.5x faster than
  * im2col next to AVX2+FMA, 3x with the generic f32x4 one); on 7x7 planes
  * its 2x2 tiles of 6x6 patches waste too much and F(2x2) wins, next to
- * AVX2 only with 128 channels or more. The generic build keeps F(2x2)
- * everywhere: in wasm (V8) F(4x4) is slower (resnet18 129-176 ms against
- * 116-125), and with F(4x4) on both sides PaddleOCR det's output in the
- * browser and natively (FMA in the GEMM, none in wasm) drift apart past
- * the demo test's rtol 1e-4 (1.1e-4 at one element). */
+ * AVX2 only with 128 channels or more. The generic build (wasm's) takes
+ * F(4x4) from 8x8 too and F(2x2) below: in V8 F(4x4) runs squeezenet's
+ * and resnet18's layers 1.3-1.6x faster than F(2x2) (bench/winograd built
+ * for wasm), whole models in 0.82-0.88x the time (bench/wasm-ab.mjs). */
 static int forced = -1; /* ferry_wino_use(); tests and benchmarks only */
 
 int ferry_wino_use(int tile) {
@@ -400,7 +399,7 @@ int ferry_wino_tile(const ferry_wino *g) {
   if (!ferry_wino_fits(g)) return 0;
   if (forced >= 0) return forced;
   int big = g->OH >= 8 && g->OW >= 8;
-  if (!ferry_simd_avx2()) return 2;
+  if (!ferry_simd_avx2()) return big ? 4 : 2;
   return big ? 4 : g->C >= 128 && g->M >= 128 ? 2 : 0;
 }
 

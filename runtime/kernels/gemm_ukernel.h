@@ -97,9 +97,6 @@ UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, co
   for (int h = 0; h < (HALF ? NR / 2 : NR); h += 2 * UK_VL) {
     UK_ROWS(UK_DECL)
     const float *a = a0, *b = b0p + h;
-#ifdef UK_KUNROLL
-#pragma clang loop unroll_count(UK_KUNROLL)
-#endif
     for (int64_t p = 0; p < kc; p++) {
       if (PF) __builtin_prefetch(pf + p * pfs); /* the next B panel, a row of it per k */
       UK_V b0, b1 = {0};
