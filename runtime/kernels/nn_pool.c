@@ -125,11 +125,17 @@ static int read_geom(ferry_kctx *k, pgeom *g) {
 
 /* Taps [lo, hi) of spatial dim i at output position o that land in the
  * input; *padded: taps inside input plus explicit pads. */
-static void tap_range(const pgeom *g, int i, int64_t o, int64_t *lo, int64_t *hi, int64_t *padded) {
-  int64_t start = o * g->s[i] - g->pb[i], d = g->d[i], K = g->k[i];
-  int64_t l = start >= 0 ? 0 : (-start + d - 1) / d;
-  int64_t h = g->in[i] - 1 - start < 0 ? 0 : (g->in[i] - 1 - start) / d + 1;
-  int64_t p = g->in[i] + g->pe[i] - 1 - start < 0 ? 0 : (g->in[i] + g->pe[i] - 1 - start) / d + 1;
+static inline void tap_range(const pgeom *g, int i, int64_t o, int64_t *lo, int64_t *hi, int64_t *padded) {
+  int64_t start = o * g->s[i] - g->pb[i], d = g->d[i], K = g->k[i], l, h, p;
+  if (d == 1) { /* (no divisions: this runs per output row of the float path) */
+    l = start >= 0 ? 0 : -start;
+    h = g->in[i] - start < 0 ? 0 : g->in[i] - start;
+    p = g->in[i] + g->pe[i] - start < 0 ? 0 : g->in[i] + g->pe[i] - start;
+  } else {
+    l = start >= 0 ? 0 : (-start + d - 1) / d;
+    h = g->in[i] - 1 - start < 0 ? 0 : (g->in[i] - 1 - start) / d + 1;
+    p = g->in[i] + g->pe[i] - 1 - start < 0 ? 0 : (g->in[i] + g->pe[i] - 1 - start) / d + 1;
+  }
   *lo = l < K ? l : K;
   *hi = h < K ? h : K;
   *hi = *hi > *lo ? *hi : *lo;
@@ -217,11 +223,8 @@ typedef struct pool2d {
   const float *x;
   float *y;
   int64_t H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW;
-  /* the separable loops of this instruction set (pool_row.h) */
-  void (*vreduce)(const float *x, int64_t rs, int64_t nr, int64_t n, int max, float *d);
-  int64_t (*hrow)(const float *t, int64_t ow, int64_t hi, int64_t k, int64_t s, int64_t dw, int64_t pw, int max,
-                  float cnt, float *y);
-  int64_t vl; /* hrow's outputs per vector */
+  /* the separable plane loop of this instruction set (pool_row.h) */
+  void (*plane)(const struct pool2d *t, const float *x, float *y);
 } pool2d;
 
 /* max(acc, v), v where it is NaN (MaxPool propagates NaN), without a
@@ -231,7 +234,21 @@ static inline __attribute__((always_inline)) float pool_max1(float acc, float v)
   return v != v ? v : m;
 }
 
-/* The separable vector loops, once per instruction set (pool_row.h). */
+#define POOL_ROW_MAX 4096 /* rows up to this wide reduce their window rows into a stack row */
+
+/* One output of a reduced row r (its window rows already combined), taps
+ * [wlo, whi) of the columns; cnt: AveragePool's divisor. */
+static inline __attribute__((always_inline)) float pool_col(const pool2d *t, const float *r, int64_t ow, int64_t wlo,
+                                                            int64_t whi, int max, int64_t cnt) {
+  float acc = max ? -INFINITY : 0.0f;
+  for (int64_t tw = wlo; tw < whi; tw++) {
+    float v = r[ow * t->SW - t->PW + tw * t->DW];
+    acc = max ? pool_max1(acc, v) : acc + v;
+  }
+  return max ? acc : cnt ? acc / (float)cnt : 0.0f;
+}
+
+/* The separable plane loop, once per instruction set (pool_row.h). */
 #define PL_V f32x4
 #define PL_I i32x4
 #define PL_VL 4
@@ -322,62 +339,12 @@ static void pool2d_plane_direct(const pool2d *t, const float *x, float *y) {
   }
 }
 
-#define POOL_ROW_MAX 4096 /* rows up to this wide reduce their window rows into a stack row */
-
-/* One output of a reduced row r (its window rows already combined), taps
- * [wlo, whi) of the columns; cnt: AveragePool's divisor. */
-static float pool_col(const pool2d *t, const float *r, int64_t ow, int64_t wlo, int64_t whi, int max, int64_t cnt) {
-  float acc = max ? -INFINITY : 0.0f;
-  for (int64_t tw = wlo; tw < whi; tw++) {
-    float v = r[ow * t->SW - t->PW + tw * t->DW];
-    acc = max ? pool_max1(acc, v) : acc + v;
-  }
-  return max ? acc : cnt ? acc / (float)cnt : 0.0f;
-}
-
-/* One plane, separably: per output row its window rows reduced into one
- * row (or the input row itself when there is one), then the columns
- * vectorized where the windows lie inside the row, one by one at the
- * edges. */
+/* One plane: separably (pool_row.h) unless its rows are too wide. */
 static void pool2d_plane(const pool2d *t, const float *x, float *y) {
-  if (t->W > POOL_ROW_MAX) {
+  if (t->W > POOL_ROW_MAX)
     pool2d_plane_direct(t, x, y);
-    return;
-  }
-  const pgeom *g = t->a->g;
-  int n = g->n, max = t->a->mode == POOL_MAX, incl = t->a->include_pad;
-  float tmp[POOL_ROW_MAX];
-  int64_t ow_a = (t->PW + t->SW - 1) / t->SW, ow_b = floor_div(t->W - 1 - (t->KW - 1) * t->DW + t->PW, t->SW) + 1;
-  ow_b = ow_b < t->OW ? ow_b : t->OW;
-  ow_a = ow_a < ow_b ? ow_a : ow_b;
-  for (int64_t oh = 0; oh < t->OH; oh++) {
-    int64_t hlo = 0, hhi = 1, hp = 1, wlo, whi, wp;
-    if (n == 2) tap_range(g, 0, oh, &hlo, &hhi, &hp);
-    const float *r = tmp;
-    if (hhi - hlo == 1) {
-      r = x + (oh * t->SH - t->PH + hlo * t->DH) * t->W;
-    } else if (hhi > hlo) {
-      t->vreduce(x + (oh * t->SH - t->PH + hlo * t->DH) * t->W, t->DH * t->W, hhi - hlo, t->W, max, tmp);
-    } else {
-      for (int64_t i = 0; i < t->W; i++) tmp[i] = max ? -INFINITY : 0.0f; /* no window row inside */
-    }
-    float *yr = y + oh * t->OW;
-    int64_t rows = incl ? hp : hhi - hlo, ow = 0;
-    for (; ow < ow_a; ow++) {
-      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
-      yr[ow] = pool_col(t, r, ow, wlo, whi, max, rows * (incl ? wp : whi - wlo));
-    }
-    if (max || rows) { /* whole vectors; the rest as one more overlapping the last, or 4 at a time */
-      float cnt = (float)(rows * t->KW);
-      ow = t->hrow(r, ow, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
-      if (ow < ow_b && ow_b - ow_a >= t->vl) ow = t->hrow(r, ow_b - t->vl, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
-      if (ow < ow_b) ow = pool_hrow_generic(r, ow, ow_b, t->KW, t->SW, t->DW, t->PW, max, cnt, yr);
-    }
-    for (; ow < t->OW; ow++) {
-      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
-      yr[ow] = pool_col(t, r, ow, wlo, whi, max, rows * (incl ? wp : whi - wlo));
-    }
-  }
+  else
+    t->plane(t, x, y);
 }
 
 static void pool2d_task(void *arg, int64_t b, int64_t e) {
@@ -391,10 +358,9 @@ static void pool_f32(ferry_kctx *k, const pool_args *a) {
   int two = g->n == 2;
   pool2d t = {a, k->in[0].data, k->out[0].data, two ? g->in[0] : 1, g->in[g->n - 1], two ? g->out[0] : 1,
               g->out[g->n - 1], two ? g->k[0] : 1, g->k[g->n - 1], two ? g->s[0] : 1, g->s[g->n - 1],
-              two ? g->d[0] : 1, g->d[g->n - 1], two ? g->pb[0] : 0, g->pb[g->n - 1], pool_vreduce_generic,
-              pool_hrow_generic, 4};
+              two ? g->d[0] : 1, g->d[g->n - 1], two ? g->pb[0] : 0, g->pb[g->n - 1], pool_plane_generic};
 #if defined(__x86_64__) && !defined(__AVX2__)
-  if (ferry_simd_avx2()) t.vreduce = pool_vreduce_avx2, t.hrow = pool_hrow_avx2, t.vl = 8;
+  if (ferry_simd_avx2()) t.plane = pool_plane_avx2;
 #endif
   k->parallel(k, g->planes, pool2d_task, &t);
 }

@@ -5,10 +5,12 @@
  * again inside `target("avx2")` functions with f32x8.
  *
  * The 2-D window is separable: an output row first reduces its kernel
- * rows column by column into one row (pool_vreduce), then each output
- * reduces its kernel columns of that row (pool_hrow). A 3x3 window costs
+ * rows column by column into one row (pl_vreduce), then each output
+ * reduces its kernel columns of that row (pool_hrow_k). A 3x3 window costs
  * 2 + 2 operations per output instead of 8, and the horizontal loads are
- * plain or two-load shuffles instead of gathers.
+ * plain or two-load shuffles instead of gathers. PL_FN(pool_plane) runs a
+ * whole plane with both inlined, Max or Average a constant: small planes
+ * (squeezenet's 13x13) cost calls and tests per row otherwise.
  *
  * nn_pool.c defines before including:
  *   PL_V, PL_I, PL_VL  the float vector, the int32 vector of as many lanes,
@@ -28,6 +30,20 @@ PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_max)(PL_V a, 
   PL_I m = (PL_I)(v > a) | (PL_I)(v != v);
   return (PL_V)((m & (PL_I)v) | (~m & (PL_I)a));
 }
+
+/* p[0], p[2], ... p[2(PL_VL-1)] with f32x8 in the order 0 1 4 5 2 3 6 7
+ * (PL_VL 8 only): one in-lane shuffle (vshufps) of p[0..8) and p[7..15)
+ * instead of two lane-crossing permutes and a blend; pl_unperm puts a
+ * result of such vectors in order (one vpermpd). */
+#if PL_VL == 8
+PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_even_perm)(const float *p) {
+  PL_V lo = PL_FN(pl_load)(p), hi = PL_FN(pl_load)(p + PL_VL - 1);
+  return __builtin_shufflevector(lo, hi, 0, 2, 9, 11, 4, 6, 13, 15);
+}
+PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_unperm)(PL_V v) {
+  return __builtin_shufflevector(v, v, 0, 1, 4, 5, 2, 3, 6, 7);
+}
+#endif
 
 /* p[0], p[s], ... p[(PL_VL-1)s], reading nothing past the last (stride 2:
  * two loads and a shuffle). */
@@ -77,14 +93,6 @@ PL_ATTR static inline __attribute__((always_inline)) void PL_FN(pl_vreduce)(cons
   }
 }
 
-/* d[0..n) = the max (or sum) over nr rows x, x + rs, ... column by column. */
-PL_ATTR static void PL_FN(pool_vreduce)(const float *x, int64_t rs, int64_t nr, int64_t n, int max, float *d) {
-  if (max)
-    PL_FN(pl_vreduce)(x, rs, nr, n, d, 1);
-  else
-    PL_FN(pl_vreduce)(x, rs, nr, n, d, 0);
-}
-
 /* y[ow..hi) (whole vectors; returns where it stopped) = the max (or sum /
  * cnt) of row t's taps ow*S - pw + tw*dw, tw < K, all inside the row; S and
  * K are constants when inlined (0: s and k). */
@@ -93,6 +101,22 @@ PL_ATTR static inline __attribute__((always_inline)) int64_t PL_FN(pool_hrow_k)(
                                                                                  int64_t pw, int max, float cnt, float *y,
                                                                                  const int64_t S, const int64_t K) {
   const int64_t sw = S ? S : s, kw = K ? K : k;
+#if PL_VL == 8
+  if (S == 2) { /* taps in pl_even_perm's order, the result put back in order once */
+    for (; ow + PL_VL <= hi; ow += PL_VL) {
+      const float *p = t + ow * 2 - pw;
+      PL_V acc = PL_FN(pl_even_perm)(p);
+      for (int64_t tw = 1; tw < kw; tw++) {
+        PL_V v = PL_FN(pl_even_perm)(p + tw * dw);
+        acc = max ? PL_FN(pl_max)(acc, v) : acc + v;
+      }
+      if (!max) acc = acc / cnt;
+      acc = PL_FN(pl_unperm)(acc);
+      memcpy(y + ow, &acc, sizeof acc);
+    }
+    return ow;
+  }
+#endif
   for (; ow + PL_VL <= hi; ow += PL_VL) {
     const float *p = t + ow * sw - pw;
     PL_V acc = PL_FN(pl_strided)(p, sw);
@@ -106,12 +130,64 @@ PL_ATTR static inline __attribute__((always_inline)) int64_t PL_FN(pool_hrow_k)(
   return ow;
 }
 
-PL_ATTR static int64_t PL_FN(pool_hrow)(const float *t, int64_t ow, int64_t hi, int64_t k, int64_t s, int64_t dw,
-                                        int64_t pw, int max, float cnt, float *y) {
-  if (dw == 1 && s == 1 && k == 3) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 1, 3);
-  if (dw == 1 && s == 2 && k == 3) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 2, 3);
-  if (dw == 1 && s == 2 && k == 2) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 2, 2);
-  if (s == 1) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 1, 0);
-  if (s == 2) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 2, 0);
-  return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, max, cnt, y, 0, 0);
+/* pool_hrow_k with MAX a constant, S and K too for the common windows. */
+PL_ATTR static inline __attribute__((always_inline)) int64_t PL_FN(pool_hrow_m)(const float *t, int64_t ow, int64_t hi,
+                                                                                 int64_t k, int64_t s, int64_t dw,
+                                                                                 int64_t pw, float cnt, float *y,
+                                                                                 const int MAX) {
+  if (dw == 1 && s == 1 && k == 3) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 1, 3);
+  if (dw == 1 && s == 2 && k == 3) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 2, 3);
+  if (dw == 1 && s == 2 && k == 2) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 2, 2);
+  if (s == 1) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 1, 0);
+  if (s == 2) return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 2, 0);
+  return PL_FN(pool_hrow_k)(t, ow, hi, k, s, dw, pw, MAX, cnt, y, 0, 0);
+}
+
+/* One plane of t (rows up to POOL_ROW_MAX wide): per output row its
+ * window rows reduced column by column into one row (or the input row
+ * itself when there is one), then the columns vectorized where the windows
+ * lie inside the row (the last vector overlapping the one before), one by
+ * one at the edges (nn_pool.c's pool_col); MAX a constant when inlined. */
+PL_ATTR static inline __attribute__((always_inline)) void PL_FN(pool_plane_m)(const pool2d *t, const float *x,
+                                                                               float *y, const int MAX) {
+  const pgeom *g = t->a->g;
+  int n = g->n, incl = t->a->include_pad;
+  float tmp[POOL_ROW_MAX];
+  int64_t ow_a = (t->PW + t->SW - 1) / t->SW, ow_b = floor_div(t->W - 1 - (t->KW - 1) * t->DW + t->PW, t->SW) + 1;
+  ow_b = ow_b < t->OW ? ow_b : t->OW;
+  ow_a = ow_a < ow_b ? ow_a : ow_b;
+  for (int64_t oh = 0; oh < t->OH; oh++) {
+    int64_t hlo = 0, hhi = 1, hp = 1, wlo, whi, wp;
+    if (n == 2) tap_range(g, 0, oh, &hlo, &hhi, &hp);
+    const float *r = tmp;
+    if (hhi - hlo == 1)
+      r = x + (oh * t->SH - t->PH + hlo * t->DH) * t->W;
+    else if (hhi > hlo)
+      PL_FN(pl_vreduce)(x + (oh * t->SH - t->PH + hlo * t->DH) * t->W, t->DH * t->W, hhi - hlo, t->W, tmp, MAX);
+    else
+      for (int64_t i = 0; i < t->W; i++) tmp[i] = MAX ? -INFINITY : 0.0f; /* no window row inside */
+    float *yr = y + oh * t->OW;
+    int64_t rows = incl ? hp : hhi - hlo, ow = 0;
+    for (; ow < ow_a; ow++) {
+      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
+      yr[ow] = pool_col(t, r, ow, wlo, whi, MAX, rows * (incl ? wp : whi - wlo));
+    }
+    if (MAX || rows) { /* whole vectors; the rest as one more overlapping the last, or one by one */
+      float cnt = (float)(rows * t->KW);
+      ow = PL_FN(pool_hrow_m)(r, ow, ow_b, t->KW, t->SW, t->DW, t->PW, cnt, yr, MAX);
+      if (ow < ow_b && ow_b - ow_a >= PL_VL)
+        ow = PL_FN(pool_hrow_m)(r, ow_b - PL_VL, ow_b, t->KW, t->SW, t->DW, t->PW, cnt, yr, MAX);
+    }
+    for (; ow < t->OW; ow++) {
+      tap_range(g, n - 1, ow, &wlo, &whi, &wp);
+      yr[ow] = pool_col(t, r, ow, wlo, whi, MAX, rows * (incl ? wp : whi - wlo));
+    }
+  }
+}
+
+PL_ATTR static void PL_FN(pool_plane)(const pool2d *t, const float *x, float *y) {
+  if (t->a->mode == POOL_MAX)
+    PL_FN(pool_plane_m)(t, x, y, 1);
+  else
+    PL_FN(pool_plane_m)(t, x, y, 0);
 }
