@@ -23,6 +23,18 @@
  *                      rows sized so that P stays in cache (conv.c's dwc_setup).
  */
 
+/* The kernel-row loop of a four-pixel group: unrolled, except in wasm,
+ * where clang then hoists every row's loads to the top and V8, which keeps
+ * wasm's order and has 15 vector registers, spills most of them; a loop
+ * keeps one row's 3S + KW pixels, its weights and the 4 sums live. */
+#ifndef DWC_KROWS
+#if defined(__wasm__)
+#define DWC_KROWS _Pragma("clang loop unroll(disable)")
+#else
+#define DWC_KROWS DW_UNROLL
+#endif
+#endif
+
 /* r[i][l] -> r[l][i]: a DW_VL x DW_VL transpose in registers. */
 DW_ATTR static inline __attribute__((always_inline)) void DW_FN(transpose)(DW_V *r) {
 #if DW_VL == 8
@@ -129,7 +141,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const d
   for (; ow < OW; ow += 4) { /* past OW: spare pixels of T, reading on into P's next row or its slack */
     DW_V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     if (S && KW) { /* the row's 3S + KW pixels loaded once for the four outputs' taps */
-      DW_UNROLL for (int64_t ki = 0; ki < kh; ki++) {
+      DWC_KROWS for (int64_t ki = 0; ki < kh; ki++) {
         DW_V xs[3 * 2 + 5];
         const float *q = base + (ki * Wp + ow * S) * DW_VL;
         DW_UNROLL for (int64_t p = 0; p < 3 * S + KW; p++) memcpy(&xs[p], q + p * DW_VL, sizeof xs[p]);
