@@ -10,7 +10,7 @@
  *
  * A Concat step is elided when:
  *   - it is an ONNX-domain Concat, not dynamic, not part of a chain, and
- *     its output is known with every dim before the axis 1;
+ *     its output is known, not empty, with every dim before the axis 1;
  *   - every input is a distinct known value produced by a non-dynamic step
  *     of the plan (not an input, weight or outer value), whose last reader
  *     is this Concat (so its memory may end with the output's), that is
@@ -47,7 +47,7 @@ static int elidable(const rt_graph *g, const rt_plan *p, const int *at_node, con
   if (st->dynamic || st->chain || bn->domain.len || strcmp(bn->op.s, "Concat") || st->n_out != 1 || st->n_in < 1)
     return 0;
   int y = st->out[0];
-  if (y < 0 || !p->v[y].known || p->v[y].whole || p->v[y].view.rank < 1) return 0;
+  if (y < 0 || !p->v[y].known || p->v[y].whole || p->v[y].view.rank < 1 || !p->v[y].bytes) return 0;
   const ferry_tview *vy = &p->v[y].view;
   ferry_attrv ax;
   if (!rt_attr((void *)&nd->at, "axis", &ax)) return 0;
