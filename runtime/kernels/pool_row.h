@@ -31,32 +31,31 @@ PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_max)(PL_V a, 
   return (PL_V)((m & (PL_I)v) | (~m & (PL_I)a));
 }
 
-/* p[0], p[2], ... p[2(PL_VL-1)] with f32x8 in the order 0 1 4 5 2 3 6 7
- * (PL_VL 8 only): one in-lane shuffle (vshufps) of p[0..8) and p[7..15)
- * instead of two lane-crossing permutes and a blend; pl_unperm puts a
- * result of such vectors in order (one vpermpd). */
-#if PL_VL == 8
-PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_even_perm)(const float *p) {
+/* p[0], p[2], ... p[2(PL_VL-1)], reading nothing past the last: two loads
+ * and one in-lane shuffle (shufps / vshufps). With f32x8 the lanes come in
+ * the order 0 1 4 5 2 3 6 7 (one vshufps instead of two lane-crossing
+ * permutes and a blend), the same for every tap; pl_unperm puts a result
+ * of such vectors back in order (one vpermpd; nothing with f32x4). */
+PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_even)(const float *p) {
   PL_V lo = PL_FN(pl_load)(p), hi = PL_FN(pl_load)(p + PL_VL - 1);
+#if PL_VL == 8
   return __builtin_shufflevector(lo, hi, 0, 2, 9, 11, 4, 6, 13, 15);
-}
-PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_unperm)(PL_V v) {
-  return __builtin_shufflevector(v, v, 0, 1, 4, 5, 2, 3, 6, 7);
-}
+#else
+  return __builtin_shufflevector(lo, hi, 0, 2, 5, 7);
 #endif
+}
 
-/* p[0], p[s], ... p[(PL_VL-1)s], reading nothing past the last (stride 2:
- * two loads and a shuffle). */
+PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_unperm)(PL_V v) {
+#if PL_VL == 8
+  return __builtin_shufflevector(v, v, 0, 1, 4, 5, 2, 3, 6, 7);
+#else
+  return v;
+#endif
+}
+
+/* p[0], p[s], ... p[(PL_VL-1)s] in lane order, for strides other than 2. */
 PL_ATTR static inline __attribute__((always_inline)) PL_V PL_FN(pl_strided)(const float *p, int64_t s) {
   if (s == 1) return PL_FN(pl_load)(p);
-  if (s == 2) {
-    PL_V lo = PL_FN(pl_load)(p), hi = PL_FN(pl_load)(p + PL_VL - 1);
-#if PL_VL == 8
-    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 9, 11, 13, 15);
-#else
-    return __builtin_shufflevector(lo, hi, 0, 2, 5, 7);
-#endif
-  }
   PL_V r;
   for (int l = 0; l < PL_VL; l++) r[l] = p[l * s];
   return r;
@@ -101,30 +100,15 @@ PL_ATTR static inline __attribute__((always_inline)) int64_t PL_FN(pool_hrow_k)(
                                                                                  int64_t pw, int max, float cnt, float *y,
                                                                                  const int64_t S, const int64_t K) {
   const int64_t sw = S ? S : s, kw = K ? K : k;
-#if PL_VL == 8
-  if (S == 2) { /* taps in pl_even_perm's order, the result put back in order once */
-    for (; ow + PL_VL <= hi; ow += PL_VL) {
-      const float *p = t + ow * 2 - pw;
-      PL_V acc = PL_FN(pl_even_perm)(p);
-      for (int64_t tw = 1; tw < kw; tw++) {
-        PL_V v = PL_FN(pl_even_perm)(p + tw * dw);
-        acc = max ? PL_FN(pl_max)(acc, v) : acc + v;
-      }
-      if (!max) acc = acc / cnt;
-      acc = PL_FN(pl_unperm)(acc);
-      memcpy(y + ow, &acc, sizeof acc);
-    }
-    return ow;
-  }
-#endif
   for (; ow + PL_VL <= hi; ow += PL_VL) {
     const float *p = t + ow * sw - pw;
-    PL_V acc = PL_FN(pl_strided)(p, sw);
+    PL_V acc = sw == 2 ? PL_FN(pl_even)(p) : PL_FN(pl_strided)(p, sw);
     for (int64_t tw = 1; tw < kw; tw++) {
-      PL_V v = PL_FN(pl_strided)(p + tw * dw, sw);
+      PL_V v = sw == 2 ? PL_FN(pl_even)(p + tw * dw) : PL_FN(pl_strided)(p + tw * dw, sw);
       acc = max ? PL_FN(pl_max)(acc, v) : acc + v;
     }
     if (!max) acc = acc / cnt;
+    if (sw == 2) acc = PL_FN(pl_unperm)(acc); /* (lane-wise ops above: the order is the taps') */
     memcpy(y + ow, &acc, sizeof acc);
   }
   return ow;
