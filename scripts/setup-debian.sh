@@ -16,8 +16,10 @@ PACKAGES=(
   # unit tests (Check) and memory checking
   check valgrind
   # wasm32 builds: clang --target=wasm32-wasi and wasm-ld; wasi-libc and compiler-rt's
-  # wasm32 builtins for ferry.wasm (make wasm)
+  # wasm32 builtins for ferry.wasm (make wasm); clang-16 for ferry-relaxed.wasm
+  # (WebAssembly relaxed SIMD needs clang >= 16)
   clang lld libclang-rt-14-dev wasi-libc libclang-rt-14-dev-wasm32
+  clang-16 lld-16 libclang-rt-16-dev-wasm32
   # ONNX conformance suite: /usr/share/libonnx-testdata/data/
   libonnx-testdata
   # scripts/make-models.py: real PyTorch exports (run with /usr/bin/python3);

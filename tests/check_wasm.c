@@ -10,11 +10,14 @@
  *            Errors carrying the runtime's message, and the instance keeps
  *            working after them;
  *   conformance  ONNX's node tests (tests/wasm/conformance.mjs): ferry.wasm
- *            fails none that tests/conformance-allowlist.txt does not list.
+ *            fails none that tests/conformance-allowlist.txt does not list;
+ *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
+ *            f32x4.relaxed_madd, and gives the models' reference outputs
+ *            within the same tolerances (node with relaxed SIMD turned on).
  *
- * Environment (make check sets it): FERRY, FERRY_WASM, FERRY_TEST_MODELS,
- * FERRY_SRCDIR, ONNX_TESTDATA. A missing node or ferry.wasm is a failure,
- * not a skip.
+ * Environment (make check sets it): FERRY, FERRY_WASM, FERRY_WASM_RELAXED,
+ * FERRY_TEST_MODELS, FERRY_SRCDIR, ONNX_TESTDATA. A missing node, ferry.wasm
+ * or ferry-relaxed.wasm is a failure, not a skip.
  */
 #include <check.h>
 #include <stdio.h>
@@ -83,9 +86,10 @@ END_TEST
 
 /* ---- models ---- */
 
-/* Converts MODEL.onnx (extra convert args) into dir and checks ferry.wasm
- * against MODEL/test_data_set_0. */
-static void check_model(const char *dir, const char *model, const char *args) {
+/* Converts MODEL.onnx (extra convert args) into dir and checks `wasm` (with
+ * run-bundle.mjs options `opts`) against MODEL/test_data_set_0. */
+static void check_model_on(const char *dir, const char *model, const char *args, const char *wasm,
+                           const char *opts) {
   char onnx[1024], bundle[1024], cmd[8192], log[8192], *o, *e;
   snprintf(onnx, sizeof onnx, "%s/%s.onnx", tu_env("FERRY_TEST_MODELS"), model);
   snprintf(bundle, sizeof bundle, "%s/%s.ferry", dir, model);
@@ -95,12 +99,16 @@ static void check_model(const char *dir, const char *model, const char *args) {
   free(o), free(e);
   snprintf(cmd, sizeof cmd,
            "timeout 300 node '%s/tests/wasm/run-bundle.mjs' '%s' --data '%s/%s/test_data_set_0'"
-           " --rtol 1e-3 --atol 1e-4 2>&1",
-           tu_env("FERRY_SRCDIR"), bundle, tu_env("FERRY_TEST_MODELS"), model);
+           " --rtol 1e-3 --atol 1e-4 --wasm '%s' %s 2>&1",
+           tu_env("FERRY_SRCDIR"), bundle, tu_env("FERRY_TEST_MODELS"), model, wasm, opts);
   rc = sh(cmd, log, sizeof log);
-  fprintf(stderr, "%s %s:\n%s", model, args, log);
-  ck_assert_msg(rc == 0, "%s: ferry.wasm differs from the reference or failed (exit %d):\n%s", model, rc, log);
+  fprintf(stderr, "%s %s (%s):\n%s", model, args, wasm, log);
+  ck_assert_msg(rc == 0, "%s: %s differs from the reference or failed (exit %d):\n%s", model, wasm, rc, log);
   ck_assert_has(log, "PASS");
+}
+
+static void check_model(const char *dir, const char *model, const char *args) {
+  check_model_on(dir, model, args, tu_env("FERRY_WASM"), "");
 }
 
 START_TEST(test_models_match_reference) {
@@ -229,6 +237,38 @@ START_TEST(test_node_tests_as_native) {
 }
 END_TEST
 
+/* ---- relaxed SIMD ---- */
+
+START_TEST(test_relaxed_module) {
+  char log[8192], cmd[2048];
+  const char *wasm = tu_env("FERRY_WASM_RELAXED");
+  ck_assert_msg(access(wasm, R_OK) == 0, "%s is missing (make wasm: needs clang-16)", wasm);
+  /* 0xfd 0x85 0x02: f32x4.relaxed_madd, what the build is for */
+  snprintf(cmd, sizeof cmd,
+           "node -e 'const b = require(\"fs\").readFileSync(process.argv[1]);"
+           " console.log(\"madd\", b.includes(Buffer.from([0xfd, 0x85, 0x02])));"
+           " const v8 = require(\"v8\"); v8.setFlagsFromString(\"--experimental-wasm-relaxed-simd\");"
+           " console.log(\"imports\", JSON.stringify(WebAssembly.Module.imports(new WebAssembly.Module(b))))' '%s' 2>&1",
+           wasm);
+  ck_assert_int_eq(sh(cmd, log, sizeof log), 0);
+  ck_assert_has(log, "madd true\n");
+  ck_assert_has(log, "imports []\n");
+}
+END_TEST
+
+START_TEST(test_relaxed_models_match_reference) {
+  char dir[64], path[1024];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  const char *models[] = {"squeezenet1_1", "bert_tiny_op13", "gpt_tiny_op17", "mobilenet_v2", "resnet18"};
+  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+    check_model_on(dir, models[i], "", tu_env("FERRY_WASM_RELAXED"), "--relaxed-simd");
+    snprintf(path, sizeof path, "%s/%s.ferry", dir, models[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+END_TEST
+
 static Suite *wasm_suite(void) {
   Suite *s = suite_create("wasm");
   TCase *c = tcase_create("module");
@@ -244,6 +284,11 @@ static Suite *wasm_suite(void) {
   c = tcase_create("errors");
   tcase_set_timeout(c, 120);
   tcase_add_test(c, test_errors_are_js_errors);
+  suite_add_tcase(s, c);
+  c = tcase_create("relaxed");
+  tcase_set_timeout(c, 600);
+  tcase_add_test(c, test_relaxed_module);
+  tcase_add_test(c, test_relaxed_models_match_reference);
   suite_add_tcase(s, c);
   c = tcase_create("conformance");
   tcase_set_timeout(c, 900);

@@ -17,9 +17,19 @@
 // 2 optional). Errors are ferry-wasm.js's FerryError (message and `code`).
 import { existsSync, readFileSync } from 'node:fs';
 
-import { FerryError, loadRuntime } from './ferry-wasm.js';
+import v8 from 'node:v8';
+import { FerryError, hasRelaxedSimd, loadRuntime } from './ferry-wasm.js';
 
-export { FerryError };
+export { FerryError, hasRelaxedSimd };
+
+// Lets this process run ferry-relaxed.wasm: node 20's V8 has relaxed SIMD
+// behind --experimental-wasm-relaxed-simd (on by default from node 22), so
+// tests and benchmarks turn the flag on here when the engine lacks it.
+// Returns whether relaxed SIMD is available afterwards.
+export function enableRelaxedSimd() {
+  if (!hasRelaxedSimd()) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return hasRelaxedSimd();
+}
 
 const KINDS = ['tensor', 'sequence', 'optional'];
 const kindNumber = (k) => (KINDS.includes(k) ? KINDS.indexOf(k) : 5);

@@ -40,6 +40,17 @@ export class FerryError extends Error {
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6,
   0, 65, 0, 253, 15, 11]);
 
+// A module with one f32x4.relaxed_madd: valid only where WebAssembly relaxed
+// SIMD is (Chromium 114+, node 22+; node 20 behind a V8 flag).
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61,
+  1, 59, 0, ...[0, 1, 2].flatMap(() => [253, 12, ...new Array(16).fill(0)]), 253, 133, 2, 11]);
+
+// Whether this engine runs ferry-relaxed.wasm (the build with relaxed SIMD's
+// fused multiply-add); ferry.wasm runs everywhere SIMD128 does.
+export function hasRelaxedSimd() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(RELAXED_SIMD_PROBE);
+}
+
 // The browser or node features ferry.wasm needs; throws naming the missing one.
 export function checkWasmFeatures() {
   if (typeof WebAssembly !== 'object') throw new FerryError('ferry: this browser has no WebAssembly', 3);

@@ -32,7 +32,9 @@
  * accumulators plus two B vectors and a broadcast A value stay within the
  * 16 vector registers of x86-64 and V8's wasm SIMD. `c += b * a` is
  * contracted to one fused multiply-add where the function targets FMA
- * (fp-contract fast).
+ * (fp-contract fast), and is f32x4.relaxed_madd in the relaxed-SIMD wasm
+ * build (clang -mrelaxed-simd: V8 makes it one vfmadd where the CPU has
+ * FMA, and a multiply and an add where not).
  */
 
 #define UK_CAT2(a, b) a##b
@@ -52,9 +54,20 @@
 #endif
 
 #define UK_DECL(r) UK_V c##r##0 = {0}, c##r##1 = {0};
+#if defined(__wasm_relaxed_simd__) && UK_VL == 4
+/* the relaxed-SIMD wasm build (ferry-relaxed.wasm): f32x4.relaxed_madd,
+ * one fused multiply-add where the CPU has FMA, instead of two ops */
+#define UK_FMA(r)                                                          \
+  {                                                                        \
+    UK_V s = {a[r], a[r], a[r], a[r]};                                     \
+    c##r##0 = __builtin_wasm_relaxed_madd_f32x4(b0, s, c##r##0);           \
+    if (W1) c##r##1 = __builtin_wasm_relaxed_madd_f32x4(b1, s, c##r##1); \
+  }
+#else
 #define UK_FMA(r)       \
   c##r##0 += b0 * a[r]; \
   if (W1) c##r##1 += b1 * a[r];
+#endif
 #define UK_STORE_T(r)                                 \
   memcpy(t + (r)*NR + h, &c##r##0, sizeof c##r##0); \
   if (W1) memcpy(t + (r)*NR + h + UK_VL, &c##r##1, sizeof c##r##1);

@@ -2,23 +2,25 @@
 // on an ONNX test_data_set folder and compares with its reference outputs.
 //
 //   node run-bundle.mjs BUNDLE --data DIR [--rtol 1e-3] [--atol 1e-4] [--wasm FERRY_WASM]
+//                       [--relaxed-simd]
 //
 // DIR holds input_K.pb / output_K.pb TensorProto files (matched to the bundle's
 // inputs and outputs by name, else by position). ferry.wasm is --wasm, else
 // $FERRY_WASM, else runtime/ferry.wasm of an in-source build. Polygraphy's
 // rule: an element fails only if |a-b| > atol and |a-b| > rtol*|b| (NaN
-// equals NaN). One line per output; exit 0 when all pass, 1 when any
+// equals NaN). --relaxed-simd lets the module use relaxed SIMD (node 20's V8
+// flag: ferry-relaxed.wasm). One line per output; exit 0 when all pass, 1 when any
 // differs, 2 on errors (the runtime's message on stderr).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadFerry } from '../../runtime/js/ferry-node.mjs';
+import { enableRelaxedSimd, loadFerry } from '../../runtime/js/ferry-node.mjs';
 import { readDataSet, compareValue } from '../ort/tensorproto.mjs';
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const o = { bundle: null, data: null, rtol: 1e-3, atol: 1e-4,
+  const o = { bundle: null, data: null, rtol: 1e-3, atol: 1e-4, relaxed: false,
     wasm: process.env.FERRY_WASM || path.join(here, '..', '..', 'runtime', 'ferry.wasm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -35,11 +37,12 @@ function parseArgs(argv) {
     else if (a === '--rtol') o.rtol = num(next());
     else if (a === '--atol') o.atol = num(next());
     else if (a === '--wasm') o.wasm = next();
+    else if (a === '--relaxed-simd') o.relaxed = true;
     else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else if (o.bundle) throw new UsageError(`unexpected argument ${a}`);
     else o.bundle = a;
   }
-  if (!o.bundle || !o.data) throw new UsageError('usage: run-bundle.mjs BUNDLE --data DIR [--rtol R] [--atol A] [--wasm FILE]');
+  if (!o.bundle || !o.data) throw new UsageError('usage: run-bundle.mjs BUNDLE --data DIR [--rtol R] [--atol A] [--wasm FILE] [--relaxed-simd]');
   return o;
 }
 
@@ -48,6 +51,7 @@ const asType = (v) => (Array.isArray(v) ? v.map(asType) : v && { type: v.dtype, 
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.relaxed && !enableRelaxedSimd()) throw new Error('this node has no WebAssembly relaxed SIMD');
   const ferry = await loadFerry(o.wasm);
   const s = ferry.openBundle(o.bundle);
   try {
