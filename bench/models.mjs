@@ -1,18 +1,20 @@
 // models.mjs - one-thread latency of real models in four runtimes, measured in
 // the same run: onnxruntime-node, ferry native (bench/ferry_native.c),
-// onnxruntime-web (wasm backend in node) and ferry.wasm (runtime/js/ferry-node.mjs).
+// onnxruntime-web (wasm backend in node) and ferry.wasm (runtime/js/ferry-node.mjs),
+// plus ferry-relaxed.wasm (relaxed SIMD) when --wasm-relaxed names it.
 // Run by bench/models.sh, which installs onnxruntime, converts the models and
 // builds ferry_native:
 //
 //   node bench/models.mjs --models DIR --bundles DIR --ort DIR --native EXE
-//        --wasm FERRY_WASM --runs N [--extra FILE] [--out docs/performance.md] [--command TEXT]
+//        --wasm FERRY_WASM --runs N [--wasm-relaxed FERRY_RELAXED_WASM] [--extra FILE]
+//        [--out docs/performance.md] [--command TEXT]
 //        [--only REGEX]   (only the models whose names match: a quick look, not for --out)
 //
 // Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
 // [-1, 1), token ids in [0, 100), masks 1). The N timed runs of each are
 // taken in ROUNDS (10) rounds that go through the four runtimes in turn (WARMUP
 // runs before the first round, one before each later one), so a slow
-// minute on a shared machine falls on all four alike; the figure is the
+// minute on a shared machine falls on all alike; the figure is the
 // median of the N. Prints a table and writes it (plus --extra lines:
 // machine, GEMM, wasm size) to --out atomically (temp file + rename).
 import fs from 'node:fs';
@@ -22,7 +24,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { loadFerry } from '../runtime/js/ferry-node.mjs';
+import { enableRelaxedSimd, loadFerry } from '../runtime/js/ferry-node.mjs';
 
 const WARMUP = 5;
 const ROUNDS = 10;
@@ -86,6 +88,11 @@ ortWeb.env.wasm.numThreads = 1; // before the first session; intraOpNumThreads i
 ortWeb.env.wasm.simd = true;
 ortWeb.env.wasm.proxy = false;
 const ferry = await loadFerry(args.wasm);
+// node 20 has relaxed SIMD behind a V8 flag (on from node 22, and in Chromium
+// since 114): turned on in this process only for ferry-relaxed.wasm;
+// onnxruntime-web's module uses none of it
+if (args['wasm-relaxed'] && !enableRelaxedSimd()) throw new Error('models.mjs: this node has no relaxed SIMD');
+const relaxed = args['wasm-relaxed'] ? await loadFerry(args['wasm-relaxed']) : null;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
 
 const rows = [];
@@ -93,9 +100,9 @@ try {
   for (const m of MODELS.filter((m) => !args.only || new RegExp(args.only).test(m.name))) {
     const onnx = path.join(args.models, m.onnx);
     const bundle = path.join(args.bundles, path.basename(m.onnx, '.onnx') + '.ferry');
-    const fs_ = ferry.openBundle(bundle);
+    const fs_ = ferry.openBundle(bundle), fr = relaxed?.openBundle(bundle);
     const ins = makeInputs(fs_.inputs, m);
-    process.stderr.write(`${m.name}: ${ROUNDS} rounds of ORT-node, ferry native, ORT-web, ferry wasm\n`);
+    process.stderr.write(`${m.name}: ${ROUNDS} rounds of ORT-node, ferry native, ORT-web, ferry wasm${fr ? ', ferry wasm relaxed' : ''}\n`);
     const sNode = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
     const feedsNode = Object.fromEntries(ins.map((x) => [x.name, new ortNode.Tensor(x.dtype, x.data, x.dims)]));
     const sWeb = await ortWeb.InferenceSession.create(new Uint8Array(fs.readFileSync(onnx)), { executionProviders: ['wasm'], executionMode: 'sequential' });
@@ -113,17 +120,19 @@ try {
       if (r.status !== 0 || !got) throw new Error(`ferry_native on ${bundle}: ${r.stderr || r.stdout}`);
       return got[1].trim().split(' ').map(Number);
     };
-    const t = { ortNode: [], ferryNative: [], ortWeb: [], ferryWasm: [] };
+    const t = { ortNode: [], ferryNative: [], ortWeb: [], ferryWasm: [], ...(fr ? { ferryRelaxed: [] } : {}) };
     for (let r = 0; r < ROUNDS; r++) {
       const n = Math.floor(runs / ROUNDS) + (r < runs % ROUNDS ? 1 : 0), warm = r ? 1 : WARMUP;
       t.ortNode.push(...(await samples(() => sNode.run(feedsNode), n, warm)));
       t.ferryNative.push(...native(n, warm));
       t.ortWeb.push(...(await samples(() => sWeb.run(feedsWeb), n, warm)));
       t.ferryWasm.push(...(await samples(() => fs_.run(feedsWasm), n, warm)));
+      if (fr) t.ferryRelaxed.push(...(await samples(() => fr.run(feedsWasm), n, warm)));
     }
     await sNode.release?.();
     await sWeb.release?.();
     fs_.close();
+    fr?.close();
     const row = { name: m.name };
     for (const k of Object.keys(t)) row[k] = median(t[k]);
     rows.push(row);
@@ -135,9 +144,11 @@ try {
 const f = (v) => v.toFixed(v < 10 ? 2 : 1);
 const r = (a, b) => (a / b).toFixed(2);
 const table = [
-  '| model | ORT-node ms | ferry native ms | ratio | ORT-web ms | ferry wasm ms | ratio |',
-  '|---|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |`),
+  '| model | ORT-node ms | ferry native ms | ratio | ORT-web ms | ferry wasm ms | ratio |' +
+    (relaxed ? ' ferry wasm relaxed ms | ratio |' : ''),
+  '|---|---:|---:|---:|---:|---:|---:|' + (relaxed ? '---:|---:|' : ''),
+  ...rows.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |` +
+    (relaxed ? ` ${f(x.ferryRelaxed)} | ${r(x.ortWeb, x.ferryRelaxed)} |` : '')),
 ];
 const extra = args.extra ? fs.readFileSync(args.extra, 'utf8').trimEnd() : '';
 console.log(table.join('\n'));
@@ -147,12 +158,17 @@ if (args.out) {
     '# Performance',
     '',
     `Produced by \`${args.command || 'bench/models.sh'}\`; numbers are medians on this machine (one thread, batch 1;`,
-    `${runs} runs taken in ${ROUNDS} rounds that alternate the four runtimes, after ${WARMUP} warm-up runs), not targets:`,
+    `${runs} runs taken in ${ROUNDS} rounds that alternate the runtimes, after ${WARMUP} warm-up runs), not targets:`,
     'rerun the command to compare on another machine.',
     'Ratios are ORT/ferry: above 1 means ferry is faster. ORT-node is onnxruntime-node 1.30.0 (intraOpNumThreads 1,',
     'sequential), ORT-web is onnxruntime-web 1.30.0 on its wasm backend in node (numThreads 1, SIMD), ferry native',
     'is bench/ferry_native.c timing ferry_session_run in a loop, ferry wasm is runtime/ferry.wasm through',
-    'runtime/js/ferry-node.mjs. All four get the same fixed-seed random inputs.',
+    'runtime/js/ferry-node.mjs. All get the same fixed-seed random inputs.',
+    ...(relaxed ? ['ferry wasm relaxed is runtime/ferry-relaxed.wasm, the same runtime built with WebAssembly relaxed SIMD',
+      '(its GEMM on f32x4.relaxed_madd, one fused multiply-add on this CPU), in the same node process with V8\'s',
+      '--experimental-wasm-relaxed-simd turned on (node 20 ships relaxed SIMD behind that flag; node 22 and',
+      'Chromium 114+ have it on by default, and ferry.js picks that build where WebAssembly.validate accepts it).',
+      'onnxruntime-web\'s module uses no relaxed SIMD, so the flag does not change its column.'] : []),
     '',
     ...table,
     '',

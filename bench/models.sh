@@ -30,7 +30,7 @@ sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
 
 # ferry: CLI, wasm runtime, native timing program
 [ -x cli/ferry ] || make cli/ferry
-[ -f runtime/ferry.wasm ] || make wasm
+[ -f runtime/ferry.wasm ] && [ -f runtime/ferry-relaxed.wasm ] || make wasm
 [ -f .libs/libferry.a ] || make libferry.la
 cc -O2 -I runtime -o "$dir/ferry_native" bench/ferry_native.c .libs/libferry.a \
   $(pkg-config --libs libprotobuf-c zlib yaml-0.1) -lm -lpthread
@@ -45,7 +45,8 @@ trap 'rm -f "$extra"' EXIT
 {
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); node $(node --version); load average at start $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine makes these numbers noisy)."
   echo
-  echo "ferry.wasm: $(stat -c %s runtime/ferry.wasm) bytes raw, $(gzip -9c runtime/ferry.wasm | wc -c) gzipped (gzip -9)."
+  echo "ferry.wasm: $(stat -c %s runtime/ferry.wasm) bytes raw, $(gzip -9c runtime/ferry.wasm | wc -c) gzipped (gzip -9);" \
+    "ferry-relaxed.wasm: $(stat -c %s runtime/ferry-relaxed.wasm) bytes raw, $(gzip -9c runtime/ferry-relaxed.wasm | wc -c) gzipped."
   if [ -x bench/gemm ]; then
     echo
     echo "bench/gemm (ferry native, one thread):"
@@ -57,5 +58,6 @@ trap 'rm -f "$extra"' EXIT
 } >"$extra"
 note="${FERRY_TEST_MODELS:+FERRY_TEST_MODELS=$FERRY_TEST_MODELS }bench/models.sh $runs"
 node bench/models.mjs --models "$models" --bundles "$dir" --ort "$dir" --native "$dir/ferry_native" \
-  --wasm runtime/ferry.wasm --runs "$runs" --extra "$extra" --out "$out" --command "$note"
+  --wasm runtime/ferry.wasm --wasm-relaxed runtime/ferry-relaxed.wasm --runs "$runs" --extra "$extra" \
+  --out "$out" --command "$note"
 echo "bench: wrote $out"

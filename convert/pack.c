@@ -31,7 +31,7 @@
 #include "tensor_io.h"
 
 const char *const ferry_pack_assets[FERRY_PACK_N_ASSETS] = {
-    "ferry.wasm", "ferry.js", "ferry-wasm.js", "ferry-worker.js", "ferry.d.ts", "index.html",
+    "ferry.wasm", "ferry.js", "ferry-wasm.js", "ferry-worker.js", "ferry.d.ts", "index.html", "ferry-relaxed.wasm",
 };
 
 #define MODEL_NAME "model.ferry"
@@ -117,7 +117,7 @@ int ferry_pack_find_assets(const ferry_pack_opts *opts, char paths[FERRY_PACK_N_
     }
     if (opts && opts->pkgdatadir) snprintf(dirs[n++], PATH_CAP, "%s", opts->pkgdatadir);
   }
-  for (int k = 0; k < FERRY_PACK_N_ASSETS; k++) {
+  for (int k = 0; k < FERRY_PACK_RELAXED; k++) {
     int found = 0;
     for (int d = 0; d < n && !found; d++) {
       snprintf(paths[k], PATH_CAP, "%.4000s/%s", dirs[d], ferry_pack_assets[k]);
@@ -134,6 +134,11 @@ int ferry_pack_find_assets(const ferry_pack_opts *opts, char paths[FERRY_PACK_N_
                       "ferry.wasm with `make`)",
                       ferry_pack_assets[k], n ? where : "no folder");
   }
+  /* the relaxed-SIMD build only from ferry.wasm's folder, so both come from one build */
+  const char *slash = strrchr(paths[0], '/');
+  int at = slash ? (int)(slash - paths[0]) : 0;
+  snprintf(paths[FERRY_PACK_RELAXED], PATH_CAP, "%.*s/%s", at, paths[0], ferry_pack_assets[FERRY_PACK_RELAXED]);
+  if (!slash || !is_file(paths[FERRY_PACK_RELAXED])) paths[FERRY_PACK_RELAXED][0] = 0;
   return 0;
 }
 
@@ -212,7 +217,7 @@ static const char *source_file(const ferry_bmeta *meta) {
 
 /* The manifest body; s is the session on the packed bundle (hm its shards). */
 static void write_manifest_body(FILE *f, ferry_session *s, const ferry_host_model *hm, const packed_file *wasm,
-                                const packed_file *shards, int n_shards) {
+                                const packed_file *relaxed, const packed_file *shards, int n_shards) {
   const uint8_t *h0 = hm->maps[0];
   const ferry_bundle *b = ferry_session_bundle(s);
   const ferry_bmeta *meta = ferry_bundle_meta(b);
@@ -230,6 +235,10 @@ static void write_manifest_body(FILE *f, ferry_session *s, const ferry_host_mode
   fprintf(f, ",\n  \"compressed\": false,\n");
   fprintf(f, "  \"runtime\": ");
   json_file(f, wasm);
+  if (relaxed) {
+    fprintf(f, ",\n  \"runtime_relaxed\": ");
+    json_file(f, relaxed);
+  }
   fprintf(f, ",\n  \"shards\": [\n");
   for (int k = 0; k < n_shards; k++) {
     fprintf(f, "    ");
@@ -261,8 +270,10 @@ static void write_manifest_body(FILE *f, ferry_session *s, const ferry_host_mode
  * TMP/manifest.json through a temporary file. */
 static int write_manifest(const char *tmp, ferry_pack_report *rep, ferry_err *err) {
   char path[PATH_CAP + 64], name[64];
-  packed_file wasm, *shards = NULL;
-  int n = 0, rc = describe_file(tmp, "ferry.wasm", &wasm, err);
+  packed_file wasm, relaxed, *shards = NULL;
+  int n = 0, rc = describe_file(tmp, "ferry.wasm", &wasm, err), has_relaxed = 0;
+  snprintf(path, sizeof path, "%s/%s", tmp, ferry_pack_assets[FERRY_PACK_RELAXED]);
+  if (!rc && is_file(path)) rc = describe_file(tmp, ferry_pack_assets[FERRY_PACK_RELAXED], &relaxed, err), has_relaxed = 1;
   for (int k = 0; !rc; k++) {
     snprintf(name, sizeof name, k ? MODEL_NAME ".%d" : MODEL_NAME, k);
     snprintf(path, sizeof path, "%s/%s", tmp, name);
@@ -285,7 +296,7 @@ static int write_manifest(const char *tmp, ferry_pack_report *rep, ferry_err *er
     FILE *f = fopen(path, "w");
     if (!f) rc = ferry_fail(err, FERRY_E_SYSTEM, "%s: %s", path, strerror(errno));
     else {
-      write_manifest_body(f, s, &hm, &wasm, shards, n);
+      write_manifest_body(f, s, &hm, &wasm, has_relaxed ? &relaxed : NULL, shards, n);
       int bad = ferror(f) | fflush(f) | fsync(fileno(f));
       if (fclose(f) || bad || rename(path, final))
         rc = ferry_fail(err, FERRY_E_SYSTEM, "%s: cannot write: %s", final, strerror(errno));
@@ -389,7 +400,7 @@ int ferry_pack(const char *model, const char *out, const ferry_pack_opts *opts, 
   rc = ferry_convert_file(model, path, &co, NULL, err);
   for (int k = 0; !rc && k < FERRY_PACK_N_ASSETS; k++) {
     snprintf(path, sizeof path, "%s/%s", tmp, ferry_pack_assets[k]);
-    rc = copy_file(assets[k], path, err);
+    if (assets[k][0]) rc = copy_file(assets[k], path, err); /* "": the optional relaxed build is not there */
   }
   if (!rc) rc = write_manifest(tmp, rep, err);
   if (!rc) rc = install_dir(tmp, dir, err);

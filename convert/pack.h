@@ -24,8 +24,13 @@
 
 #include "ferry_base.h"
 
-/* The files a pack copies, in this order; ferry.wasm is index 0. */
-#define FERRY_PACK_N_ASSETS 6
+/* The files a pack copies, in this order; ferry.wasm is index 0. The last,
+ * ferry-relaxed.wasm (the runtime built with WebAssembly relaxed SIMD), is
+ * optional: copied, and listed in the manifest as "runtime_relaxed", when
+ * the folder ferry.wasm comes from has it; ferry.js loads it instead of
+ * ferry.wasm where the browser validates relaxed SIMD. */
+#define FERRY_PACK_N_ASSETS 7
+#define FERRY_PACK_RELAXED (FERRY_PACK_N_ASSETS - 1)
 extern const char *const ferry_pack_assets[FERRY_PACK_N_ASSETS];
 
 /* The manifest's format: "format": "ferry-pack", "format_version": 1. */
@@ -58,7 +63,9 @@ int ferry_pack(const char *model, const char *dir, const ferry_pack_opts *opts, 
  *   - the build tree of the running binary (BUILD/cli/ferry): BUILD/runtime/web
  *     and BUILD/runtime (`make` puts ferry.wasm and copies of the JS there);
  *   - opts->pkgdatadir (`make install` puts them there).
- * FERRY_E_SYSTEM naming the missing file and the folders searched. */
+ * FERRY_E_SYSTEM naming the missing file and the folders searched; the
+ * optional ferry-relaxed.wasm is looked for only beside ferry.wasm, and its
+ * path is "" when it is not there. */
 int ferry_pack_find_assets(const ferry_pack_opts *opts, char paths[FERRY_PACK_N_ASSETS][4096], ferry_err *err);
 
 #endif

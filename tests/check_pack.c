@@ -108,7 +108,7 @@ START_TEST(test_folder_single) {
   ck_assert_has(log, "1 model file");
   free(log);
   const char *files[] = {"index.html", "ferry.js", "ferry-wasm.js", "ferry-worker.js", "ferry.d.ts", "ferry.wasm",
-                         "model.ferry", "manifest.json"};
+                         "ferry-relaxed.wasm", "model.ferry", "manifest.json"};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -128,13 +128,31 @@ START_TEST(test_folder_single) {
   ck_assert_has(m, "\"encodings\": [\"raw\"]");
   ck_assert_has(m, "\"features\": [\"wasm-simd128\", \"wasm-bulk-memory\"]");
   check_listed(m, dir, "ferry.wasm");
+  check_listed(m, dir, "ferry-relaxed.wasm");
+  ck_assert_has(m, "\"runtime_relaxed\": {\"file\": \"ferry-relaxed.wasm\"");
   check_listed(m, dir, "model.ferry");
   ck_assert_msg(!strstr(m, "model.ferry.1"), "one shard expected:\n%s", m);
   free(m);
+  /* a data folder without the relaxed-SIMD build: a pack without it */
+  char cmd0[16384], *log0;
+  snprintf(cmd0, sizeof cmd0,
+           "mkdir '%s/data' && cp '%s'/ferry.wasm '%s'/ferry.js '%s'/ferry-wasm.js '%s'/ferry-worker.js "
+           "'%s'/ferry.d.ts '%s'/index.html '%s/data/' && FERRY_DATADIR='%s/data' timeout 120 '%s' pack '%s' -o '%s/plain'",
+           tmp, dir, dir, dir, dir, dir, dir, tmp, tmp, tu_env("FERRY"), tu_model("squeezenet1_1.onnx"), tmp);
+  ck_assert_msg(sh(cmd0, &log0) == 0, "%s", log0);
+  free(log0);
+  snprintf(cmd0, sizeof cmd0, "%s/plain", tmp);
+  m = read_manifest(cmd0);
+  check_listed(m, cmd0, "ferry.wasm");
+  ck_assert_msg(!strstr(m, "runtime_relaxed"), "no relaxed build was there:\n%s", m);
+  free(m);
+  snprintf(cmd0, sizeof cmd0, "%s/plain/ferry-relaxed.wasm", tmp);
+  ck_assert(!exists(cmd0));
   struct stat st;
   ck_assert_int_eq(stat(dir, &st), 0);
   ck_assert_msg(st.st_mode & S_IROTH, "the folder is not world-readable (%o)", st.st_mode & 0777);
   ck_assert_int_eq(count_prefixed(tmp, "site"), 1); /* no site.tmp-* left */
+  ck_assert_int_eq(count_prefixed(tmp, "plain"), 1);
   char cmd[8400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
   ck_assert_int_eq(system(cmd), 0);

@@ -11,8 +11,10 @@
 //   await s.release();
 //
 // How it fits together:
-//   - loading (loadPack): manifest.json names ferry.wasm and the model
-//     shards with size and sha256. Each file comes from the Cache API (key:
+//   - loading (loadPack): manifest.json names ferry.wasm (and, in packs made
+//     where it was built, ferry-relaxed.wasm: the same runtime with relaxed
+//     SIMD's fused multiply-add, loaded instead where WebAssembly.validate
+//     accepts relaxed SIMD) and the model shards with size and sha256. Each file comes from the Cache API (key:
 //     its URL + '?sha256=' + hash, so a second load makes no request for
 //     it) or from the network through a streaming reader that reports
 //     progress over all files (four files at a time); every file's sha256 is checked
@@ -26,7 +28,7 @@
 //   - errors are Errors with one clear line: HTTP status and URL, an
 //     integrity mismatch naming the file, a missing browser feature, or the
 //     runtime's message (a bad input's dtype or shape).
-import { ARRAYS, FerryError, checkWasmFeatures, loadRuntime } from './ferry-wasm.js';
+import { ARRAYS, FerryError, checkWasmFeatures, hasRelaxedSimd, loadRuntime } from './ferry-wasm.js';
 
 export { FerryError };
 
@@ -205,16 +207,20 @@ function parseManifest(bytes, where) {
   // a file name inside the folder: no scheme, no absolute path, no '..'
   const ok = (f) => f && typeof f.file === 'string' && /^[A-Za-z0-9._-]+$/.test(f.file) && !f.file.startsWith('.') &&
     Number.isSafeInteger(f.size) && f.size >= 0 && /^[0-9a-f]{64}$/.test(f.sha256);
-  if (!ok(m.runtime) || !Array.isArray(m.shards) || !m.shards.length || !m.shards.every(ok))
+  if (!ok(m.runtime) || (m.runtime_relaxed !== undefined && !ok(m.runtime_relaxed)) ||
+      !Array.isArray(m.shards) || !m.shards.length || !m.shards.every(ok))
     throw new FerryError(`ferry: ${where}: the runtime or shard list is malformed`, 2);
   return m;
 }
 
-// Loads ferry.wasm and every shard, checked; {manifest, wasm, shards, files}.
+// Loads the runtime (ferry-relaxed.wasm where the engine has relaxed SIMD and
+// the pack has it, else ferry.wasm) and every shard, checked;
+// {manifest, wasm, shards, files}.
 async function loadPack(src, options) {
   const source = await openSource(src);
   const manifest = await source.manifest();
-  const entries = [manifest.runtime, ...manifest.shards];
+  const runtime = manifest.runtime_relaxed && hasRelaxedSimd() ? manifest.runtime_relaxed : manifest.runtime;
+  const entries = [runtime, ...manifest.shards];
   const total = entries.reduce((a, e) => a + e.size, 0);
   let loaded = 0;
   const progress = (file) => (n) => {

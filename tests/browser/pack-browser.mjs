@@ -10,9 +10,11 @@
 //   page-loads        index.html loads the model in a Web Worker, runs it, shows
 //                     every output
 //   page-progress     progress events (one per fetched chunk, so at least one per
-//                     file) rise to loaded == total == manifest bytes,
-//                     and the progress bar ends full
-//   page-network      the first load fetched ferry.wasm and every shard
+//                     file) rise to loaded == total == the bytes of the runtime
+//                     and the shards, and the progress bar ends full
+//   page-network      the first load fetched the runtime and every shard
+//   page-runtime      Chromium has relaxed SIMD, so the page loaded
+//                     ferry-relaxed.wasm when the pack has it (else ferry.wasm)
 //   page-outputs-native  the page's outputs equal `ferry run` on the page's
 //                     inputs (rtol 1e-4, atol 1e-5)
 //   cache-second-load a reload makes no request for ferry.wasm or any shard
@@ -49,7 +51,10 @@ if (!ferryBin) {
 }
 const packDir = path.join(root, sub);
 const manifest = JSON.parse(readFileSync(path.join(packDir, 'manifest.json'), 'utf8'));
-const modelFiles = [manifest.runtime, ...manifest.shards].map((f) => f.file);
+// the runtime ferry.js should pick here (this Chromium validates relaxed SIMD)
+const runtime = manifest.runtime_relaxed ?? manifest.runtime;
+const modelFiles = [runtime, ...manifest.shards].map((f) => f.file);
+const loadBytes = [runtime, ...manifest.shards].reduce((a, f) => a + f.size, 0);
 const lastShard = manifest.shards[manifest.shards.length - 1].file;
 let failed = 0;
 const check = (name, ok, why = '') => {
@@ -123,11 +128,12 @@ try {
   const p = first.progress, last = p[p.length - 1];
   const bar = await page.evaluate(() => [document.getElementById('progress').value, document.getElementById('progress').max]);
   check('page-progress', p.length >= modelFiles.length && p.every((e, k) => !k || e.loaded >= p[k - 1].loaded) &&
-    last.loaded === last.total && last.total === manifest.total_bytes && bar[0] === bar[1] && bar[1] === last.total,
-  `${p.length} events, last ${JSON.stringify(last)}, bar ${bar}, manifest ${manifest.total_bytes}`);
+    last.loaded === last.total && last.total === loadBytes && bar[0] === bar[1] && bar[1] === last.total,
+  `${p.length} events, last ${JSON.stringify(last)}, bar ${bar}, runtime and shards ${loadBytes} bytes`);
   const fetched = modelFiles.filter((f) => requests.some((r) => r.endsWith(`/${f}`)));
   check('page-network', fetched.length === modelFiles.length && first.files.every((f) => f.source === 'network'),
     `fetched ${fetched}, sources ${first.files.map((f) => f.source)}`);
+  check('page-runtime', first.files[0]?.file === runtime.file, `loaded ${first.files[0]?.file}, expected ${runtime.file}`);
 
   // the page's inputs through native `ferry run`
   nativeCheck('page-outputs-native', first, packDir);
