@@ -52,6 +52,7 @@ async function inPage(m, runs, warmup) {
   ort.env.wasm.proxy = false;
   ort.env.wasm.wasmPaths = '/ort/';
   const fs_ = await ferry.InferenceSession.create(`/ferry/${m.file}/`, { worker: false });
+  const runtime = fs_.loadInfo.files[0].file; // ferry-relaxed.wasm where Chromium has relaxed SIMD
   const os_ = await ort.InferenceSession.create(`/onnx/${m.file}.onnx`, { executionProviders: ['wasm'], executionMode: 'sequential' });
   let seed = 1;
   const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
@@ -89,7 +90,7 @@ async function inPage(m, runs, warmup) {
   await os_.release();
   let diff = ortOut ? 0 : NaN;
   if (ortOut) for (let i = 0; i < ortOut.length; i++) diff = Math.max(diff, Math.abs(Number(ortOut[i]) - Number(ferryOut[i])));
-  return { ferry: median(tf), ort: median(to), diff };
+  return { ferry: median(tf), ort: median(to), diff, runtime };
 }
 
 const server = await serve(args.root);
@@ -109,9 +110,9 @@ try {
 
 const f = (v) => v.toFixed(v < 10 ? 2 : 1);
 const table = [
-  '| model | onnxruntime-web ms | ferry.wasm ms | ratio | max abs diff of the first output |',
-  '|---|---:|---:|---:|---:|',
-  ...rows.map((x) => `| ${x.name} | ${f(x.ort)} | ${f(x.ferry)} | ${(x.ort / x.ferry).toFixed(2)} | ${x.diff.toExponential(1)} |`),
+  '| model | onnxruntime-web ms | ferry ms | ratio | max abs diff of the first output | ferry\'s runtime |',
+  '|---|---:|---:|---:|---:|---|',
+  ...rows.map((x) => `| ${x.name} | ${f(x.ort)} | ${f(x.ferry)} | ${(x.ort / x.ferry).toFixed(2)} | ${x.diff.toExponential(1)} | ${x.runtime} |`),
 ];
 const extra = args.extra ? fs.readFileSync(args.extra, 'utf8').trimEnd() : '';
 console.log(table.join('\n'));
@@ -123,7 +124,9 @@ if (args.out) {
     `Produced by \`${args.command || 'bench/browser.sh'}\`: medians on this machine in headless Chromium`,
     `(Debian's, driven by playwright-core), one thread, batch 1, ${WARMUP} warm-up runs then the median of ${runs};`,
     'not targets: rerun the command to compare. Both run on the page\'s thread, on the same page and the same',
-    'fixed-seed inputs: ferry.wasm through a `ferry pack` folder\'s ferry.js (`worker: false`), onnxruntime-web',
+    'fixed-seed inputs: ferry through a `ferry pack` folder\'s ferry.js (`worker: false`, which loads',
+    'ferry-relaxed.wasm, the build with relaxed SIMD\'s fused multiply-add, where the browser validates it, else',
+    'ferry.wasm; the last column says which ran), onnxruntime-web
     '(bench/package.json) on its wasm backend (numThreads 1, SIMD, no proxy worker); their timed runs',
     'alternate, so load from other work hits both alike. The ratio is',
     'onnxruntime-web / ferry: above 1 means ferry is faster.',

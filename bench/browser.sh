@@ -32,7 +32,7 @@ export FERRY_PLAYWRIGHT_DIR="$dir/browser"
 
 # ferry: the CLI and ferry.wasm, then one pack per model
 [ -x cli/ferry ] || make cli/ferry
-[ -f runtime/ferry.wasm ] || make wasm
+[ -f runtime/ferry.wasm ] && [ -f runtime/ferry-relaxed.wasm ] || make wasm
 make runtime/web/.stamp >/dev/null
 web=$dir/web
 rm -rf "$web"
@@ -51,7 +51,9 @@ ortwasm=$dir/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm
 {
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); $(/usr/bin/chromium --version 2>/dev/null | head -n 1); load average at start $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine makes these numbers noisy)."
   echo
-  echo "ferry.wasm: $(stat -c %s runtime/ferry.wasm) bytes raw, $(gzip -9c runtime/ferry.wasm | wc -c) gzipped (gzip -9)."
+  echo "ferry.wasm: $(stat -c %s runtime/ferry.wasm) bytes raw, $(gzip -9c runtime/ferry.wasm | wc -c) gzipped (gzip -9);" \
+    "ferry-relaxed.wasm: $(stat -c %s runtime/ferry-relaxed.wasm) bytes raw, $(gzip -9c runtime/ferry-relaxed.wasm | wc -c) gzipped" \
+    "(a page downloads one of the two)."
   echo "onnxruntime-web $want_web's ort-wasm-simd-threaded.wasm (what its wasm backend loads): $(stat -L -c %s "$ortwasm") bytes raw, $(gzip -9c "$ortwasm" | wc -c) gzipped."
 } >"$extra"
 note="${FERRY_TEST_MODELS:+FERRY_TEST_MODELS=$FERRY_TEST_MODELS }bench/browser.sh $runs"
