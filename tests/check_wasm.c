@@ -10,7 +10,8 @@
  *            Errors carrying the runtime's message, and the instance keeps
  *            working after them;
  *   conformance  ONNX's node tests (tests/wasm/conformance.mjs): ferry.wasm
- *            fails none that tests/conformance-allowlist.txt does not list;
+ *            and ferry-relaxed.wasm fail none that
+ *            tests/conformance-allowlist.txt does not list;
  *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
  *            f32x4.relaxed_madd, and gives the models' reference outputs
  *            within the same tolerances (node with relaxed SIMD turned on).
@@ -231,6 +232,15 @@ START_TEST(test_node_tests_as_native) {
   int rc = sh(cmd, log, sizeof log);
   fprintf(stderr, "%s", log);
   ck_assert_msg(rc == 0, "exit %d:\n%s", rc, log);
+  ck_assert_has(log, " 0 failed unexpectedly");
+  /* the same bundles on the relaxed-SIMD build */
+  snprintf(cmd, sizeof cmd,
+           "timeout 600 node '%s/tests/wasm/conformance.mjs' '%s' '%s/node' '%s/tests/conformance-allowlist.txt'"
+           " --wasm '%s' --relaxed-simd 2>&1",
+           src, dir, data, src, tu_env("FERRY_WASM_RELAXED"));
+  rc = sh(cmd, log, sizeof log);
+  fprintf(stderr, "ferry-relaxed.wasm:\n%s", log);
+  ck_assert_msg(rc == 0, "ferry-relaxed.wasm: exit %d:\n%s", rc, log);
   ck_assert_has(log, " 0 failed unexpectedly");
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);

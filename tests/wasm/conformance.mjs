@@ -1,7 +1,7 @@
 // conformance.mjs - ONNX's node tests through ferry.wasm: the wasm build must
 // fail no test the native runtime passes.
 //
-//   node conformance.mjs BUNDLES NODE_TESTS ALLOWLIST [--wasm FERRY_WASM]
+//   node conformance.mjs BUNDLES NODE_TESTS ALLOWLIST [--wasm FERRY_WASM] [--relaxed-simd]
 //
 // BUNDLES holds TEST.ferry for each test folder TEST of NODE_TESTS (ONNX's
 // data/node: model.onnx and test_data_set_N); a missing bundle (the
@@ -10,10 +10,11 @@
 // atol 1e-5, NaN equal to NaN. ALLOWLIST is tests/conformance-allowlist.txt
 // (a test name first on a line). Prints each failure that is not listed and
 // a summary; exit 0 when there are none, 1 otherwise, 2 on errors.
+// --relaxed-simd turns relaxed SIMD on (node 20's V8 flag) for ferry-relaxed.wasm.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadFerry } from '../../runtime/js/ferry-node.mjs';
+import { enableRelaxedSimd, loadFerry } from '../../runtime/js/ferry-node.mjs';
 import { readDataSet, compareValue } from '../ort/tensorproto.mjs';
 
 // ferry-node.mjs's {dtype, dims, data} as tensorproto.mjs's {type, dims, data}
@@ -43,7 +44,9 @@ async function main() {
   let wasm = process.env.FERRY_WASM || path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtime', 'ferry.wasm');
   const w = args.indexOf('--wasm');
   if (w >= 0) wasm = args.splice(w, 2)[1];
-  if (args.length !== 3) throw new Error('usage: conformance.mjs BUNDLES NODE_TESTS ALLOWLIST [--wasm FILE]');
+  const r = args.indexOf('--relaxed-simd');
+  if (r >= 0 && (args.splice(r, 1), !enableRelaxedSimd())) throw new Error('this node has no WebAssembly relaxed SIMD');
+  if (args.length !== 3) throw new Error('usage: conformance.mjs BUNDLES NODE_TESTS ALLOWLIST [--wasm FILE] [--relaxed-simd]');
   const [bundles, tests, allowFile] = args;
   const allowed = new Set(readFileSync(allowFile, 'utf8').split('\n').filter((l) => /^test_/.test(l)).map((l) => l.split(/\s/)[0]));
   const ferry = await loadFerry(wasm);
