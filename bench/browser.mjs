@@ -126,7 +126,7 @@ if (args.out) {
     'not targets: rerun the command to compare. Both run on the page\'s thread, on the same page and the same',
     'fixed-seed inputs: ferry through a `ferry pack` folder\'s ferry.js (`worker: false`, which loads',
     'ferry-relaxed.wasm, the build with relaxed SIMD\'s fused multiply-add, where the browser validates it, else',
-    'ferry.wasm; the last column says which ran), onnxruntime-web
+    'ferry.wasm; the last column says which ran), onnxruntime-web',
     '(bench/package.json) on its wasm backend (numThreads 1, SIMD, no proxy worker); their timed runs',
     'alternate, so load from other work hits both alike. The ratio is',
     'onnxruntime-web / ferry: above 1 means ferry is faster.',

@@ -61,7 +61,10 @@ export interface Manifest {
   source_file: string;
   compressed: boolean;
   runtime: PackFile;
+  /** ferry-relaxed.wasm (relaxed SIMD), loaded instead of `runtime` where the engine has it */
+  runtime_relaxed?: PackFile;
   shards: PackFile[];
+  /** ferry.wasm plus every shard */
   total_bytes: number;
   inputs: Array<{ name: string; kind: string; dtype: string; shape: Array<number | string> | null }>;
   outputs: Array<{ name: string; kind: string; dtype: string; shape: Array<number | string> | null }>;
@@ -81,7 +84,8 @@ export declare class InferenceSession {
   readonly inputMetadata: readonly ValueMetadata[];
   readonly outputMetadata: readonly ValueMetadata[];
   readonly manifest: Manifest;
-  /** where each file came from: 'network', 'cache' or 'file' (node) */
+  /** where each file came from: 'network', 'cache' or 'file' (node); files[0] is the runtime that was
+   * loaded (ferry.wasm, or ferry-relaxed.wasm where the engine has relaxed SIMD) */
   readonly loadInfo: { files: Array<{ file: string; bytes: number; source: 'network' | 'cache' | 'file' }>; backend: string };
   run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
   stats(): Promise<RunStats | null>;
