@@ -135,9 +135,10 @@ int ferry_pack_find_assets(const ferry_pack_opts *opts, char paths[FERRY_PACK_N_
                       ferry_pack_assets[k], n ? where : "no folder");
   }
   /* the relaxed-SIMD build only from ferry.wasm's folder, so both come from one build */
+  char dir0[PATH_CAP];
   const char *slash = strrchr(paths[0], '/');
-  int at = slash ? (int)(slash - paths[0]) : 0;
-  snprintf(paths[FERRY_PACK_RELAXED], PATH_CAP, "%.*s/%s", at, paths[0], ferry_pack_assets[FERRY_PACK_RELAXED]);
+  snprintf(dir0, sizeof dir0, "%.*s", slash ? (int)(slash - paths[0]) : 0, paths[0]);
+  snprintf(paths[FERRY_PACK_RELAXED], PATH_CAP, "%.4000s/%s", dir0, ferry_pack_assets[FERRY_PACK_RELAXED]);
   if (!slash || !is_file(paths[FERRY_PACK_RELAXED])) paths[FERRY_PACK_RELAXED][0] = 0;
   return 0;
 }
