@@ -35,16 +35,6 @@
 #endif
 #endif
 
-/* acc += w * x: f32x4.relaxed_madd in the relaxed-SIMD wasm build
- * (ferry-relaxed.wasm), else a multiply and an add (one FMA where the
- * variant targets it). Redefined for each variant (DW_VL differs). */
-#undef DWC_MADD
-#if defined(__wasm_relaxed_simd__) && DW_VL == 4
-#define DWC_MADD(acc, w, x) (acc = __builtin_wasm_relaxed_madd_f32x4((w), (x), acc))
-#else
-#define DWC_MADD(acc, w, x) (acc += (w) * (x))
-#endif
-
 /* r[i][l] -> r[l][i]: a DW_VL x DW_VL transpose in registers. */
 DW_ATTR static inline __attribute__((always_inline)) void DW_FN(transpose)(DW_V *r) {
 #if DW_VL == 8
@@ -157,8 +147,8 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const d
         DW_UNROLL for (int64_t p = 0; p < 3 * S + KW; p++) memcpy(&xs[p], q + p * DW_VL, sizeof xs[p]);
         DW_UNROLL for (int64_t kj = 0; kj < KW; kj++) {
           DW_V wk = wv[ki * KW + kj];
-          DWC_MADD(a0, wk, xs[kj]), DWC_MADD(a1, wk, xs[S + kj]);
-          DWC_MADD(a2, wk, xs[2 * S + kj]), DWC_MADD(a3, wk, xs[3 * S + kj]);
+          a0 = FERRY_VMADD(wk, xs[kj], a0), a1 = FERRY_VMADD(wk, xs[S + kj], a1);
+          a2 = FERRY_VMADD(wk, xs[2 * S + kj], a2), a3 = FERRY_VMADD(wk, xs[3 * S + kj], a3);
         }
       }
     } else {
@@ -168,7 +158,8 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const d
           DW_V wk = wv[ki * kw + kj], x0, x1, x2, x3;
           memcpy(&x0, q, sizeof x0), memcpy(&x1, q + step, sizeof x1);
           memcpy(&x2, q + 2 * step, sizeof x2), memcpy(&x3, q + 3 * step, sizeof x3);
-          DWC_MADD(a0, wk, x0), DWC_MADD(a1, wk, x1), DWC_MADD(a2, wk, x2), DWC_MADD(a3, wk, x3);
+          a0 = FERRY_VMADD(wk, x0, a0), a1 = FERRY_VMADD(wk, x1, a1);
+          a2 = FERRY_VMADD(wk, x2, a2), a3 = FERRY_VMADD(wk, x3, a3);
         }
     }
     DW_FN(vstore)(T + ow * DW_VL, DW_FN(dwc_epi)(ep, a0));

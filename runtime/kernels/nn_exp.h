@@ -18,16 +18,6 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(nx_sel)(NX_I m, 
   return (NX_V)((m & (NX_I)a) | (~m & (NX_I)b));
 }
 
-/* a * b + c: one f32x4.relaxed_madd in the relaxed-SIMD wasm build
- * (ferry-relaxed.wasm), else a multiply and an add */
-NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(nx_madd)(NX_V a, NX_V b, NX_V c) {
-#if defined(__wasm_relaxed_simd__)
-  return __builtin_wasm_relaxed_madd_f32x4(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
 NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   const NX_V magic = (NX_V){0} + 12582912.0f; /* 1.5 * 2^23 */
   NX_I under = x < -87.33654f;
@@ -37,11 +27,11 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   NX_V n = t - magic;
   NX_V r = x - n * 0.693359375f + n * 2.12194440e-4f;
   NX_V p = (NX_V){0} + 1.9875691500e-4f;
-  p = NX_FN(nx_madd)(p, r, (NX_V){0} + 1.3981999507e-3f);
-  p = NX_FN(nx_madd)(p, r, (NX_V){0} + 8.3334519073e-3f);
-  p = NX_FN(nx_madd)(p, r, (NX_V){0} + 4.1665795894e-2f);
-  p = NX_FN(nx_madd)(p, r, (NX_V){0} + 1.6666665459e-1f);
-  p = NX_FN(nx_madd)(p, r, (NX_V){0} + 5.0000001201e-1f);
+  p = FERRY_VMADD(p, r, (NX_V){0} + 1.3981999507e-3f);
+  p = FERRY_VMADD(p, r, (NX_V){0} + 8.3334519073e-3f);
+  p = FERRY_VMADD(p, r, (NX_V){0} + 4.1665795894e-2f);
+  p = FERRY_VMADD(p, r, (NX_V){0} + 1.6666665459e-1f);
+  p = FERRY_VMADD(p, r, (NX_V){0} + 5.0000001201e-1f);
   p = p * (r * r) + r + 1.0f;
   NX_U tb, mb;
   memcpy(&tb, &t, sizeof tb);

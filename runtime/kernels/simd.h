@@ -13,6 +13,15 @@
  * passing vectors through memory): FERRY_VINLINE forces it. */
 #define FERRY_VINLINE static inline __attribute__((always_inline))
 
+/* a * b + c on float vectors: f32x4.relaxed_madd in the relaxed-SIMD wasm
+ * build (ferry-relaxed.wasm; wasm vectors are always f32x4), else a
+ * multiply and an add (one FMA where the function targets FMA: fp-contract) */
+#if defined(__wasm_relaxed_simd__)
+#define FERRY_VMADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4((a), (b), (c))
+#else
+#define FERRY_VMADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int i32x4 __attribute__((vector_size(16)));
 

@@ -29,17 +29,6 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(splat)(float x) 
   return ((VM_V){0} + 1.0f) * x; /* not 0 + x: -0 stays -0 (the sign masks) */
 }
 
-/* a * b + c: one f32x4.relaxed_madd in the relaxed-SIMD wasm build
- * (ferry-relaxed.wasm), else a multiply and an add (fused by fp-contract
- * in the avx2,fma variant) */
-VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(madd)(VM_V a, VM_V b, VM_V c) {
-#if defined(__wasm_relaxed_simd__)
-  return __builtin_wasm_relaxed_madd_f32x4(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
   const VM_V magic = VM_FN(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
   VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-104.0f)), VM_FN(splat)(89.0f));
@@ -49,11 +38,11 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
   VM_V r = xc - nf * VM_FN(splat)(0.693359375f);
   r = r - nf * VM_FN(splat)(-2.12194440e-4f);
   VM_V p = VM_FN(splat)(1.9875691500e-4f);
-  p = VM_FN(madd)(p, r, VM_FN(splat)(1.3981999507e-3f));
-  p = VM_FN(madd)(p, r, VM_FN(splat)(8.3334519073e-3f));
-  p = VM_FN(madd)(p, r, VM_FN(splat)(4.1665795894e-2f));
-  p = VM_FN(madd)(p, r, VM_FN(splat)(1.6666665459e-1f));
-  p = VM_FN(madd)(p, r, VM_FN(splat)(5.0000001201e-1f));
+  p = FERRY_VMADD(p, r, VM_FN(splat)(1.3981999507e-3f));
+  p = FERRY_VMADD(p, r, VM_FN(splat)(8.3334519073e-3f));
+  p = FERRY_VMADD(p, r, VM_FN(splat)(4.1665795894e-2f));
+  p = FERRY_VMADD(p, r, VM_FN(splat)(1.6666665459e-1f));
+  p = FERRY_VMADD(p, r, VM_FN(splat)(5.0000001201e-1f));
   VM_V y = p * r * r + r + VM_FN(splat)(1.0f);
   VM_I n1 = n >> 1, n2 = n - n1; /* each in [-75, 64]: 2^n1, 2^n2 are normal */
   y = y * (VM_V)((n1 + 127) << 23) * (VM_V)((n2 + 127) << 23);
@@ -68,10 +57,10 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(copysign4)(VM_V 
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
   VM_V ax = VM_FN(abs4)(x), z = x * x;
   VM_V ps = VM_FN(splat)(-5.70498872745e-3f);
-  ps = VM_FN(madd)(ps, z, VM_FN(splat)(2.06390887954e-2f));
-  ps = VM_FN(madd)(ps, z, VM_FN(splat)(-5.37397155531e-2f));
-  ps = VM_FN(madd)(ps, z, VM_FN(splat)(1.33314422036e-1f));
-  ps = VM_FN(madd)(ps, z, VM_FN(splat)(-3.33332819422e-1f));
+  ps = FERRY_VMADD(ps, z, VM_FN(splat)(2.06390887954e-2f));
+  ps = FERRY_VMADD(ps, z, VM_FN(splat)(-5.37397155531e-2f));
+  ps = FERRY_VMADD(ps, z, VM_FN(splat)(1.33314422036e-1f));
+  ps = FERRY_VMADD(ps, z, VM_FN(splat)(-3.33332819422e-1f));
   ps = ps * z * x + x;
   VM_V e = VM_FN(exp4)(VM_FN(splat)(2.0f) * VM_FN(vmin)(ax, VM_FN(splat)(10.0f))); /* tanh > 1 - 2^-25 beyond 9.1 */
   VM_V pl = VM_FN(splat)(1.0f) - VM_FN(splat)(2.0f) / (e + VM_FN(splat)(1.0f));
@@ -82,17 +71,17 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(erf4)(VM_V x) {
   VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-4.0f)), VM_FN(splat)(4.0f)), z = xc * xc;
   VM_V p = VM_FN(splat)(-2.72614225801306e-10f);
-  p = VM_FN(madd)(p, z, VM_FN(splat)(2.77068142495902e-08f));
-  p = VM_FN(madd)(p, z, VM_FN(splat)(-2.10102402082508e-06f));
-  p = VM_FN(madd)(p, z, VM_FN(splat)(-5.69250639462346e-05f));
-  p = VM_FN(madd)(p, z, VM_FN(splat)(-7.34990630326855e-04f));
-  p = VM_FN(madd)(p, z, VM_FN(splat)(-2.95459980854025e-03f));
-  p = VM_FN(madd)(p, z, VM_FN(splat)(-1.60960333262415e-02f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(2.77068142495902e-08f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(-2.10102402082508e-06f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(-5.69250639462346e-05f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(-7.34990630326855e-04f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(-2.95459980854025e-03f));
+  p = FERRY_VMADD(p, z, VM_FN(splat)(-1.60960333262415e-02f));
   VM_V q = VM_FN(splat)(-1.45660718464996e-05f);
-  q = VM_FN(madd)(q, z, VM_FN(splat)(-2.13374055278905e-04f));
-  q = VM_FN(madd)(q, z, VM_FN(splat)(-1.68282697438203e-03f));
-  q = VM_FN(madd)(q, z, VM_FN(splat)(-7.37332916720468e-03f));
-  q = VM_FN(madd)(q, z, VM_FN(splat)(-1.42647390514189e-02f));
+  q = FERRY_VMADD(q, z, VM_FN(splat)(-2.13374055278905e-04f));
+  q = FERRY_VMADD(q, z, VM_FN(splat)(-1.68282697438203e-03f));
+  q = FERRY_VMADD(q, z, VM_FN(splat)(-7.37332916720468e-03f));
+  q = FERRY_VMADD(q, z, VM_FN(splat)(-1.42647390514189e-02f));
   VM_V y = VM_FN(vmin)(VM_FN(vmax)(xc * p / q, VM_FN(splat)(-1.0f)), VM_FN(splat)(1.0f));
   return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
 }
