@@ -112,18 +112,20 @@ static void check_model(const char *dir, const char *model, const char *args) {
   check_model_on(dir, model, args, tu_env("FERRY_WASM"), "");
 }
 
-START_TEST(test_models_match_reference) {
-  char dir[64];
+/* The reference models on `wasm` (run-bundle.mjs options `opts`). */
+static void check_reference_models(const char *wasm, const char *opts) {
+  char dir[64], path[1024];
   snprintf(dir, sizeof dir, "%s", tu_tmpdir());
   const char *models[] = {"squeezenet1_1", "bert_tiny_op13", "gpt_tiny_op17", "mobilenet_v2", "resnet18"};
-  char path[1024];
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
-    check_model(dir, models[i], "");
+    check_model_on(dir, models[i], "", wasm, opts);
     snprintf(path, sizeof path, "%s/%s.ferry", dir, models[i]);
     unlink(path);
   }
   rmdir(dir);
 }
+
+START_TEST(test_models_match_reference) { check_reference_models(tu_env("FERRY_WASM"), ""); }
 END_TEST
 
 /* A bundle in several files: ferry-node.mjs reads NAME.ferry.1, ... */
@@ -267,15 +269,7 @@ START_TEST(test_relaxed_module) {
 END_TEST
 
 START_TEST(test_relaxed_models_match_reference) {
-  char dir[64], path[1024];
-  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-  const char *models[] = {"squeezenet1_1", "bert_tiny_op13", "gpt_tiny_op17", "mobilenet_v2", "resnet18"};
-  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
-    check_model_on(dir, models[i], "", tu_env("FERRY_WASM_RELAXED"), "--relaxed-simd");
-    snprintf(path, sizeof path, "%s/%s.ferry", dir, models[i]);
-    unlink(path);
-  }
-  rmdir(dir);
+  check_reference_models(tu_env("FERRY_WASM_RELAXED"), "--relaxed-simd");
 }
 END_TEST
 
