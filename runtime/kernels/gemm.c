@@ -18,7 +18,8 @@
  *   - constant operands can come prepacked (ferry_sgemm_pack_a/_b,
  *     ferry_gemm_pre): the drivers then skip packing them;
  *   - blocks: KC values of k (an A panel and a B panel stay in L1/L2), NC
- *     columns of B packed at a time (L3), MC rows of A per task;
+ *     columns of B packed at a time (L3), MC rows of A per task (fewer
+ *     when k is short: row_block);
  *   - a tile of full width goes from the micro-kernel's registers to C:
  *     stored, or added for later k-blocks, and after the last k-block
  *     through the epilogue (alpha, bias, Relu/Clip) on the way; tiles cut
@@ -585,6 +586,7 @@ typedef struct gjob {
   int64_t n_sub;       /* column chunks of the block */
   ukernel_fn uk;       /* the micro-kernel (ukernel_pick) */
   int64_t bdirect;     /* B's row stride where full panels are read from B itself (direct_b), else 0 */
+  int64_t mc;          /* rows of C per task of the parallel driver (row_block) */
 } gjob;
 
 /* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors;
@@ -864,7 +866,7 @@ static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fe
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC), mpad = round_up(M, MR);
   float *pb = work + mc * kcmax;
-  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b)};
+  gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b), MC};
   for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
     g.nc = min64(NC, N - g.j0);
     for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
@@ -927,7 +929,7 @@ static void compute_task(void *arg, int64_t begin, int64_t end) {
   int64_t n_panels = (g->nc + NR - 1) / NR;
   for (int64_t u = begin; u < end; u++) {
     int64_t mb = u / g->n_sub, sb = u % g->n_sub;
-    int64_t i0 = mb * MC, i1 = min64(g->M, i0 + MC);
+    int64_t i0 = mb * g->mc, i1 = min64(g->M, i0 + g->mc);
     int64_t q0 = sb * SUB_PANELS, q1 = min64(n_panels, q0 + SUB_PANELS);
     compute(g, g->pa + g->k0 * g->mpad, 0, i0, i1, q0, q1);
   }
@@ -947,6 +949,15 @@ size_t ferry_sgemm_pack_b_size(int64_t K, int64_t N) { return (size_t)(round_up(
 void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst) {
   if (K > 0 && N > 0) pack_b_plain(B, 0, K, 0, N, dst);
 }
+
+/* Rows of C per task. A product with a short k (a first convolution
+ * over 3 channels, a 1x1 layer over 16) is bound by its stores to C, not
+ * by its multiply-adds; a task over MC rows writes each column panel into
+ * MC rows of C at once, more write streams than the store buffers and
+ * prefetchers follow, so such a product takes 2 row tiles per task
+ * (squeezenet1_1's first Conv, k 27: 1.96 -> 1.34 ms in the model). */
+#define SHORT_K 32
+static int64_t row_block(int64_t K) { return K <= SHORT_K ? 2 * MR : MC; }
 
 #define SERIAL_BELOW (32768.0 * 8) /* multiply-adds below which splitting does not pay */
 
@@ -977,7 +988,8 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
   int64_t mpad = round_up(M, MR);
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   float *pb = ws + round_up(mpad * K, 16);
-  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b)};
+  gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b),
+             row_block(K)};
   if (pre_a)
     g.pa = (float *)(uintptr_t)pre_a; /* only read */
   else
@@ -998,7 +1010,7 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
         g.pb = pb, g.pbq = g.kc * NR;
         k->parallel(k, (n_panels + PACK_B_PANELS - 1) / PACK_B_PANELS, pack_b_task, &g);
       }
-      k->parallel(k, ((M + MC - 1) / MC) * g.n_sub, compute_task, &g);
+      k->parallel(k, ((M + g.mc - 1) / g.mc) * g.n_sub, compute_task, &g);
     }
   }
 }
