@@ -44,6 +44,44 @@ def vi(name, dims, dtype=TensorProto.FLOAT):
 X = vi("x", ["batch", 4])
 Y = vi("y", ["batch", 4])
 
+# --- vmath_sweep, gelu_sweep: the vector math on 65536 values -------------
+# Exp, Tanh, Erf, Sigmoid, Softmax (vmath_sweep) and both GELU forms, which
+# convert's passes fuse into Gelu and FastGelu (gelu_sweep), of x * s: x a
+# constant sweep over [-100, 88] and [-6, 6] in rows of 128, s a graph input
+# (1.0 in test_data_set_0) so that nothing folds at conversion. check_wasm
+# runs them natively and in both wasm builds and compares the two tightly:
+# the kernels' wasm forms (f32x4.nearest, pmin/pmax, relaxed multiply-adds)
+# against the native ones that check_kernels_elementwise sweeps against libm.
+# The GELUs get their own model for their own tolerance: for x << 0, 1 + erf
+# cancels and leaves erf's absolute error.
+def sweep_model(name, nodes, outs, inits=()):
+    x = np.concatenate([np.linspace(-100, 88, 32768), np.linspace(-6, 6, 32768)]).astype(np.float32).reshape(512, 128)
+    nodes = [helper.make_node("Mul", ["x", "s"], ["xs"])] + nodes
+    inits = [numpy_helper.from_array(x, "x")] + list(inits)
+    save(name + "/model.onnx", model(nodes, [vi("s", [1])], [vi(o, [512, 128]) for o in outs], inits=inits))
+    save(name + "/test_data_set_0/input_0.pb", numpy_helper.from_array(np.ones(1, np.float32), "s"))
+
+
+def gelu_nodes():
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)
+    n = helper.make_node
+    nodes = [  # gelu: x/2 (1 + erf(x / sqrt 2))
+        n("Div", ["xs", "sqrt2"], ["g0"]), n("Erf", ["g0"], ["g1"]), n("Add", ["g1", "one"], ["g2"]),
+        n("Mul", ["xs", "g2"], ["g3"]), n("Mul", ["g3", "half"], ["gelu"]),
+        # fastgelu: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        n("Pow", ["xs", "three"], ["f0"]), n("Mul", ["f0", "k1"], ["f1"]), n("Add", ["xs", "f1"], ["f2"]),
+        n("Mul", ["f2", "k2"], ["f3"]), n("Tanh", ["f3"], ["f4"]), n("Add", ["f4", "one"], ["f5"]),
+        n("Mul", ["xs", "f5"], ["f6"]), n("Mul", ["f6", "half"], ["fastgelu"])]
+    inits = [c("sqrt2", 2 ** 0.5), c("one", 1), c("half", 0.5), c("three", 3), c("k1", 0.044715),
+             c("k2", (2 / np.pi) ** 0.5)]
+    return nodes, inits
+
+
+sweep_model("vmath_sweep", [helper.make_node(op, ["xs"], [op.lower()]) for op in ("Exp", "Tanh", "Erf", "Sigmoid")] +
+            [helper.make_node("Softmax", ["xs"], ["softmax"], axis=-1)],
+            ["exp", "tanh", "erf", "sigmoid", "softmax"])
+sweep_model("gelu_sweep", gelu_nodes()[0], ["gelu", "fastgelu"], gelu_nodes()[1])
+
 # --- valid models ---------------------------------------------------------
 
 def attr_ref(name, ref, typ):

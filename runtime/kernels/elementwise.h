@@ -32,10 +32,8 @@
 #define CLAMP01(t) ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
 /* m ? a : b per lane */
 FERRY_VINLINE f32x4 vsel4(i32x4 m, f32x4 a, f32x4 b) { return (f32x4)((m & (i32x4)a) | (~m & (i32x4)b)); }
-FERRY_VINLINE f32x4 vclamp01(f32x4 t) {
-  const f32x4 zero = f32x4_splat(0), one = f32x4_splat(1);
-  t = vsel4((i32x4)(t < zero), zero, t);
-  return vsel4((i32x4)(t > one), one, t);
+FERRY_VINLINE f32x4 vclamp01(f32x4 t) { /* t < 0 ? 0 : t, then 1 < t ? 1 : t: one pmax, one pmin in wasm */
+  return FERRY_VPMIN(FERRY_VPMAX(t, f32x4_splat(0)), f32x4_splat(1));
 }
 
 /* ---- unary (elementwise_unary.c) ---- */

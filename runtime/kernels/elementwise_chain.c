@@ -60,7 +60,7 @@ static void activation(const ferry_chain_op *o, const float *x, float *y, int64_
   for (; i + 4 <= n; i += 4) {
     f32x4 v = f32x4_load(x + i), r;
     switch (o->code) {
-    case FERRY_CH_RELU: r = vsel4((i32x4)(v < zero), zero, v); break;
+    case FERRY_CH_RELU: r = FERRY_VPMAX(v, zero); break; /* v < 0 ? 0 : v */
     case FERRY_CH_LEAKYRELU: r = vsel4((i32x4)(v < zero), v * va, v); break;
     case FERRY_CH_HARDSIGMOID: r = vclamp01(v * va + vb); break;
     default: r = v * vclamp01(v * sixth + half); break; /* HardSwish */

@@ -209,7 +209,7 @@ static void Relu_f32(const float *x, float *y, int64_t n, const uparam *p) {
   const f32x4 zero = f32x4_splat(0.0f);
   for (; i + 4 <= n; i += 4) {
     f32x4 v = f32x4_load(x + i);
-    f32x4_store(y + i, vsel4((i32x4)(v < zero), zero, v));
+    f32x4_store(y + i, FERRY_VPMAX(v, zero)); /* v < 0 ? 0 : v */
   }
   for (; i < n; i++) y[i] = x[i] < 0 ? 0.0f : x[i];
 }

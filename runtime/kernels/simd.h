@@ -22,6 +22,38 @@
 #define FERRY_VMADD(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* a < b ? b : a and b < a ? b : a on float vectors of any width (a NaN
+ * in a passes through, one in b gives a). In wasm they are f32x4.pmax
+ * and f32x4.pmin, one instruction each in V8: clang turns a compare-select
+ * against a constant into f32x4.max / min instead, which V8 expands into
+ * eight instructions to order NaNs and signed zeros its way. */
+#if defined(__wasm__)
+#define FERRY_VPMAX(a, b) __builtin_wasm_pmax_f32x4((a), (b))
+#define FERRY_VPMIN(a, b) __builtin_wasm_pmin_f32x4((a), (b))
+#else
+#define FERRY_VSEL_(m, x, y) ((__typeof__(x))(((m) & (__typeof__(m))(x)) | (~(m) & (__typeof__(m))(y))))
+#define FERRY_VPMAX(a, b)                       \
+  __extension__({                               \
+    __typeof__(a) pa_ = (a), pb_ = (b);         \
+    FERRY_VSEL_(pa_ < pb_, pb_, pa_);           \
+  })
+#define FERRY_VPMIN(a, b)                       \
+  __extension__({                               \
+    __typeof__(a) pa_ = (a), pb_ = (b);         \
+    FERRY_VSEL_(pb_ < pa_, pb_, pa_);           \
+  })
+#endif
+
+/* x * c rounded to the nearest integer, ties to even, for |x c| < 2^22,
+ * on float vectors of any width: wasm's f32x4.nearest after the multiply
+ * (two operations on a dependency chain), elsewhere a multiply-add of
+ * 1.5 * 2^23 and its subtraction (one FMA and a subtraction with AVX2). */
+#if defined(__wasm__)
+#define FERRY_VROUND_MUL(x, c) __builtin_wasm_nearest_f32x4((x) * (c))
+#else
+#define FERRY_VROUND_MUL(x, c) (((x) * (c) + 12582912.0f) - 12582912.0f)
+#endif
+
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int i32x4 __attribute__((vector_size(16)));
 

@@ -22,28 +22,31 @@ VM_ATTR static inline __attribute__((always_inline)) void VM_FN(store)(float *p,
 VM_ATTR static inline __attribute__((always_inline)) VM_I VM_FN(lt)(VM_V a, VM_V b) { return (VM_I)(a < b); }
 VM_ATTR static inline __attribute__((always_inline)) VM_I VM_FN(isnan4)(VM_V a) { return (VM_I)(a != a); }
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(sel)(VM_I m, VM_V a, VM_V b) { return (VM_V)(((VM_I)a & m) | ((VM_I)b & ~m)); }
-/* min/max that return the bound for NaN lanes (callers restore NaN) */
-VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmin)(VM_V a, VM_V b) { return VM_FN(sel)(VM_FN(lt)(a, b), a, b); }
-VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmax)(VM_V a, VM_V b) { return VM_FN(sel)(VM_FN(lt)(b, a), a, b); }
+/* min/max that return the bound b for NaN lanes (callers restore NaN):
+ * a < b ? a : b and b < a ? a : b, one f32x4.pmin / pmax in wasm */
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmin)(VM_V a, VM_V b) { return FERRY_VPMIN(b, a); }
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(vmax)(VM_V a, VM_V b) { return FERRY_VPMAX(b, a); }
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(splat)(float x) {
   return ((VM_V){0} + 1.0f) * x; /* not 0 + x: -0 stays -0 (the sign masks) */
 }
 
+/* exp as in nn_exp.h (x = n ln2 + r, Cephes' polynomial by Estrin's
+ * scheme, n rounded by FERRY_VROUND_MUL: a short dependency chain), over the
+ * whole float range: x clamped to [-104, 89] and 2^n applied as two
+ * normal factors 2^n1 2^n2, so results below FLT_MIN come out subnormal
+ * and those above FLT_MAX infinite; NaN stays NaN. */
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
-  const VM_V magic = VM_FN(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+  const VM_V magic = VM_FN(splat)(12582912.0f); /* 1.5 * 2^23: n + magic holds n in its low bits */
   VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-104.0f)), VM_FN(splat)(89.0f));
-  VM_V t = xc * VM_FN(splat)(1.44269504088896341f) + magic;
-  VM_I n = (VM_I)t - (VM_I)magic;
-  VM_V nf = t - magic;
-  VM_V r = xc - nf * VM_FN(splat)(0.693359375f);
-  r = r - nf * VM_FN(splat)(-2.12194440e-4f);
-  VM_V p = VM_FN(splat)(1.9875691500e-4f);
-  p = FERRY_VMADD(p, r, VM_FN(splat)(1.3981999507e-3f));
-  p = FERRY_VMADD(p, r, VM_FN(splat)(8.3334519073e-3f));
-  p = FERRY_VMADD(p, r, VM_FN(splat)(4.1665795894e-2f));
-  p = FERRY_VMADD(p, r, VM_FN(splat)(1.6666665459e-1f));
-  p = FERRY_VMADD(p, r, VM_FN(splat)(5.0000001201e-1f));
-  VM_V y = p * r * r + r + VM_FN(splat)(1.0f);
+  VM_V nf = FERRY_VROUND_MUL(xc, VM_FN(splat)(1.44269504088896341f));
+  VM_V r = FERRY_VMADD(nf, VM_FN(splat)(-0.693359375f), xc) + nf * VM_FN(splat)(2.12194440e-4f);
+  VM_V r2 = r * r;
+  VM_V a = FERRY_VMADD(r, VM_FN(splat)(1.6666665459e-1f), VM_FN(splat)(5.0000001201e-1f));
+  VM_V b = FERRY_VMADD(r, VM_FN(splat)(8.3334519073e-3f), VM_FN(splat)(4.1665795894e-2f));
+  VM_V c = FERRY_VMADD(r, VM_FN(splat)(1.9875691500e-4f), VM_FN(splat)(1.3981999507e-3f));
+  VM_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
+  VM_V y = FERRY_VMADD(p, r2, r + VM_FN(splat)(1.0f));
+  VM_I n = (VM_I)(nf + magic) - (VM_I)magic;
   VM_I n1 = n >> 1, n2 = n - n1; /* each in [-75, 64]: 2^n1, 2^n2 are normal */
   y = y * (VM_V)((n1 + 127) << 23) * (VM_V)((n2 + 127) << 23);
   return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
@@ -55,12 +58,10 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(copysign4)(VM_V 
 }
 
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
-  VM_V ax = VM_FN(abs4)(x), z = x * x;
-  VM_V ps = VM_FN(splat)(-5.70498872745e-3f);
-  ps = FERRY_VMADD(ps, z, VM_FN(splat)(2.06390887954e-2f));
-  ps = FERRY_VMADD(ps, z, VM_FN(splat)(-5.37397155531e-2f));
-  ps = FERRY_VMADD(ps, z, VM_FN(splat)(1.33314422036e-1f));
-  ps = FERRY_VMADD(ps, z, VM_FN(splat)(-3.33332819422e-1f));
+  VM_V ax = VM_FN(abs4)(x), z = x * x, z2 = z * z; /* the small-|x| polynomial by Estrin's scheme */
+  VM_V pa = FERRY_VMADD(z, VM_FN(splat)(1.33314422036e-1f), VM_FN(splat)(-3.33332819422e-1f));
+  VM_V pb = FERRY_VMADD(z, VM_FN(splat)(2.06390887954e-2f), VM_FN(splat)(-5.37397155531e-2f));
+  VM_V ps = FERRY_VMADD(z2, FERRY_VMADD(z2, VM_FN(splat)(-5.70498872745e-3f), pb), pa);
   ps = ps * z * x + x;
   VM_V e = VM_FN(exp4)(VM_FN(splat)(2.0f) * VM_FN(vmin)(ax, VM_FN(splat)(10.0f))); /* tanh > 1 - 2^-25 beyond 9.1 */
   VM_V pl = VM_FN(splat)(1.0f) - VM_FN(splat)(2.0f) / (e + VM_FN(splat)(1.0f));
@@ -70,18 +71,14 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
 
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(erf4)(VM_V x) {
   VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-4.0f)), VM_FN(splat)(4.0f)), z = xc * xc;
-  VM_V p = VM_FN(splat)(-2.72614225801306e-10f);
-  p = FERRY_VMADD(p, z, VM_FN(splat)(2.77068142495902e-08f));
-  p = FERRY_VMADD(p, z, VM_FN(splat)(-2.10102402082508e-06f));
-  p = FERRY_VMADD(p, z, VM_FN(splat)(-5.69250639462346e-05f));
-  p = FERRY_VMADD(p, z, VM_FN(splat)(-7.34990630326855e-04f));
-  p = FERRY_VMADD(p, z, VM_FN(splat)(-2.95459980854025e-03f));
-  p = FERRY_VMADD(p, z, VM_FN(splat)(-1.60960333262415e-02f));
-  VM_V q = VM_FN(splat)(-1.45660718464996e-05f);
-  q = FERRY_VMADD(q, z, VM_FN(splat)(-2.13374055278905e-04f));
-  q = FERRY_VMADD(q, z, VM_FN(splat)(-1.68282697438203e-03f));
-  q = FERRY_VMADD(q, z, VM_FN(splat)(-7.37332916720468e-03f));
-  q = FERRY_VMADD(q, z, VM_FN(splat)(-1.42647390514189e-02f));
+  VM_V z2 = z * z, z4 = z2 * z2; /* both polynomials by Estrin's scheme */
+  VM_V p0 = FERRY_VMADD(z, VM_FN(splat)(-2.95459980854025e-03f), VM_FN(splat)(-1.60960333262415e-02f));
+  VM_V p1 = FERRY_VMADD(z, VM_FN(splat)(-5.69250639462346e-05f), VM_FN(splat)(-7.34990630326855e-04f));
+  VM_V p2 = FERRY_VMADD(z, VM_FN(splat)(2.77068142495902e-08f), VM_FN(splat)(-2.10102402082508e-06f));
+  VM_V p = FERRY_VMADD(z4, FERRY_VMADD(z2, VM_FN(splat)(-2.72614225801306e-10f), p2), FERRY_VMADD(z2, p1, p0));
+  VM_V q0 = FERRY_VMADD(z, VM_FN(splat)(-7.37332916720468e-03f), VM_FN(splat)(-1.42647390514189e-02f));
+  VM_V q1 = FERRY_VMADD(z, VM_FN(splat)(-2.13374055278905e-04f), VM_FN(splat)(-1.68282697438203e-03f));
+  VM_V q = FERRY_VMADD(z4, VM_FN(splat)(-1.45660718464996e-05f), FERRY_VMADD(z2, q1, q0));
   VM_V y = VM_FN(vmin)(VM_FN(vmax)(xc * p / q, VM_FN(splat)(-1.0f)), VM_FN(splat)(1.0f));
   return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
 }
