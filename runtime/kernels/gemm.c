@@ -486,15 +486,26 @@ void ferry_gemm_epi_row(const ferry_gemm_epi *e, int64_t i, int64_t j0, int64_t 
 
 /* ---- packing ---- */
 
-/* d[j*ds + i] = s[i*ss + j] for a 4 x 4 block (i, j < 4). */
-static inline void transpose4(const float *s, int64_t ss, float *d, int64_t ds) {
+/* d[j*ds + i] = s[i*ss + j] for a 4 x 4 block (i, j < 4); the stores
+ * written out (GCC keeps a loop over them and spills the rows). */
+FERRY_VINLINE void transpose4(const float *s, int64_t ss, float *d, int64_t ds) {
   f32x4 r[4] = {f32x4_load(s), f32x4_load(s + ss), f32x4_load(s + 2 * ss), f32x4_load(s + 3 * ss)};
   f32x4_transpose(r);
-  for (int i = 0; i < 4; i++) f32x4_store(d + i * ds, r[i]);
+  f32x4_store(d, r[0]), f32x4_store(d + ds, r[1]), f32x4_store(d + 2 * ds, r[2]), f32x4_store(d + 3 * ds, r[3]);
+}
+
+/* d[j*ds + i] = s[i*ss + j] for a 2 x 4 block (i < 2, j < 4): two rows
+ * interleaved into four pairs. */
+FERRY_VINLINE void transpose2x4(const float *s, int64_t ss, float *d, int64_t ds) {
+  f32x4 a = f32x4_load(s), b = f32x4_load(s + ss);
+  f32x4 lo = __builtin_shufflevector(a, b, 0, 4, 1, 5), hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+  memcpy(d, &lo, 2 * sizeof(float)), memcpy(d + ds, (const float *)&lo + 2, 2 * sizeof(float));
+  memcpy(d + 2 * ds, &hi, 2 * sizeof(float)), memcpy(d + 3 * ds, (const float *)&hi + 2, 2 * sizeof(float));
 }
 
 /* dst[p*dn + i] = src[i*rs + p] for i < n rows, p < kc: rows of a
- * row-major matrix become the columns of a packed panel. */
+ * row-major matrix become the columns of a packed panel (4 x 4 blocks,
+ * then a pair of rows: MR 6). */
 static void gather_rows(const float *src, int64_t rs, int n, int64_t kc, float *dst, int dn) {
   int i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -502,6 +513,12 @@ static void gather_rows(const float *src, int64_t rs, int n, int64_t kc, float *
     for (; p + 4 <= kc; p += 4) transpose4(src + i * rs + p, rs, dst + p * dn + i, dn);
     for (; p < kc; p++)
       for (int ii = i; ii < i + 4; ii++) dst[p * dn + ii] = src[ii * rs + p];
+  }
+  if (i + 2 <= n) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) transpose2x4(src + i * rs + p, rs, dst + p * dn + i, dn);
+    for (; p < kc; p++) dst[p * dn + i] = src[i * rs + p], dst[p * dn + i + 1] = src[(i + 1) * rs + p];
+    i += 2;
   }
   for (; i < n; i++)
     for (int64_t p = 0; p < kc; p++) dst[p * dn + i] = src[i * rs + p];
