@@ -42,7 +42,7 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   NX_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
   p = FERRY_VMADD(p, r2, r + 1.0f);
   NX_V t = n + (12582912.0f + 127.0f);
-  NX_I e;
+  NX_U e; /* unsigned: the shift drops the high bits, no signed overflow */
   memcpy(&e, &t, sizeof e);
   e <<= 23;
   NX_V scale;
