@@ -119,11 +119,7 @@ DW_ATTR static void DW_FN(dwc_unpack)(const dwjob *j, const float *T, int64_t nc
 
 /* The epilogue of one pixel vector: clamp(acc * sc + sh, lo, hi). */
 DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(dwc_epi)(const DW_V *ep, DW_V acc) {
-  DW_V v = acc * ep[0] + ep[1];
-  DW_I m = (DW_I)(v < ep[2]);
-  v = (DW_V)((m & (DW_I)ep[2]) | (~m & (DW_I)v));
-  m = (DW_I)(ep[3] < v); /* `hi < v ? hi : v`: wasm's clang makes it one f32x4.pmin */
-  return (DW_V)((m & (DW_I)ep[3]) | (~m & (DW_I)v));
+  return FERRY_VPMIN(FERRY_VPMAX(acc * ep[0] + ep[1], ep[2]), ep[3]); /* simd.h: pmax, pmin in wasm */
 }
 
 /* Output row oh - oh0 of the band into T: four pixels at a time. Stride S

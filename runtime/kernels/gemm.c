@@ -271,35 +271,16 @@ static float act_one(const ferry_act *a, float x) {
 /* where m: a, else b (m from a vector comparison: all ones or zeros) */
 FERRY_VINLINE fvec vsel(ivec m, fvec a, fvec b) { return (fvec)((m & (ivec)a) | (~m & (ivec)b)); }
 
-/* x < lo ? lo : x and hi < x ? hi : x per lane (NaN in x stays): SSE's
- * maxps/minps semantics. On wasm the pmax/pmin builtins keep clang from
- * turning a select against a constant (Relu's 0) into f32x4.max/min, IEEE
- * maximum/minimum that V8 lowers to about 8 instructions (pmax: one). */
-FERRY_VINLINE fvec vpmax(fvec x, fvec lo) {
-#if defined(__wasm_simd128__) && VL == 4
-  return __builtin_wasm_pmax_f32x4(x, lo);
-#else
-  return vsel((ivec)(x < lo), lo, x);
-#endif
-}
-FERRY_VINLINE fvec vpmin(fvec x, fvec hi) {
-#if defined(__wasm_simd128__) && VL == 4
-  return __builtin_wasm_pmin_f32x4(x, hi);
-#else
-  return vsel((ivec)(hi < x), hi, x);
-#endif
-}
-
 /* The activation on one vector: branch-free for the piecewise-linear
  * ones (NaN passes through as in act_one), per lane for tanh/sigmoid. */
 FERRY_VINLINE fvec act_vec(const ferry_act *a, fvec x) {
   fvec zero = {0};
   switch (a->kind) {
   case FERRY_ACT_NONE: return x;
-  case FERRY_ACT_RELU: return vpmax(x, zero);
+  case FERRY_ACT_RELU: return FERRY_VPMAX(x, zero); /* simd.h: one pmax in wasm */
   case FERRY_ACT_LEAKYRELU: return vsel((ivec)(x < zero), x * a->a, x);
-  case FERRY_ACT_CLIP: return vpmin(vpmax(x, vsplat(a->a)), vsplat(a->b));
-  case FERRY_ACT_HARDSIGMOID: return vpmin(vpmax(x * a->a + a->b, zero), vsplat(1));
+  case FERRY_ACT_CLIP: return FERRY_VPMIN(FERRY_VPMAX(x, vsplat(a->a)), vsplat(a->b));
+  case FERRY_ACT_HARDSIGMOID: return FERRY_VPMIN(FERRY_VPMAX(x * a->a + a->b, zero), vsplat(1));
   default:
     for (int l = 0; l < VL; l++) x[l] = act_one(a, x[l]);
     return x;

@@ -24,8 +24,8 @@
  * (o->acc, later k-blocks), and on the last k-block (o->epi) scaled by
  * alpha, plus a bias (a scalar per row, or a vector per row of
  * contiguous columns times beta), through Relu or Clip. The clamps are
- * `x < lo ? lo : x` and `hi < x ? hi : x` selects: NaN passes through as
- * in the scalar epilogue, and wasm's clang turns them into pmax / pmin.
+ * `x < lo ? lo : x` and `hi < x ? hi : x` (FERRY_VPMAX / VPMIN: NaN passes
+ * through as in the scalar epilogue; one pmax / pmin each in wasm).
  *
  * The tile is computed in passes of 2 * UK_VL columns: one pass when the
  * vectors are wide enough (f32x8 and NR 16), two with f32x4, so MR x 2
@@ -88,9 +88,8 @@
     memcpy(&x1, cb + (r)*o->cb_rs + h + UK_VL, sizeof x1); \
     c##r##0 += x0 * beta, c##r##1 += x1 * beta;           \
   }
-#define UK_SEL(m, a, b) ((UK_V)(((m) & (UK_I)(a)) | (~(m) & (UK_I)(b))))
-#define UK_PMAX(x, lo) x = UK_SEL((UK_I)(x < lo), lo, x) /* lo where x < lo: NaN stays */
-#define UK_PMIN(x, hi) x = UK_SEL((UK_I)(hi < x), hi, x)
+#define UK_PMAX(x, lo) x = FERRY_VPMAX(x, lo) /* lo where x < lo: NaN stays */
+#define UK_PMIN(x, hi) x = FERRY_VPMIN(x, hi)
 #define UK_RELU(r) UK_PMAX(c##r##0, zero), UK_PMAX(c##r##1, zero);
 #define UK_CLIP(r) UK_PMAX(c##r##0, lo), UK_PMAX(c##r##1, lo), UK_PMIN(c##r##0, hi), UK_PMIN(c##r##1, hi);
 #define UK_STORE_C(r)                                    \
@@ -140,10 +139,7 @@ UK_ATTR static inline __attribute__((always_inline)) void UK_TILE(int64_t kc, co
         UK_ROWS(UK_COL_BIAS)
       }
       if (o->act == FERRY_ACT_RELU) {
-        /* o->lo is 0: read at run time, the constant would let wasm's
-         * clang pick f32x4.max (NaN and -0 handling: ~8 instructions in
-         * V8) over the select's pmax (one maxps) */
-        UK_V zero = (UK_V){0} + o->lo;
+        UK_V zero = (UK_V){0} + o->lo; /* 0 for Relu (direct_setup) */
         UK_ROWS(UK_RELU)
       } else if (o->act == FERRY_ACT_CLIP) {
         UK_V lo = (UK_V){0} + o->lo, hi = (UK_V){0} + o->hi;
@@ -190,7 +186,6 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t 
 #undef UK_SCALE
 #undef UK_ROW_BIAS
 #undef UK_COL_BIAS
-#undef UK_SEL
 #undef UK_PMAX
 #undef UK_PMIN
 #undef UK_RELU
