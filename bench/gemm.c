@@ -5,8 +5,10 @@
  * packed or transformed once, as in a session).
  * Prints the micro-kernel the build uses (vector width and register tile)
  * and the measured SIMD peak it is judged against: a loop of independent
- * multiply-add chains on the same vectors (f32x4; on x86-64 also f32x8 with
- * FMA in an avx2+fma function, as the GEMM's run-time dispatch uses). On
+ * multiply-add chains on the same vectors (f32x4; on x86-64 also f32x4
+ * with FMA, the instruction wasm's f32x4.relaxed_madd becomes there, and
+ * f32x8 with FMA in an avx2+fma function, as the GEMM's run-time dispatch
+ * uses). On
  * x86-64 the GEMM runs twice: with the micro-kernel picked at run time and
  * with the generic one, each followed by the row epilogue
  * (ferry_gemm_epi_row) on depthwise-like rows. Each figure is the best of
@@ -91,6 +93,9 @@ static volatile int peak_inner = 64;
 __attribute__((noinline)) static float peak_loop4(long iters, v4 x, v4 m, v4 c) { PEAK_BODY(v4) }
 
 #if defined(__x86_64__)
+/* f32x4 with FMA: what wasm's f32x4.relaxed_madd runs as on this CPU */
+__attribute__((noinline, target("fma"))) static float peak_loop4fma(long iters, v4 x, v4 m, v4 c) { PEAK_BODY(v4) }
+
 typedef float v8 __attribute__((vector_size(32)));
 __attribute__((noinline, target("avx2,fma"))) static float peak_loop8(long iters, float xs, float ms, float cs) {
   v8 x = {xs, xs, xs, xs, xs, xs, xs, xs}, m = x * 0 + ms, c = x * 0 + cs;
@@ -99,7 +104,7 @@ __attribute__((noinline, target("avx2,fma"))) static float peak_loop8(long iters
 #endif
 
 /* GFLOP/s of the peak loop with `lanes`-wide vectors (2 flops per lane
- * per multiply-add), best of 25. */
+ * per multiply-add), best of 25; lanes -4: f32x4 with FMA (x86-64). */
 static double peak(int lanes) {
   double best = 1e30;
   volatile float sink = 0;
@@ -108,13 +113,16 @@ static double peak(int lanes) {
     if (lanes == 4) sink += peak_loop4(PEAK_ITERS, (v4){1, 1, 1, 1}, (v4){0.999f, 0.999f, 0.999f, 0.999f},
                                        (v4){0.001f, 0.001f, 0.001f, 0.001f});
 #if defined(__x86_64__)
+    else if (lanes == -4)
+      sink += peak_loop4fma(PEAK_ITERS, (v4){1, 1, 1, 1}, (v4){0.999f, 0.999f, 0.999f, 0.999f},
+                            (v4){0.001f, 0.001f, 0.001f, 0.001f});
     else sink += peak_loop8(PEAK_ITERS, 1, 0.999f, 0.001f);
 #endif
     double t = now() - t0;
     if (t < best) best = t;
   }
   (void)sink;
-  return 12.0 * 2 * lanes * (double)PEAK_ITERS / best * 1e-9;
+  return 12.0 * 2 * (lanes < 0 ? -lanes : lanes) * (double)PEAK_ITERS / best * 1e-9;
 }
 
 /* ---- convolutions: Conv's kernel on resnet-like layers ---- */
@@ -243,6 +251,7 @@ int main(int argc, char **argv) {
   double peak4 = peak(4), peak8 = 0;
   printf("measured SIMD peak, one thread: f32x4 mul+add %.1f GFLOP/s", peak4);
 #if defined(__x86_64__)
+  printf(", f32x4 FMA %.1f GFLOP/s", peak(-4));
   printf(", f32x8 FMA (avx2) %.1f GFLOP/s", peak8 = peak(8));
 #endif
   printf("\n");

@@ -13,7 +13,8 @@
 // Every runtime gets the same inputs (fixed-seed LCG: floats uniform in
 // [-1, 1), token ids in [0, 100), masks 1). The N timed runs of each are
 // taken in ROUNDS (10) rounds that go through the four runtimes in turn (WARMUP
-// runs before the first round, one before each later one), so a slow
+// runs before the first round, one before each later one; WARMUP before every
+// round of ferry native, which runs in a new process each time), so a slow
 // minute on a shared machine falls on all alike; the figure is the
 // median of the N. Prints a table and writes it (plus --extra lines:
 // machine, GEMM, wasm size) to --out atomically (temp file + rename).
@@ -37,6 +38,9 @@ const MODELS = [
   { name: 'bert_mini_op13 (4x256, seq 128)', onnx: 'bert_mini_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'gpt_tiny_op13 (seq 128)', onnx: 'gpt_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'PaddleOCR v4 det 640x640', onnx: 'npm/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 640, 640] } },
+  // MatMul chains by constant weights (bench/make-matmul.py): the GEMM alone, in GFLOP/s
+  { name: '8 x ([1,128,256] x [256,256]): BERT-mini Q, K, V, output', onnx: 'bench/matmul_chain_256.onnx', flops: 8 * 2 * 128 * 256 * 256 },
+  { name: '4 x ([1,128,256] x [256,1024], x [1024,256]): BERT-mini FFN', onnx: 'bench/matmul_chain_ffn.onnx', flops: 8 * 2 * 128 * 256 * 1024 },
 ];
 const ARRAYS = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array, float64: Float64Array };
 
@@ -124,7 +128,7 @@ try {
     for (let r = 0; r < ROUNDS; r++) {
       const n = Math.floor(runs / ROUNDS) + (r < runs % ROUNDS ? 1 : 0), warm = r ? 1 : WARMUP;
       t.ortNode.push(...(await samples(() => sNode.run(feedsNode), n, warm)));
-      t.ferryNative.push(...native(n, warm));
+      t.ferryNative.push(...native(n, WARMUP)); // a new process each round: warmed up as at the start
       t.ortWeb.push(...(await samples(() => sWeb.run(feedsWeb), n, warm)));
       t.ferryWasm.push(...(await samples(() => fs_.run(feedsWasm), n, warm)));
       if (fr) t.ferryRelaxed.push(...(await samples(() => fr.run(feedsWasm), n, warm)));
@@ -133,7 +137,7 @@ try {
     await sWeb.release?.();
     fs_.close();
     fr?.close();
-    const row = { name: m.name };
+    const row = { name: m.name, flops: m.flops };
     for (const k of Object.keys(t)) row[k] = median(t[k]);
     rows.push(row);
   }
@@ -143,15 +147,26 @@ try {
 
 const f = (v) => v.toFixed(v < 10 ? 2 : 1);
 const r = (a, b) => (a / b).toFixed(2);
+const models = rows.filter((x) => !x.flops), gemms = rows.filter((x) => x.flops);
 const table = [
   '| model | ORT-node ms | ferry native ms | ratio | ORT-web ms | ferry wasm ms | ratio |' +
     (relaxed ? ' ferry wasm relaxed ms | ratio |' : ''),
   '|---|---:|---:|---:|---:|---:|---:|' + (relaxed ? '---:|---:|' : ''),
-  ...rows.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |` +
+  ...models.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |` +
     (relaxed ? ` ${f(x.ferryRelaxed)} | ${r(x.ortWeb, x.ferryRelaxed)} |` : '')),
 ];
+// the single MatMuls in GFLOP/s (ratios as above: ORT time / ferry time)
+const gf = (x, k) => (x.flops / x[k] / 1e6).toFixed(1);
+const gemmTable = gemms.length ? [
+  '| MatMuls by constant weights | ORT-node GFLOP/s | ferry native GFLOP/s | ratio | ORT-web GFLOP/s | ferry wasm GFLOP/s | ratio |' +
+    (relaxed ? ' ferry wasm relaxed GFLOP/s | ratio |' : ''),
+  '|---|---:|---:|---:|---:|---:|---:|' + (relaxed ? '---:|---:|' : ''),
+  ...gemms.map((x) => `| ${x.name} | ${gf(x, 'ortNode')} | ${gf(x, 'ferryNative')} | ${r(x.ortNode, x.ferryNative)} | ${gf(x, 'ortWeb')} | ${gf(x, 'ferryWasm')} | ${r(x.ortWeb, x.ferryWasm)} |` +
+    (relaxed ? ` ${gf(x, 'ferryRelaxed')} | ${r(x.ortWeb, x.ferryRelaxed)} |` : '')),
+] : [];
 const extra = args.extra ? fs.readFileSync(args.extra, 'utf8').trimEnd() : '';
 console.log(table.join('\n'));
+if (gemmTable.length) console.log('\n' + gemmTable.join('\n'));
 if (extra) console.log('\n' + extra);
 if (args.out) {
   const doc = [
@@ -172,6 +187,12 @@ if (args.out) {
     '',
     ...table,
     '',
+    ...(gemmTable.length ? ['The GEMM alone: chains of MatMuls of a [1, 128, K] activation by constant weights at BERT-mini\'s',
+      'shapes (bench/make-matmul.py), timed as above, in GFLOP/s (2 M N K per product over the run\'s time, the',
+      'copies of input and output included). A model whose time is mostly such products (BERT-mini: docs/kernels.md)',
+      'cannot reach a higher ratio than these rows, and no runtime passes the SIMD peaks bench/gemm measures below:',
+      'f32x4 mul+add bounds ferry.wasm (SIMD128 has no fused multiply-add), f32x4 FMA bounds ferry-relaxed.wasm.',
+      '', ...gemmTable, ''] : []),
     extra,
     '',
   ].join('\n');

