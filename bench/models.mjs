@@ -29,7 +29,7 @@ import { enableRelaxedSimd, loadFerry } from '../runtime/js/ferry-node.mjs';
 
 const WARMUP = 5;
 const ROUNDS = 10;
-// name, ONNX file (under --models), bundle name, symbolic dims or fixed shapes
+// name, ONNX file (under --models), bundle (default: the ONNX file's name), symbolic dims or fixed shapes
 const MODELS = [
   { name: 'squeezenet1_1', onnx: 'squeezenet1_1.onnx' },
   { name: 'mobilenet_v2', onnx: 'mobilenet_v2.onnx' },
@@ -37,6 +37,8 @@ const MODELS = [
   { name: 'bert_tiny_op13 (seq 128)', onnx: 'bert_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'bert_mini_op13 (4x256, seq 128)', onnx: 'bert_mini_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'gpt_tiny_op13 (seq 128)', onnx: 'gpt_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
+  { name: 'gpt_tiny_op13 (seq 128), --enable fuse-attention', onnx: 'gpt_tiny_op13.onnx', bundle: 'gpt_tiny_op13_att.ferry',
+    dims: { batch: 1, sequence: 128 } },
   { name: 'PaddleOCR v4 det 640x640', onnx: 'npm/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 640, 640] } },
   // MatMul chains by constant weights (bench/make-matmul.py): the GEMM alone, in GFLOP/s
   { name: '8 x ([1,128,256] x [256,256]): BERT-mini Q, K, V, output', onnx: 'bench/matmul_chain_256.onnx', flops: 8 * 2 * 128 * 256 * 256 },
@@ -103,7 +105,7 @@ const rows = [];
 try {
   for (const m of MODELS.filter((m) => !args.only || new RegExp(args.only).test(m.name))) {
     const onnx = path.join(args.models, m.onnx);
-    const bundle = path.join(args.bundles, path.basename(m.onnx, '.onnx') + '.ferry');
+    const bundle = path.join(args.bundles, m.bundle ?? path.basename(m.onnx, '.onnx') + '.ferry');
     const fs_ = ferry.openBundle(bundle), fr = relaxed?.openBundle(bundle);
     const ins = makeInputs(fs_.inputs, m);
     process.stderr.write(`${m.name}: ${ROUNDS} rounds of ORT-node, ferry native, ORT-web, ferry wasm${fr ? ', ferry wasm relaxed' : ''}\n`);

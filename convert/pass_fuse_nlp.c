@@ -13,10 +13,14 @@
  *                   Gelu; 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 *
  *                   x^3))) with x^3 as Pow(x, 3) or x*x*x -> com.microsoft
  *                   FastGelu.
- *   fuse-attention  MatMul(Q, K) [Div or Mul by a constant] [Add mask]
+ *   fuse-attention  MatMul(Q, K) [Div or Mul by a constant] [Add mask, or
+ *                   Where(bool mask, scores, fill) / Where(mask, fill,
+ *                   scores) with a constant scalar fill: masked_fill]
  *                   Softmax(last axis) MatMul(., V) -> ferry.Attention(Q, K,
- *                   V[, mask]; scale, has_mask): Softmax(Q @ K * scale +
- *                   mask) @ V with K as the first MatMul read it (already
+ *                   V[, mask]; scale, has_mask[, mask_fill, mask_keep]):
+ *                   Softmax(Q @ K * scale + mask) @ V, or with a bool mask
+ *                   the scores replaced by mask_fill where the mask is not
+ *                   mask_keep; K as the first MatMul read it (already
  *                   transposed). onnxruntime's MultiHeadAttention wants 3-D
  *                   [B, S, hidden] inputs and head counts the pattern does
  *                   not carry, so this is ferry's own op: the pass is
@@ -249,6 +253,9 @@ int ferry_pass_fuse_gelu(ferry_rw *rw) {
 typedef struct attention {
   int q, k, v, mask;
   float scale;
+  bool where;       /* mask is Where's bool condition: */
+  float fill;       /*   the value of the scores it does not keep */
+  int keep;         /*   the condition's value that keeps a score */
 } attention;
 
 /* Softmax over the last axis of a rank-`rank` input (-1 unknown). */
@@ -287,7 +294,17 @@ static bool match_attention(const ferry_rw *rw, const ferry_node *n, attention *
   if (!sm || !softmax_last_axis(sm, ferry_rw_rank(rw->g, sm->inputs[0]))) return false;
   at->v = n->inputs[1];
   at->mask = -1;
+  at->where = false;
   if (scores(rw, sm->inputs[0], at)) return true;
+  const ferry_node *wh = sole(rw, sm->inputs[0], "Where");
+  double fill;
+  for (int s = 1; wh && wh->n_inputs == 3 && ferry_rw_dtype(rw->g, wh->inputs[0]) == FERRY_BOOL && s <= 2; s++)
+    if (ferry_rw_dtype(rw->g, wh->inputs[3 - s]) == FERRY_F32 && ferry_rw_scalar(rw->g, wh->inputs[3 - s], &fill) &&
+        scores(rw, wh->inputs[s], at)) {
+      at->mask = wh->inputs[0];
+      at->where = true, at->fill = (float)fill, at->keep = s == 1; /* scores as X: kept where true */
+      return true;
+    }
   const ferry_node *add = sole(rw, sm->inputs[0], "Add");
   for (int s = 0; add && add->n_inputs == 2 && s < 2; s++)
     if (scores(rw, add->inputs[s], at)) {
@@ -302,9 +319,9 @@ int ferry_pass_fuse_attention(ferry_rw *rw) {
     attention at;
     if (ferry_rw_dead(rw, i) || !match_attention(rw, &rw->g->nodes[i], &at)) continue;
     int in[4] = {at.q, at.k, at.v, at.mask};
-    ferry_attr attrs[2] = {ferry_rw_attr_float("scale", at.scale),
-                           ferry_rw_attr_int("has_mask", at.mask >= 0)};
-    if (fuse(rw, i, "ferry", "Attention", 1, in, at.mask >= 0 ? 4 : 3, attrs, 2)) return rw->status;
+    ferry_attr attrs[4] = {ferry_rw_attr_float("scale", at.scale), ferry_rw_attr_int("has_mask", at.mask >= 0),
+                           ferry_rw_attr_float("mask_fill", at.fill), ferry_rw_attr_int("mask_keep", at.keep)};
+    if (fuse(rw, i, "ferry", "Attention", 1, in, at.mask >= 0 ? 4 : 3, attrs, at.where ? 4 : 2)) return rw->status;
   }
   return rw->status;
 }

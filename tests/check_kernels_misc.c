@@ -16,10 +16,14 @@
  *                batch/head broadcasting between Q, K and V, masks of
  *                shapes [Sk], [1, 1, Sq, Sk], [B, 1, 1, Sk], -inf in
  *                masks, big scales, many row blocks and slots, float16,
- *                empty dims, bad shapes -> error;
+ *                empty dims, bad shapes -> error; bool masks (mask_fill:
+ *                causal, random, a row keeping nothing, broadcast along
+ *                rows or columns, kept scores below the skip bound);
  *   bert         `ferry convert --enable fuse-attention` on bert_tiny_op13
  *                runs like the unfused bundle (1e-4), with a padded
- *                attention mask and several threads.
+ *                attention mask and several threads; gpt_tiny_op13 (its
+ *                causal masked_fill, 2 fused attentions) the same at
+ *                sequence 40.
  */
 #include <check.h>
 #include <math.h>
@@ -265,9 +269,18 @@ static shp att_out_shape(const shp *q, const shp *k, const shp *v) {
   return o;
 }
 
-/* The naive double reference of Softmax(Q K scale + mask) V. */
+/* A bool mask (ferry.Attention's mask_fill form): scores where c is not
+ * `keep` become `fill`. */
+typedef struct att_where {
+  const uint8_t *c;
+  float fill;
+  int keep;
+} att_where;
+
+/* The naive double reference of Softmax(Q K scale + mask) V, or with w the
+ * scores replaced by w->fill where the bool mask (shape ms) does not keep them. */
 static void att_reference(const shp *qs, const float *q, const shp *ks, const float *k, const shp *vs, const float *v,
-                          const shp *ms, const float *m, float scale, const shp *os, double *y) {
+                          const shp *ms, const float *m, float scale, const shp *os, double *y, const att_where *w) {
   int r = os->rank, br = r - 2;
   int64_t Sq = os->d[br], Dv = os->d[br + 1], D = qs->d[qs->rank - 1], Sk = ks->d[ks->rank - 1];
   int64_t nb = numel(os) / (Sq * Dv);
@@ -288,6 +301,7 @@ static void att_reference(const shp *qs, const float *q, const shp *ks, const fl
         s *= scale;
         idx[br] = i, idx[br + 1] = l;
         if (m) s += m[bcast_off(ms, idx, r)];
+        if (w && (w->c[bcast_off(ms, idx, r)] != 0) != w->keep) s = w->fill;
         p[l] = s;
         if (s > mx) mx = s;
       }
@@ -319,7 +333,7 @@ static void att_case(shp qs, shp ks, shp vs, const shp *ms, float scale, unsigne
   fill(m, nm, seed + 3, 3.0f);
   if (mask_inf)
     for (int64_t i = 1; i < nm; i += 3) m[i] = -INFINITY;
-  att_reference(&qs, q, &ks, k, &vs, v, ms, ms ? m : NULL, scale, &os, want);
+  att_reference(&qs, q, &ks, k, &vs, v, ms, ms ? m : NULL, scale, &os, want, NULL);
   kf_call c;
   kf_init(&c, 1);
   kf_in(&c, FERRY_F32, qs.rank, qs.d, q);
@@ -350,6 +364,80 @@ START_TEST(test_attention_masks) {
   att_case(q, k, v, &S(2, 3, 5, 6), 1.0f, 5, 0);
   att_case(q, k, v, &S(2, 1, 1, 6), 0.5f, 6, 1); /* -inf entries */
   att_case(q, k, v, &S(1), 0.5f, 7, 0);           /* a scalar-like mask */
+}
+END_TEST
+
+/* ferry.Attention with a bool mask of shape ms (mask_fill, mask_keep) on
+ * random data against the reference. pattern: 0 causal (row i keeps
+ * columns <= i), 1 random, 2 causal with row `empty` keeping nothing. */
+static void att_where_case(shp qs, shp ks, shp vs, shp ms, float scale, unsigned seed, float fillv, int keep,
+                           int pattern, int64_t empty) {
+  shp os = att_out_shape(&qs, &ks, &vs);
+  int64_t nq = numel(&qs), nk = numel(&ks), nv = numel(&vs), nm = numel(&ms), no = numel(&os);
+  int64_t rows = ms.rank >= 2 ? ms.d[ms.rank - 2] : 1, cols = ms.d[ms.rank - 1];
+  float *q = malloc((size_t)nq * 4), *k = malloc((size_t)nk * 4), *v = malloc((size_t)nv * 4);
+  uint8_t *c = malloc((size_t)nm);
+  double *want = malloc((size_t)no * sizeof *want);
+  fill(q, nq, seed, 1.0f);
+  fill(k, nk, seed + 1, 1.0f);
+  fill(v, nv, seed + 2, 1.0f);
+  uint32_t st = seed;
+  for (int64_t t = 0; t < nm; t++) {
+    int64_t i = t / cols % rows, j = t % cols;
+    int kept = pattern == 1 ? ((st = st * 1664525u + 1013904223u) >> 28) < 11 : j <= i;
+    if (pattern == 2 && i == empty) kept = 0;
+    c[t] = kept == keep ? (uint8_t)(1 + (t % 3 == 0)) : 0; /* kept: (c != 0) == keep; any nonzero byte is true */
+  }
+  att_where w = {c, fillv, keep};
+  att_reference(&qs, q, &ks, k, &vs, v, &ms, NULL, scale, &os, want, &w);
+  kf_call cl;
+  kf_init(&cl, 1);
+  kf_in(&cl, FERRY_F32, qs.rank, qs.d, q);
+  kf_in(&cl, FERRY_F32, ks.rank, ks.d, k);
+  kf_in(&cl, FERRY_F32, vs.rank, vs.d, v);
+  kf_in(&cl, FERRY_BOOL, ms.rank, ms.d, c);
+  kf_attr_float(&cl, "scale", scale);
+  kf_attr_int(&cl, "has_mask", 1);
+  kf_attr_float(&cl, "mask_fill", fillv);
+  kf_attr_int(&cl, "mask_keep", keep);
+  kf_out_unknown(&cl);
+  ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
+  char what[48];
+  snprintf(what, sizeof what, "attention where, seed %u", seed);
+  for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], want[i], 1e-4, what, i);
+  kf_free(&cl);
+  free(q), free(k), free(v), free(c), free(want);
+}
+
+START_TEST(test_attention_where) {
+  const float lowest = -3.4028234663852886e38f;
+  /* causal, 40 rows: three row blocks, each computing only its span */
+  att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(40, 40), 0.35f, 51, lowest, 1, 0, -1);
+  att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(1, 1, 40, 40), 0.35f, 52, -INFINITY, 0, 0, -1);
+  /* random masks, a fill too high to leave columns out */
+  att_where_case(S(2, 3, 20, 8), S(2, 3, 8, 33), S(2, 3, 33, 4), S(1, 1, 20, 33), 0.5f, 53, -3.0f, 1, 1, -1);
+  att_where_case(S(2, 3, 20, 8), S(2, 3, 8, 33), S(2, 3, 33, 4), S(2, 1, 20, 33), 0.5f, 54, lowest, 0, 1, -1);
+  /* a row that keeps nothing: uniform over the whole row, as unfused */
+  att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(40, 40), 0.35f, 55, lowest, 1, 2, 21);
+  /* masks broadcast along columns ([Sq, 1]) and rows ([1, Sk]) */
+  att_where_case(S(2, 20, 8), S(2, 8, 20), S(2, 20, 4), S(20, 1), 0.5f, 56, lowest, 1, 1, -1);
+  att_where_case(S(2, 20, 8), S(2, 8, 20), S(2, 20, 4), S(1, 20), 0.5f, 57, lowest, 0, 1, -1);
+  /* kept scores far below -1e30 (a huge scale): whole rows after all */
+  att_where_case(S(1, 1, 24, 8), S(1, 1, 8, 24), S(1, 1, 24, 4), S(24, 24), 1e32f, 58, lowest, 1, 0, -1);
+  /* mask_fill with a float mask is refused */
+  kf_call c;
+  kf_init(&c, 1);
+  static float zeros[64];
+  kf_in(&c, FERRY_F32, 2, (int64_t[]){2, 3}, zeros);
+  kf_in(&c, FERRY_F32, 2, (int64_t[]){3, 2}, zeros);
+  kf_in(&c, FERRY_F32, 2, (int64_t[]){2, 3}, zeros);
+  kf_in(&c, FERRY_F32, 2, (int64_t[]){2, 2}, zeros);
+  kf_attr_int(&c, "has_mask", 1);
+  kf_attr_float(&c, "mask_fill", -1e9f);
+  kf_out_unknown(&c);
+  ck_assert_int_ne(kf_run(&c, ferry_kernel_Attention), 0);
+  ck_assert_msg(strstr(c.k.err, "bool") != NULL, "%s", c.k.err);
+  kf_free(&c);
 }
 END_TEST
 
@@ -432,7 +520,7 @@ START_TEST(test_attention_f16) {
   for (int i = 0; i < SK; i++) mh[i] = ferry_f32_to_f16(m[i]), m[i] = ferry_f16_to_f32(mh[i]);
   shp qs = S(B, SQ, D), ks = S(B, D, SK), vs = S(B, SK, DV), ms = S(SK), os = S(B, SQ, DV);
   double want[B * SQ * DV];
-  att_reference(&qs, q, &ks, k, &vs, v, &ms, m, 0.5f, &os, want);
+  att_reference(&qs, q, &ks, k, &vs, v, &ms, m, 0.5f, &os, want, NULL);
   kf_call c;
   kf_init(&c, 1);
   kf_in(&c, FERRY_F16, 3, qs.d, qh);
@@ -537,6 +625,47 @@ START_TEST(test_bert_fused_attention) {
 }
 END_TEST
 
+/* gpt_tiny_op13, fused (Where's causal mask: the span path) against
+ * unfused at sequence 40 (several row blocks), 1 and 3 threads. */
+START_TEST(test_gpt_fused_attention) {
+  char dir[512], args[4096], *out = NULL, *err = NULL, p[1024];
+  snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+  const char *model = tu_model("gpt_tiny_op13.onnx"), *variant[2] = {"fused", "plain"};
+  for (int f = 0; f < 2; f++) {
+    snprintf(args, sizeof args, "convert '%s' -o '%s/%s.ferry' %s", model, dir, variant[f],
+             f == 0 ? "--enable fuse-attention --verbose" : "");
+    ck_assert_msg(tu_run(args, &out, &err) == 0, "convert: %s", err);
+    if (f == 0) {
+      const char *line = strstr(out, "fuse-attention"), *nodes = line ? strstr(line, "nodes") : NULL;
+      ck_assert_msg(nodes && strtol(nodes + 5, NULL, 10) == 2, "expected 2 fused attentions:\n%s", out);
+    }
+    free(out), free(err);
+  }
+  int64_t ids[40];
+  for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 11) % 200;
+  snprintf(p, sizeof p, "%s/ids.npy", dir);
+  write_npy_i64(p, 1, 40, ids);
+  for (int threads = 1; threads <= 3; threads += 2) {
+    float *y[2];
+    int64_t n[2];
+    for (int f = 0; f < 2; f++) {
+      snprintf(args, sizeof args, "run '%s/%s.ferry' --input input_ids='%s/ids.npy' --output-dir '%s/out_%s_%d' --threads %d",
+               dir, variant[f], dir, dir, variant[f], threads, threads);
+      ck_assert_msg(tu_run(args, &out, &err) == 0, "run: %s", err);
+      free(out), free(err);
+      snprintf(p, sizeof p, "%s/out_%s_%d/logits.npy", dir, variant[f], threads);
+      y[f] = read_npy_f32(p, &n[f]);
+    }
+    ck_assert_int_eq(n[0], 40 * 256);
+    ck_assert_int_eq(n[0], n[1]);
+    for (int64_t i = 0; i < n[0]; i++)
+      ck_assert_msg(fabsf(y[0][i] - y[1][i]) <= 1e-4f * (1 + fabsf(y[1][i])), "threads %d: [%lld] fused %g, unfused %g",
+                    threads, (long long)i, y[0][i], y[1][i]);
+    free(y[0]), free(y[1]);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("kernels_misc");
   TCase *t = tcase_create("node_tests");
@@ -554,6 +683,7 @@ static Suite *suite(void) {
   t = tcase_create("attention");
   tcase_set_timeout(t, 60);
   tcase_add_test(t, test_attention_masks);
+  tcase_add_test(t, test_attention_where);
   tcase_add_test(t, test_attention_broadcast);
   tcase_add_test(t, test_attention_sizes);
   tcase_add_test(t, test_attention_empty_and_errors);
@@ -562,6 +692,7 @@ static Suite *suite(void) {
   t = tcase_create("bert");
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_bert_fused_attention);
+  tcase_add_test(t, test_gpt_fused_attention);
   suite_add_tcase(s, t);
   return s;
 }

@@ -1537,6 +1537,50 @@ static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
   return tb_load(g, 13);
 }
 
+/* GPT's masked_fill: Where(bool mask, fill, scores) (fill_first) or
+ * Where(mask, scores, fill) before the Softmax; fill a scalar constant
+ * (scalar_fill) or a tensor input. */
+static ferry_model *attention_where_model(bool fill_first, bool scalar_fill) {
+  static const int64_t qd[4] = {1, 2, 5, 4}, kd[4] = {1, 2, 4, 5}, md[4] = {1, 1, 5, 5};
+  Onnx__GraphProto *g = tb_graph("main");
+  tb_input(g, "q", FERRY_F32, 4, qd);
+  tb_input(g, "kt", FERRY_F32, 4, kd);
+  tb_input(g, "v", FERRY_F32, 4, qd);
+  tb_input(g, "mask", FERRY_BOOL, 4, md);
+  if (scalar_fill)
+    tb_const_f(g, "fill", -3.4028234663852886e38f);
+  else
+    tb_input(g, "fill", FERRY_F32, 4, md);
+  tb_node(g, "MatMul", "q,kt", "s");
+  tb_const_f(g, "scale", 0.5f);
+  tb_node(g, "Mul", "s,scale", "ss");
+  tb_node(g, "Where", fill_first ? "mask,fill,ss" : "mask,ss,fill", "sm");
+  tb_attr_i(tb_node(g, "Softmax", "sm", "p"), "axis", -1);
+  tb_node(g, "MatMul", "p,v", "y");
+  tb_output(g, "y");
+  return tb_load(g, 13);
+}
+
+START_TEST(test_fuse_attention_where) {
+  for (int fill_first = 0; fill_first < 2; fill_first++) {
+    ferry_model *m = attention_where_model(fill_first, true);
+    ck_assert_int_eq(run_pass(m, "fuse-attention"), 1);
+    ck_assert_int_eq(m->graph->n_nodes, 1);
+    const ferry_node *a = &m->graph->nodes[0];
+    ck_assert_str_eq(a->op, "Attention");
+    ck_assert_int_eq(a->n_inputs, 4);
+    ck_assert_str_eq(m->graph->values[a->inputs[3]].name, "mask");
+    ck_assert(ferry_node_attr(a, "scale")->f == 0.5f);
+    ck_assert(ferry_node_attr(a, "mask_fill")->f == -3.4028234663852886e38f);
+    ck_assert_int_eq(ferry_node_attr(a, "mask_keep")->i, !fill_first); /* scores as X: kept where true */
+    ferry_model_free(m);
+  }
+  ferry_model *m = attention_where_model(true, false); /* a fill that is not a constant */
+  ck_assert_int_eq(run_pass(m, "fuse-attention"), 0);
+  ferry_model_free(m);
+}
+END_TEST
+
 START_TEST(test_fuse_attention) {
   ferry_model *m = attention_model(-1, true);
   ck_assert_int_eq(run_pass(m, "fuse-attention"), 1);
@@ -1896,6 +1940,7 @@ static Suite *passes_suite(void) {
   tcase_add_test(c, test_fuse_layernorm_refused);
   tcase_add_test(c, test_fuse_gelu_forms);
   tcase_add_test(c, test_fuse_attention);
+  tcase_add_test(c, test_fuse_attention_where);
   tcase_add_test(c, test_fuse_hardswish_forms);
   tcase_add_test(c, test_conv_affine_after);
   tcase_add_test(c, test_conv_affine_before);

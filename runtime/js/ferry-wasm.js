@@ -130,9 +130,10 @@ export async function loadRuntime(wasm) {
     const type = dtypeName(x.ferry_wasm_value_dtype(v));
     const dims = Array.from({ length: x.ferry_wasm_value_rank(v) }, (_, d) => x.ferry_wasm_value_dim(v, d));
     const nbytes = x.ferry_wasm_value_nbytes(v), p = x.ferry_wasm_value_data(v) >>> 0;
-    const Ctor = ARRAYS[type] ?? Uint8Array;
-    const data = new Ctor(nbytes / Ctor.BYTES_PER_ELEMENT);
-    new Uint8Array(data.buffer).set(mem().subarray(p, p + nbytes));
+    const Ctor = ARRAYS[type] ?? Uint8Array, n = nbytes / Ctor.BYTES_PER_ELEMENT;
+    // one copy out of wasm memory (slice), not a zeroed array then a byte copy
+    const data = p % Ctor.BYTES_PER_ELEMENT === 0 ? new Ctor(x.memory.buffer, p, n).slice()
+      : new Ctor(x.memory.buffer.slice(p, p + nbytes));
     return { type, dims, data };
   }
 

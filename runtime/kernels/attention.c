@@ -21,17 +21,31 @@
  * vector exp of nn_util.c, as the Softmax kernel uses), then Y_rows =
  * P @ V. The scores never exist whole, unlike in the unfused graph.
  * float16/bfloat16/float64 inputs run through float32 copies.
+ *
+ * A bool mask (attribute mask_fill: the Where form of masked_fill, GPT's
+ * causal mask) replaces the scores by mask_fill where the mask does not
+ * keep them (mask_keep: the mask's value that keeps a score, default 0)
+ * instead of being added. When the fill is hugely negative (<= -1e30,
+ * -inf included) its exp is exactly 0 next to any kept score, so a task
+ * computes only the columns between its rows' first and last kept ones
+ * (mask_span): about half the work under a causal mask. A task with a row
+ * that keeps nothing, or whose kept scores are themselves below -1e30,
+ * takes whole rows, as the unfused graph does.
  */
 #include <string.h>
 
 #include "gemm.h"
 #include "misc.h"
 #include "nn.h"
+#include "simd.h"
 #include "util.h"
 
 #define ATT_SLOTS 32        /* workspaces / parallel slots */
 #define ATT_BLOCK 16384     /* floats of scores per task, at most (64 KiB) */
 #define ATT_MIN_ROWS 8      /* fewer rows per task than this waste the packing of K */
+#ifndef ATT_SPAN_ROWS
+#define ATT_SPAN_ROWS 16    /* rows per task at most when masked columns can be left out */
+#endif
 
 typedef struct att {
   int brank;                      /* rank of the broadcast batch dims */
@@ -39,7 +53,10 @@ typedef struct att {
   int64_t nb, Sq, Sk, D, Dv;
   int64_t qst[FERRY_MAX_RANK], kst[FERRY_MAX_RANK], vst[FERRY_MAX_RANK], mst[FERRY_MAX_RANK];
   const float *q, *k, *v, *mask; /* mask NULL when absent */
-  float scale;
+  const uint8_t *cond;            /* the bool mask (mask_fill given), else NULL */
+  float scale, fill;
+  int keep;                       /* cond's value that keeps a score */
+  int span;                       /* fill low enough to skip masked columns */
   float *y;
   int64_t rb, nrb, n_tasks, n_slots;
   size_t slot_floats, score_floats;
@@ -103,6 +120,7 @@ static void att_strides(const att *a, const ferry_tview *t, int64_t r, int64_t c
 static int att_plan(ferry_kctx *k, att *a) {
   int64_t rb = a->Sk > 0 ? ATT_BLOCK / a->Sk : a->Sq, per = (ATT_SLOTS + a->nb - 1) / a->nb;
   if (per > 1 && (a->Sq + per - 1) / per < rb) rb = (a->Sq + per - 1) / per; /* enough tasks for the threads */
+  if (a->cond && a->span && rb > ATT_SPAN_ROWS) rb = ATT_SPAN_ROWS; /* a causal mask's span grows row by row */
   if (rb < ATT_MIN_ROWS) rb = ATT_MIN_ROWS;
   if (rb > a->Sq) rb = a->Sq;
   a->rb = rb;
@@ -117,12 +135,71 @@ static int att_plan(ferry_kctx *k, att *a) {
   return a->ws ? FERRY_OK : FERRY_E_SYSTEM;
 }
 
-/* Softmax of each of `rows` rows of n floats, in place. */
-static void softmax_rows(float *s, int64_t rows, int64_t n) {
+#define ATT_FILL_SKIP (-1e30f) /* a fill this low has exp 0 next to any kept score */
+
+/* Softmax of each of `rows` rows of n floats, in place. With `guard`:
+ * nothing done, and 1 returned, when a row's largest value is below
+ * ATT_FILL_SKIP (columns left out would not have counted 0). */
+static int softmax_rows(float *s, int64_t rows, int64_t n, int guard) {
+  for (int64_t i = 0; guard && i < rows; i++)
+    if (!(ferry_nn_max_f32(s + i * n, n) >= ATT_FILL_SKIP)) return 1;
   for (int64_t i = 0; i < rows; i++) {
     float *r = s + i * n;
     float m = ferry_nn_max_f32(r, n);
     ferry_nn_affine_f32(r, r, n, 1.0f / ferry_nn_exp_sum_f32(r, r, n, m), 0.0f);
+  }
+  return 0;
+}
+
+/* Whether one of the 8 mask bytes at c keeps its score. */
+static int word_keeps(const att *a, const uint8_t *c) {
+  uint64_t w;
+  memcpy(&w, c, sizeof w);
+  if (a->keep) return w != 0;
+  return ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) != 0; /* a zero byte */
+}
+
+/* The columns [*lo, *hi) that hold every kept score of `rows` rows of the
+ * bool mask from c (rows mst[brank] apart, columns mst[brank + 1]); 0 when
+ * one of the rows keeps none. */
+static int mask_span(const att *a, const uint8_t *c0, int64_t rows, int64_t *lo, int64_t *hi) {
+  int64_t cs = a->mst[a->brank + 1];
+  *lo = a->Sk, *hi = 0;
+  for (int64_t i = 0; i < rows; i++) {
+    const uint8_t *c = c0 + i * a->mst[a->brank];
+    int64_t f = 0, l = a->Sk - 1;
+    while (f + 8 <= a->Sk && cs == 1 && !word_keeps(a, c + f)) f += 8;
+    while (f < a->Sk && (c[f * cs] != 0) != a->keep) f++;
+    if (f == a->Sk) return 0;
+    while (l - 8 >= f && cs == 1 && !word_keeps(a, c + l - 7)) l -= 8;
+    while ((c[l * cs] != 0) != a->keep) l--;
+    if (f < *lo) *lo = f;
+    if (l + 1 > *hi) *hi = l + 1;
+  }
+  return 1;
+}
+
+/* The fill into columns [lo, lo + n) of `rows` score rows (n floats apart)
+ * wherever the bool mask's rows from c0 do not keep them. */
+static void mask_fill(const att *a, const uint8_t *c0, int64_t rows, int64_t lo, int64_t n, float *s) {
+  int64_t cs = a->mst[a->brank + 1];
+  for (int64_t i = 0; i < rows; i++) {
+    const uint8_t *c = c0 + i * a->mst[a->brank] + lo * cs;
+    float *r = s + i * n;
+    int64_t j = 0;
+    if (cs == 1) { /* four at a time: the bytes widened into lane masks */
+      f32x4 fill = f32x4_splat(a->fill);
+      i32x4 keep = (i32x4){0} + a->keep;
+      for (; j + 4 <= n; j += 4) {
+        uint8_t cb[4];
+        memcpy(cb, c + j, 4);
+        i32x4 m = ((i32x4){cb[0], cb[1], cb[2], cb[3]} != 0) == (keep != 0); /* lanes kept */
+        f32x4 v = f32x4_load(r + j);
+        f32x4_store(r + j, (f32x4)((m & (i32x4)v) | (~m & (i32x4)fill)));
+      }
+    }
+    for (; j < n; j++)
+      if ((c[j * cs] != 0) != a->keep) r[j] = a->fill;
   }
 }
 
@@ -137,16 +214,29 @@ static void att_task(const att *a, int64_t t, float *ws) {
   ferry_gemm_epi_init(&e1);
   ferry_gemm_epi_init(&e2);
   e1.alpha = a->scale;
-  if (a->mask) {
+  if (a->mask && !a->cond) {
     int64_t rs = a->mst[a->brank];
     e1.bias = a->mask + ferry_broadcast_offset(b, a->brank, a->bdims, a->mst) + r0 * rs;
     e1.bias_rs = rs, e1.bias_cs = a->mst[a->brank + 1];
   }
-  ferry_gemm_b K = {{a->k + ko, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo, a->Dv, 1}, NULL, NULL};
-  ferry_sgemm_serial(rows, a->Sk, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, a->Sk, &e1, work);
-  softmax_rows(s, rows, a->Sk);
-  ferry_sgemm_serial(rows, a->Dv, a->Sk, (ferry_fmat){s, a->Sk, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2,
-                     work);
+  /* the columns [lo, hi) of the scores that count: all, or a bool mask's span */
+  int64_t lo = 0, hi = a->Sk;
+  const uint8_t *c0 = a->cond ? a->cond + ferry_broadcast_offset(b, a->brank, a->bdims, a->mst) + r0 * a->mst[a->brank]
+                              : NULL;
+  int span = c0 && a->span && mask_span(a, c0, rows, &lo, &hi);
+  if (!span) lo = 0, hi = a->Sk;
+  for (;;) {
+    int64_t n = hi - lo;
+    ferry_gemm_b K = {{a->k + ko + lo, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo + lo * a->Dv, a->Dv, 1}, NULL, NULL};
+    ferry_sgemm_serial(rows, n, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, n, &e1, work);
+    if (c0) mask_fill(a, c0, rows, lo, n, s);
+    if (softmax_rows(s, rows, n, span && n < a->Sk)) { /* a kept score below the bound: whole rows */
+      lo = 0, hi = a->Sk, span = 0;
+      continue;
+    }
+    ferry_sgemm_serial(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2, work);
+    return;
+  }
 }
 
 static void slots_task(void *arg, int64_t begin, int64_t end) {
@@ -172,7 +262,9 @@ int ferry_kernel_Attention(ferry_kctx *k) {
   if (k->n_in < 3) return ferry_kernel_fail(k, "needs Q, K and V");
   const ferry_tview *m = k->n_in > 3 && k->in[3].dtype ? &k->in[3] : NULL;
   if (ferry_attr_int(k->sctx, "has_mask", m != NULL) && !m) return ferry_kernel_fail(k, "has_mask but no mask");
-  for (int i = 0; i < (m ? 4 : 3); i++)
+  int where = ferry_attr_has(k->sctx, "mask_fill");
+  if (where && (!m || m->dtype != FERRY_BOOL)) return ferry_kernel_fail(k, "mask_fill needs a bool mask");
+  for (int i = 0; i < (m && !where ? 4 : 3); i++)
     if (!ferry_dtype_is_float(k->in[i].dtype)) return ferry_kernel_fail(k, "input %d is not a float tensor", i);
   att a;
   memset(&a, 0, sizeof a);
@@ -193,7 +285,16 @@ int ferry_kernel_Attention(ferry_kctx *k) {
   a.q = f32_input(k, &k->in[0], &rc);
   a.k = f32_input(k, &k->in[1], &rc);
   a.v = f32_input(k, &k->in[2], &rc);
-  a.mask = m ? f32_input(k, m, &rc) : NULL;
+  if (where) { /* the bool mask: a.mask only says there is one */
+    static const uint8_t none[1];
+    a.cond = m->numel && m->data ? m->data : none;
+    a.mask = (const float *)(const void *)a.cond;
+    a.fill = ferry_attr_float(k->sctx, "mask_fill", 0.0f);
+    a.keep = ferry_attr_int(k->sctx, "mask_keep", 0) != 0;
+    a.span = a.fill <= ATT_FILL_SKIP;
+  } else {
+    a.mask = m ? f32_input(k, m, &rc) : NULL;
+  }
   a.y = o->dtype == FERRY_F32 ? o->data : ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float));
   if (rc || !a.y || (rc = att_plan(k, &a))) return rc ? rc : FERRY_E_SYSTEM;
   k->parallel(k, a.n_slots, slots_task, &a);
