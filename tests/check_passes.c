@@ -1520,12 +1520,19 @@ END_TEST
 
 /* ---- fuse-attention ---- */
 
-static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
-  static const int64_t qd[4] = {1, 2, 5, 4}, kd[4] = {1, 2, 4, 5}, md[4] = {1, 1, 1, 5};
+/* A graph with inputs q [1, 2, 5, 4], kt [1, 2, 4, 5] (K transposed), v. */
+static Onnx__GraphProto *attention_graph(void) {
+  static const int64_t qd[4] = {1, 2, 5, 4}, kd[4] = {1, 2, 4, 5};
   Onnx__GraphProto *g = tb_graph("main");
   tb_input(g, "q", FERRY_F32, 4, qd);
   tb_input(g, "kt", FERRY_F32, 4, kd);
   tb_input(g, "v", FERRY_F32, 4, qd);
+  return g;
+}
+
+static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
+  static const int64_t md[4] = {1, 1, 1, 5};
+  Onnx__GraphProto *g = attention_graph();
   if (mask) tb_input(g, "mask", FERRY_F32, 4, md);
   tb_node(g, "MatMul", "q,kt", "s");
   tb_const_f(g, "scale", 2.0f);
@@ -1541,11 +1548,8 @@ static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
  * Where(mask, scores, fill) before the Softmax; fill a scalar constant
  * (scalar_fill) or a tensor input. */
 static ferry_model *attention_where_model(bool fill_first, bool scalar_fill) {
-  static const int64_t qd[4] = {1, 2, 5, 4}, kd[4] = {1, 2, 4, 5}, md[4] = {1, 1, 5, 5};
-  Onnx__GraphProto *g = tb_graph("main");
-  tb_input(g, "q", FERRY_F32, 4, qd);
-  tb_input(g, "kt", FERRY_F32, 4, kd);
-  tb_input(g, "v", FERRY_F32, 4, qd);
+  static const int64_t md[4] = {1, 1, 5, 5};
+  Onnx__GraphProto *g = attention_graph();
   tb_input(g, "mask", FERRY_BOOL, 4, md);
   if (scalar_fill)
     tb_const_f(g, "fill", -3.4028234663852886e38f);
