@@ -14,7 +14,10 @@
  *            tests/conformance-allowlist.txt does not list;
  *   vmath    Exp, Tanh, Erf, Sigmoid, Softmax, Gelu, FastGelu on 65536
  *            values (crafted/vmath_sweep, gelu_sweep) give native ferry's
- *            outputs within an ulp or two, on both builds;
+ *            outputs within an ulp or two, on both builds; the GPT-like
+ *            decoder with its causal attention fused (--enable
+ *            fuse-attention) at sequence 40 (crafted/gpt_ids_40) gives
+ *            native ferry's logits within rtol 1e-4, atol 1e-5;
  *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
  *            f32x4.relaxed_madd, and gives the models' reference outputs
  *            within the same tolerances (node with relaxed SIMD turned on).
@@ -257,18 +260,20 @@ END_TEST
 /* crafted/NAME (tests/make-crafted.py: a sweep of 65536 values through the
  * vector math) converted, run natively by `ferry run --output-dir`, and run
  * on both wasm builds against those outputs within rtol / atol. */
-static void check_sweep(const char *name, const char *rtol, const char *atol) {
+/* Converts the ONNX model at `model` (convert's extra `flags`), runs it
+ * natively on the test_data_set folder `data`, and runs both wasm builds
+ * on the same inputs against those outputs (rtol, atol). */
+static void check_as_native(const char *model, const char *flags, const char *data, const char *rtol,
+                            const char *atol) {
   char dir[64], cmd[8192], log[8192], *o, *e;
   snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-  const char *models = tu_env("FERRY_TEST_MODELS");
-  snprintf(cmd, sizeof cmd, "convert '%s/crafted/%s/model.onnx' -o '%s/m.ferry'", models, name, dir);
-  ck_assert_msg(tu_run(cmd, &o, &e) == 0, "%s: %s", name, e);
+  snprintf(cmd, sizeof cmd, "convert '%s' -o '%s/m.ferry' %s", model, dir, flags);
+  ck_assert_msg(tu_run(cmd, &o, &e) == 0, "%s: %s", model, e);
   free(o), free(e);
-  snprintf(cmd, sizeof cmd, "run '%s/m.ferry' --input-dir '%s/crafted/%s/test_data_set_0' --output-dir '%s/ds'", dir,
-           models, name, dir);
-  ck_assert_msg(tu_run(cmd, &o, &e) == 0, "%s: %s", name, e);
+  snprintf(cmd, sizeof cmd, "run '%s/m.ferry' --input-dir '%s' --output-dir '%s/ds'", dir, data, dir);
+  ck_assert_msg(tu_run(cmd, &o, &e) == 0, "%s: %s", model, e);
   free(o), free(e);
-  snprintf(cmd, sizeof cmd, "cp '%s/crafted/%s/test_data_set_0/input_0.pb' '%s/ds/'", models, name, dir);
+  snprintf(cmd, sizeof cmd, "cp '%s'/input_*.pb '%s/ds/'", data, dir);
   ck_assert_int_eq(system(cmd), 0);
   const char *wasm[2] = {tu_env("FERRY_WASM"), tu_env("FERRY_WASM_RELAXED")};
   for (int i = 0; i < 2; i++) {
@@ -277,12 +282,21 @@ static void check_sweep(const char *name, const char *rtol, const char *atol) {
              " --wasm '%s' %s 2>&1",
              tu_env("FERRY_SRCDIR"), dir, dir, rtol, atol, wasm[i], i ? "--relaxed-simd" : "");
     int rc = sh(cmd, log, sizeof log);
-    fprintf(stderr, "%s on %s:\n%s", name, wasm[i], log);
-    ck_assert_msg(rc == 0, "%s: %s differs from native ferry (exit %d):\n%s", name, wasm[i], rc, log);
+    fprintf(stderr, "%s on %s:\n%s", model, wasm[i], log);
+    ck_assert_msg(rc == 0, "%s: %s differs from native ferry (exit %d):\n%s", model, wasm[i], rc, log);
     ck_assert_has(log, "PASS");
   }
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A crafted sweep model (tests/make-crafted.py) natively and in wasm. */
+static void check_sweep(const char *name, const char *rtol, const char *atol) {
+  char model[1024], data[1024];
+  const char *models = tu_env("FERRY_TEST_MODELS");
+  snprintf(model, sizeof model, "%s/crafted/%s/model.onnx", models, name);
+  snprintf(data, sizeof data, "%s/crafted/%s/test_data_set_0", models, name);
+  check_as_native(model, "", data, rtol, atol);
 }
 
 /* Exp, Tanh, Erf, Sigmoid, Softmax: the two builds differ by an ulp or
@@ -294,6 +308,17 @@ END_TEST
 /* Gelu and FastGelu: erf's absolute error stays where 1 + erf cancels
  * (1e-6 measured) and FastGelu's tail carries 8e-6 relative. */
 START_TEST(test_gelu_as_native) { check_sweep("gelu_sweep", "2e-5", "4e-6"); }
+END_TEST
+
+/* The GPT-like decoder with its causal attention fused (ferry.Attention's
+ * bool mask and column span) at sequence 40, in wasm as natively. */
+START_TEST(test_fused_gpt_as_native) {
+  char model[1024], data[1024];
+  const char *models = tu_env("FERRY_TEST_MODELS");
+  snprintf(model, sizeof model, "%s/gpt_tiny_op13.onnx", models);
+  snprintf(data, sizeof data, "%s/crafted/gpt_ids_40/test_data_set_0", models);
+  check_as_native(model, "--enable fuse-attention", data, "1e-4", "1e-5");
+}
 END_TEST
 
 /* ---- relaxed SIMD ---- */
@@ -345,6 +370,7 @@ static Suite *wasm_suite(void) {
   tcase_set_timeout(c, 120);
   tcase_add_test(c, test_vmath_as_native);
   tcase_add_test(c, test_gelu_as_native);
+  tcase_add_test(c, test_fused_gpt_as_native);
   suite_add_tcase(s, c);
   c = tcase_create("conformance");
   tcase_set_timeout(c, 900);
