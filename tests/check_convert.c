@@ -164,6 +164,7 @@ START_TEST(test_convert_errors) {
       {"crafted/not_onnx.onnx", "", 2, "not an ONNX model"},
       {"crafted/external_escape/model.onnx", "", 2, "leaves the model's folder"},
       {"crafted/no_such.onnx", "", 2, "No such file"},
+      {"crafted/empty_fill_value.onnx", "", 2, "value must have one element"},
       {"resnet18.onnx", "--disable no-such-pass", 2, "no-such-pass"},
       {"resnet18.onnx", "--fix-dim nosuchdim=3", 2, "nosuchdim"},
   };

@@ -201,6 +201,11 @@ save("absurd_dims.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [X]
 short = numpy_helper.from_array(np.zeros(4, np.float32), "w")
 short.raw_data = short.raw_data[:10]
 save("short_raw.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [X], [Y], inits=[short]))
+# ConstantOfShape whose value holds no element (found by fuzzing: the shape rule read one).
+empty_value = TensorProto(name="value", data_type=TensorProto.INT32, dims=[1, 0])
+shape_in = vi("x", [1], TensorProto.INT64)
+save("empty_fill_value.onnx", model([helper.make_node("ConstantOfShape", ["x"], ["y"], value=empty_value)],
+                                    [shape_in], [vi("y", None, TensorProto.INT32)]))
 neg = vi("x", [-3, 4])
 save("negative_dim.onnx", model([helper.make_node("Relu", ["x"], ["y"])], [neg], [Y]))
 save("no_opset.onnx", (lambda m: (m.ClearField("opset_import"), m)[1])(

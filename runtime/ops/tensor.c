@@ -109,6 +109,11 @@ int ferry_shape_ConstantOfShape(ferry_shape_ctx *c) {
   ferry_sval *o = &c->out[0];
   ferry_attrv a;
   int has_value = ferry_attr_get(c, "value", &a) && a.tdata;
+  if (has_value) {
+    int64_t one = 1;
+    for (int i = 0; i < a.trank; i++) one *= a.tdims[i];
+    if (a.trank < 0 || one != 1) return ferry_shape_fail(c, "value must have one element");
+  }
   o->dtype = has_value ? a.tdtype : FERRY_F32;
   o->rank = target_dims(c, 0, o->dims);
   int64_t n, v[1];
