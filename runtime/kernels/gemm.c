@@ -725,14 +725,32 @@ static float dot(const float *a, const float *b, int64_t n) {
   return s;
 }
 
+/* Asks for the cache line `ahead` bytes past p into the outer caches
+ * (locality 1: L2 on x86-64; the line would leave L1 before its use). An
+ * address only: it may lie past the array, and a prefetch never faults;
+ * a no-op in wasm. */
+FERRY_VINLINE void prefetch_ahead(const float *p, uintptr_t ahead) {
+  __builtin_prefetch((const void *)((uintptr_t)p + ahead), 0, 1);
+}
+
 /* dot(a + r * as, b, n) for r < 4 into s[r]: four rows streamed at once
- * (memory-bound rows of a weight: more loads in flight), b loaded once. */
+ * (memory-bound rows of a weight: more loads in flight), b loaded once.
+ * Each line of the rows two groups on (8 rows ahead) is prefetched as the
+ * same column of these is read: in a whole model the weight of a
+ * classifier GEMV comes from DRAM, where the hardware prefetcher alone
+ * left mobilenet_v2's 1280x1000 Gemm at 0.455 ms, 0.25 with this (Zen 4;
+ * the same Gemm alone, its weight in L3, stays at 0.085). */
 static void dot4(const float *a, int64_t as, const float *b, int64_t n, float *s) {
   fvec s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
   const float *a1 = a + as, *a2 = a1 + as, *a3 = a2 + as;
+  uintptr_t ahead = (uintptr_t)(8 * as) * sizeof(float);
   int64_t k = 0;
   for (; k + VL <= n; k += VL) {
     fvec x = vload(b + k);
+    if (!(k & 15)) { /* once per 64-byte line */
+      prefetch_ahead(a + k, ahead), prefetch_ahead(a1 + k, ahead);
+      prefetch_ahead(a2 + k, ahead), prefetch_ahead(a3 + k, ahead);
+    }
     s0 += vload(a + k) * x, s1 += vload(a1 + k) * x, s2 += vload(a2 + k) * x, s3 += vload(a3 + k) * x;
   }
   const fvec *acc[4] = {&s0, &s1, &s2, &s3};
