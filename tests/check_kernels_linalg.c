@@ -175,6 +175,25 @@ START_TEST(test_gemm_block_edges) {
 }
 END_TEST
 
+/* Edge panels of one or two columns (the narrow kernel: 7x7 images are
+ * 3 x 16 + 1 columns) and of three (the half tile), in every micro-kernel
+ * this CPU runs: row tails, several k-blocks (a k not a multiple of the
+ * narrow kernel's vectors), every bias kind, Relu and Clip. */
+START_TEST(test_gemm_narrow_edges) {
+  rng = 4949;
+  static const int64_t sizes[][3] = {{320, 49, 960}, {13, 17, 300}, {7, 18, 5}, {6, 33, 1},
+                                     {25, 50, 257}, {11, 19, 31}, {96, 196, 96}, {5, 10, 513}};
+  static const char *isas[] = {"auto", "generic"};
+  for (int s = 0; s < 2; s++) {
+    ck_assert(ferry_gemm_use_isa(isas[s]));
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+      random_gemm(sizes[i][0], sizes[i][1], sizes[i][2], 0, (int)(i & 1), (int)(i % 5),
+                  i % 3 == 0 ? FERRY_ACT_RELU : i % 3 == 1 ? FERRY_ACT_CLIP : FERRY_ACT_NONE, (int)((i >> 1) & 1));
+  }
+  ferry_gemm_use_isa("auto");
+}
+END_TEST
+
 /* ---- MatMul and Gemm kernels ---- */
 
 /* numpy matmul reference in double for float32 tensors. */
@@ -845,6 +864,7 @@ static Suite *suite(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_gemm_random_sizes);
   tcase_add_test(t, test_gemm_block_edges);
+  tcase_add_test(t, test_gemm_narrow_edges);
   suite_add_tcase(s, t);
   t = tcase_create("matmul");
   tcase_set_timeout(t, 300);

@@ -12,6 +12,9 @@
  *   MR, NR    the register tile (rows of the A panel, columns of the B panel)
  *   uk_out    the struct saying where the tile goes (gemm.c)
  *
+ * UK_NAME##_narrow (at the end) does the same for an edge panel of one or
+ * two columns, without the register tile.
+ *
  * UK_NAME(kc, a, b, bs, t, o) computes the MR x NR tile A panel * B panel
  * over kc values of k: a holds MR values per k (gemm.c's packed layout), b
  * NR values per k, bs floats apart (NR in a packed panel, B's row stride
@@ -175,6 +178,54 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t 
   }
 }
 
+/* UK_NARROW(kc, a, bx, nr, t): the tile A panel * B for a B panel of
+ * nr <= NARROW_NR columns, into t[MR][NR] (its first nr columns). A tile
+ * that narrow in the kernel above keeps MR accumulators, one per row, each
+ * waiting on its last multiply-add every k (latency-bound: a one-column
+ * edge cost three quarters of a full panel). Here bx holds each column
+ * expanded to A's packed layout (column jj's value at k repeated MR times
+ * from bx[(jj * kc + k) * MR], gemm.c's expand_b), so a column is a flat
+ * product of two kc * MR arrays in vectors: NARROW_ACC independent
+ * accumulators, each lane always on the same row (NARROW_ACC * UK_VL is a
+ * multiple of MR), summed per row at the end. */
+#define UK_NARROW UK_CAT(UK_NAME, _narrow)
+#if defined(__wasm_relaxed_simd__) && UK_VL == 4
+#define UK_MADD(x, y, acc) __builtin_wasm_relaxed_madd_f32x4(x, y, acc)
+#else
+#define UK_MADD(x, y, acc) ((acc) + (x) * (y))
+#endif
+#define NARROW_PERIOD (MR % UK_VL == 0 ? MR / UK_VL : MR % 2 == 0 && UK_VL % 2 == 0 ? MR / 2 : MR)
+_Static_assert(NARROW_PERIOD * UK_VL % MR == 0 && NARROW_ACC % NARROW_PERIOD == 0,
+               "every lane of an accumulator must stay on one row");
+UK_ATTR static void UK_NARROW(int64_t kc, const float *a, const float *bx, int nr, float *t) {
+  const int64_t n = kc * MR, step = NARROW_ACC * UK_VL;
+  for (int jj = 0; jj < nr; jj++) {
+    const float *b = bx + jj * n;
+    UK_V acc[NARROW_ACC];
+    NARROW_UNROLL for (int g = 0; g < NARROW_ACC; g++) acc[g] = (UK_V){0};
+    int64_t i = 0;
+    for (; i + step <= n; i += step)
+      NARROW_UNROLL for (int g = 0; g < NARROW_ACC; g++) {
+        UK_V x, y;
+        memcpy(&x, a + i + g * UK_VL, sizeof x);
+        memcpy(&y, b + i + g * UK_VL, sizeof y);
+        acc[g] = UK_MADD(x, y, acc[g]);
+      }
+    /* accumulators NARROW_PERIOD apart share their lanes' rows: add them
+     * as vectors, then the lanes of the first NARROW_PERIOD by row */
+    for (int g = NARROW_PERIOD; g < NARROW_ACC; g++) acc[g % NARROW_PERIOD] += acc[g];
+    float lanes[NARROW_PERIOD * UK_VL], row[MR] = {0};
+    memcpy(lanes, acc, sizeof lanes);
+    for (int f = 0; f < NARROW_PERIOD * UK_VL; f += MR)
+      for (int r = 0; r < MR; r++) row[r] += lanes[f + r];
+    for (; i < n; i++) row[i % MR] += a[i] * b[i]; /* i starts at a multiple of MR */
+    for (int r = 0; r < MR; r++) t[r * NR + jj] = row[r];
+  }
+}
+
+#undef UK_NARROW
+#undef UK_MADD
+#undef NARROW_PERIOD
 #undef UK_ROWS
 #undef UK_TILE
 #undef UK_CAT
