@@ -43,6 +43,7 @@
 #define ATT_SLOTS 32        /* workspaces / parallel slots */
 #define ATT_BLOCK 16384     /* floats of scores per task, at most (64 KiB) */
 #define ATT_MIN_ROWS 8      /* fewer rows per task than this waste the packing of K */
+#define ATT_PACK_BUDGET ((size_t)8 << 20) /* floats of packed K and V for all batch-heads, at most */
 #ifndef ATT_SPAN_ROWS
 #define ATT_SPAN_ROWS 16    /* rows per task at most when masked columns can be left out */
 #endif
@@ -61,6 +62,8 @@ typedef struct att {
   int64_t rb, nrb, n_tasks, n_slots;
   size_t slot_floats, score_floats;
   float *ws;
+  float *pk, *pv;                 /* K and V of every batch-head packed once (att_pack), or NULL */
+  int64_t pk_n, pv_n;             /* floats per batch-head in each */
 } att;
 
 /* Broadcasts the batch dims (all but the last two) of t into a->bdims. */
@@ -131,8 +134,25 @@ static int att_plan(ferry_kctx *k, att *a) {
   a->score_floats = ((size_t)(rb * a->Sk) + 15) / 16 * 16; /* keeps every buffer 64-byte aligned */
   a->slot_floats = a->score_floats + ((w1 > w2 ? w1 : w2) + 15) / 16 * 16;
   if ((double)a->slot_floats * (double)a->n_slots > 9.0e18) return ferry_kernel_fail(k, "attention too large");
-  a->ws = ferry_nn_scratch(k, (int64_t)a->slot_floats * a->n_slots, sizeof(float));
+  /* K and V packed once per batch-head when several tasks share them */
+  a->pk_n = (int64_t)(ferry_sgemm_pack_b_size(a->D, a->Sk) + 15) / 16 * 16;
+  a->pv_n = (int64_t)(ferry_sgemm_pack_b_size(a->Sk, a->Dv) + 15) / 16 * 16;
+  double packs = a->nrb > 1 && a->D > 0 && a->Sk > 0 && a->Dv > 0 ? (double)a->nb * (double)(a->pk_n + a->pv_n) : 0;
+  if (packs > (double)ATT_PACK_BUDGET) packs = 0;
+  a->ws = ferry_nn_scratch(k, (int64_t)a->slot_floats * a->n_slots + (int64_t)packs, sizeof(float));
+  if (a->ws && packs) a->pk = a->ws + a->slot_floats * (size_t)a->n_slots, a->pv = a->pk + a->nb * a->pk_n;
   return a->ws ? FERRY_OK : FERRY_E_SYSTEM;
+}
+
+/* Packs K and V of batch-heads [begin, end) as the GEMM's B operands. */
+static void att_pack(void *arg, int64_t begin, int64_t end) {
+  const att *a = arg;
+  for (int64_t b = begin; b < end; b++) {
+    int64_t ko = ferry_broadcast_offset(b, a->brank, a->bdims, a->kst);
+    int64_t vo = ferry_broadcast_offset(b, a->brank, a->bdims, a->vst);
+    ferry_sgemm_pack_b(a->D, a->Sk, (ferry_fmat){a->k + ko, a->Sk, 1}, a->pk + b * a->pk_n);
+    ferry_sgemm_pack_b(a->Sk, a->Dv, (ferry_fmat){a->v + vo, a->Dv, 1}, a->pv + b * a->pv_n);
+  }
 }
 
 #define ATT_FILL_SKIP (-1e30f) /* a fill this low has exp 0 next to any kept score */
@@ -226,15 +246,20 @@ static void att_task(const att *a, int64_t t, float *ws) {
   int span = c0 && a->span && mask_span(a, c0, rows, &lo, &hi);
   if (!span) lo = 0, hi = a->Sk;
   for (;;) {
-    int64_t n = hi - lo;
-    ferry_gemm_b K = {{a->k + ko + lo, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo + lo * a->Dv, a->Dv, 1}, NULL, NULL};
-    ferry_sgemm_serial(rows, n, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, n, &e1, work);
-    if (c0) mask_fill(a, c0, rows, lo, n, s);
+    /* packed K starts at a panel: from lo's (its columns before lo are
+     * masked in every row of the task, so they add exact zeros) */
+    int64_t j0 = a->pk ? lo - lo % ferry_sgemm_b_panel() : lo, n = hi - j0;
+    ferry_gemm_b K = {{a->k + ko + j0, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo + j0 * a->Dv, a->Dv, 1}, NULL, NULL};
+    ferry_gemm_pre pk = {NULL, a->pk ? ferry_sgemm_packed_b_at(a->pk + b * a->pk_n, a->D, 0, j0) : NULL, a->D};
+    ferry_gemm_pre pv = {NULL, a->pv ? ferry_sgemm_packed_b_at(a->pv + b * a->pv_n, a->Sk, j0, 0) : NULL, a->Sk};
+    ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, n, &e1, work, &pk);
+    if (c0) mask_fill(a, c0, rows, j0, n, s);
     if (softmax_rows(s, rows, n, span && n < a->Sk)) { /* a kept score below the bound: whole rows */
       lo = 0, hi = a->Sk, span = 0;
       continue;
     }
-    ferry_sgemm_serial(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2, work);
+    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2,
+                           work, &pv);
     return;
   }
 }
@@ -297,6 +322,7 @@ int ferry_kernel_Attention(ferry_kctx *k) {
   }
   a.y = o->dtype == FERRY_F32 ? o->data : ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float));
   if (rc || !a.y || (rc = att_plan(k, &a))) return rc ? rc : FERRY_E_SYSTEM;
+  if (a.pk) k->parallel(k, a.nb, att_pack, &a);
   k->parallel(k, a.n_slots, slots_task, &a);
   if (o->dtype != FERRY_F32) ferry_linalg_f32_out(a.y, o);
   return FERRY_OK;

@@ -907,10 +907,18 @@ static void pack_b_block(const gjob *g) {
   if (g->nc % NR) pack_b(g->B, g->k0, g->kc, g->j0 + q * NR, g->nc - q * NR, g->pb + q * g->pbq);
 }
 
-/* Points g at the prepacked B's block (k0, j0): panels K * NR apart. */
-static void use_packed_b(gjob *g, const float *pre_b) {
-  g->pb = (float *)(uintptr_t)(pre_b + (g->j0 / NR) * g->K * NR + g->k0 * NR);
-  g->pbq = g->K * NR;
+/* Points g at the prepacked B's block (k0, j0): panels rows * NR apart
+ * (rows: the K it was packed with, pre->b_rows, or the product's). */
+static void use_packed_b(gjob *g, const ferry_gemm_pre *pre) {
+  int64_t rows = pre->b_rows ? pre->b_rows : g->K;
+  g->pb = (float *)(uintptr_t)(pre->b + (g->j0 / NR) * rows * NR + g->k0 * NR);
+  g->pbq = rows * NR;
+}
+
+int64_t ferry_sgemm_b_panel(void) { return NR; }
+
+const float *ferry_sgemm_packed_b_at(const float *b, int64_t K, int64_t r, int64_t c) {
+  return b + (c / NR) * K * NR + r * NR;
 }
 
 /* The serial product; pre (may be NULL) holds prepacked operands. */
@@ -934,7 +942,7 @@ static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fe
       g.kc = min64(KC, K - g.k0);
       g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
       if (pre_b) {
-        use_packed_b(&g, pre_b);
+        use_packed_b(&g, pre);
       } else {
         g.pb = pb, g.pbq = g.kc * NR;
         pack_b_block(&g);
@@ -1063,7 +1071,7 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
       g.kc = min64(KC, K - g.k0);
       g.first = g.k0 == 0, g.last = g.k0 + g.kc == K;
       if (pre_b) {
-        use_packed_b(&g, pre_b);
+        use_packed_b(&g, pre);
       } else if (g.bdirect) {
         g.pb = pb, g.pbq = g.kc * NR;
         pack_b_block(&g);
@@ -1087,7 +1095,7 @@ int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, co
 int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
                         int64_t ldc, const ferry_gemm_epi *e, int b_const) {
   ferry_gemm_b b = {B, NULL, NULL};
-  ferry_gemm_pre pre = {NULL, NULL};
+  ferry_gemm_pre pre = {NULL, NULL, 0};
   if (b_const && k->persist && M > 1 && N > 1 && K > 0) {
     int fresh = 0;
     float *pb = k->persist(k, ferry_sgemm_pack_b_size(K, N) * sizeof(float), &fresh);

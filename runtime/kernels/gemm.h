@@ -113,10 +113,22 @@ void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst);
 
 /* Prepacked operands of one product: a (or NULL) replaces packing A, b
  * (or NULL) replaces packing B; A and B must still describe the
- * matrices (one-row or one-column products read them directly). */
+ * matrices (one-row or one-column products read them directly). b_rows:
+ * the K its B was packed with when the product reads only part of it
+ * (0: the product's K); see ferry_sgemm_packed_b_at. */
 typedef struct ferry_gemm_pre {
   const float *a, *b;
+  int64_t b_rows;
 } ferry_gemm_pre;
+
+/* Columns per panel of a packed B: a product over part of one starts at a
+ * multiple of this. */
+int64_t ferry_sgemm_b_panel(void);
+
+/* In a B packed by ferry_sgemm_pack_b(K, N, ...), where a product over
+ * its rows [r, ...) and columns [c, ...) starts (c a multiple of
+ * ferry_sgemm_b_panel()); pass it as pre.b with pre.b_rows = K. */
+const float *ferry_sgemm_packed_b_at(const float *b, int64_t K, int64_t r, int64_t c);
 
 /* ferry_sgemm_ws with prepacked operands (pre may be NULL). */
 void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, const ferry_gemm_b *B, float *C,
