@@ -35,6 +35,13 @@ import { launchChromium } from './browser.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const RTOL = 1e-4, ATOL = 1e-6;
+// PaddleOCR det against native ferry: the page runs ferry-relaxed.wasm, whose
+// GEMM tiles (4x8) and native AVX2's (6x16) leave different column edges, and
+// an edge of one or two columns sums each dot product in an order of its own
+// (gemm_ukernel.h's narrow kernel, 4 or 8 lanes); det's 62 convolutions and
+// sigmoid carry that rounding to about 1e-4 relative, so it gets
+// onnxruntime-level bounds (a wrong kernel is off by far more).
+const DET_RTOL = 1e-3, DET_ATOL = 1e-5;
 
 function fail(msg) {
   console.error(`not ok - ${msg}`);
@@ -75,11 +82,11 @@ function readNpy(path) {
 }
 
 // The largest |a-b| beyond the tolerance and where; ok when none.
-function compare(got, want) {
+function compare(got, want, rtol = RTOL, atol = ATOL) {
   let worst = 0, at = -1, maxAbs = 0;
   for (let i = 0; i < want.length; i++) {
     const d = Math.abs(got[i] - want[i]);
-    if (!(d <= ATOL + RTOL * Math.abs(want[i])) && (at < 0 || d > worst)) { worst = d; at = i; }
+    if (!(d <= atol + rtol * Math.abs(want[i])) && (at < 0 || d > worst)) { worst = d; at = i; }
     if (!(d <= maxAbs)) maxAbs = d;
   }
   return { ok: at < 0 && got.length === want.length, at, worst, maxAbs };
@@ -188,7 +195,7 @@ async function checkOcr(page, npm, work) {
     const want = ferryRun(model, feeds, [outName], work)[outName];
     const got = f32(x.output.b64);
     check(JSON.stringify(want.dims) === JSON.stringify(x.output.dims), `${what}: page dims ${x.output.dims}, native ${want.dims}`);
-    const c = compare(got, want.data);
+    const c = what === 'det' ? compare(got, want.data, DET_RTOL, DET_ATOL) : compare(got, want.data);
     check(c.ok, `${what}: page output differs from native ferry run at ${c.at}: ${got[c.at]} vs ${want.data[c.at]}`);
     notes.push(`${what} ${x.feeds.x.dims.join('x')} max |diff| ${c.maxAbs.toExponential(1)}`);
   }
