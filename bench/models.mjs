@@ -37,7 +37,7 @@ const MODELS = [
   { name: 'bert_tiny_op13 (seq 128)', onnx: 'bert_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'bert_mini_op13 (4x256, seq 128)', onnx: 'bert_mini_op13.onnx', dims: { batch: 1, sequence: 128 } },
   { name: 'gpt_tiny_op13 (seq 128)', onnx: 'gpt_tiny_op13.onnx', dims: { batch: 1, sequence: 128 } },
-  { name: 'gpt_tiny_op13 (seq 128), --enable fuse-attention', onnx: 'gpt_tiny_op13.onnx', bundle: 'gpt_tiny_op13_att.ferry',
+  { name: 'gpt_tiny_op13 (seq 128), --disable fuse-attention', onnx: 'gpt_tiny_op13.onnx', bundle: 'gpt_tiny_op13_noatt.ferry',
     dims: { batch: 1, sequence: 128 } },
   { name: 'PaddleOCR v4 det 640x640', onnx: 'npm/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 640, 640] } },
   // MatMul chains by constant weights (bench/make-matmul.py): the GEMM alone, in GFLOP/s

@@ -134,18 +134,19 @@ static const char convert_help[] =
     "  -o, --output OUT     the bundle to write (shards go to OUT.1, OUT.2, ...)\n"
     "  --emit-onnx FILE     also write the optimized graph as a standard ONNX model\n"
     "                       (fused ops as com.microsoft ops onnxruntime runs), to check\n"
-    "                       the optimizer with another runtime\n"
+    "                       the optimizer with another runtime; passes that make ops\n"
+    "                       only ferry runs (fuse-attention) are then off\n"
     "  --fix-dim NAME=VALUE bind a symbolic dim (repeatable)\n"
     "  --verbose            print each pass with nodes before/after\n"
     "  --no-optimize        run no pass\n"
     "  --disable PASS       turn one pass off (repeatable); --list-passes names them\n"
-    "  --enable PASS        turn an opt-in pass on (repeatable)\n"
+    "  --enable PASS        keep a ferry-only pass on with --emit-onnx (repeatable)\n"
     "  --shard-size SIZE    most bytes per bundle file, e.g. 16M (default 1G)\n"
     "  --compress           deflate the bundle's small sections (never the weights)\n"
     "\n"
     "Example:\n"
     "  ferry convert examples/squeezenet1_1.onnx -o squeezenet.ferry --verbose\n"
-    "  ferry convert bert.onnx -o bert.ferry --emit-onnx bert.opt.onnx --disable fuse-attention\n";
+    "  ferry convert bert.onnx -o bert.ferry --disable fuse-attention --verbose\n";
 
 #define MAX_PASS_ARGS 32
 
@@ -166,7 +167,7 @@ static void list_passes(void) {
   int n;
   const ferry_pass *p = ferry_pass_table(&n);
   for (int i = 0; i < n; i++)
-    printf("  %-16s %s%s\n", p[i].name, p[i].summary, p[i].opt_in ? " (opt-in)" : "");
+    printf("  %-16s %s%s\n", p[i].name, p[i].summary, p[i].ferry_only ? " (off with --emit-onnx)" : "");
 }
 
 /* The value of option argv[*i] ("--opt VALUE" or "--opt=VALUE"), or NULL. */

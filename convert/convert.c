@@ -42,10 +42,17 @@ static uint64_t bundle_bytes(const char *out, int *shards) {
   return total;
 }
 
+/* The passes; with --emit-onnx not those that make ops only ferry runs,
+ * unless enabled by name (onnxruntime must be able to run that graph). */
 static int optimize(ferry_model *m, const ferry_convert_opts *o, ferry_convert_report *rep, ferry_err *err) {
   if (o->no_optimize) return 0;
   rep->optimized = 1;
-  int rc = ferry_optimize_ex(m, o->enabled, o->n_enabled, o->disabled, o->n_disabled, &rep->passes, err);
+  if (o->n_disabled > FERRY_PASS_MAX * 4) return ferry_fail(err, FERRY_E_INPUT, "too many passes turned off");
+  const char *off[FERRY_PASS_MAX * 5];
+  int n_off = o->n_disabled;
+  for (int i = 0; i < n_off; i++) off[i] = o->disabled[i];
+  if (o->emit_onnx) ferry_passes_off_for_onnx(o->enabled, o->n_enabled, off, &n_off);
+  int rc = ferry_optimize_ex(m, o->enabled, o->n_enabled, off, n_off, &rep->passes, err);
   return rc ? ferry_err_prefix(err, m->path) : 0;
 }
 

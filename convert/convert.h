@@ -19,7 +19,7 @@ typedef struct ferry_convert_opts {
   int no_optimize;                  /* 1: no passes at all */
   const char *const *disabled;      /* passes turned off by name */
   int n_disabled;
-  const char *const *enabled;       /* opt-in passes turned on by name */
+  const char *const *enabled;       /* ferry-only passes kept on despite emit_onnx */
   int n_enabled;
   uint64_t shard_size;              /* 0: the bundle default */
   int compress;                     /* deflate the small sections */

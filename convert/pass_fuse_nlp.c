@@ -24,7 +24,8 @@
  *                   transposed). onnxruntime's MultiHeadAttention wants 3-D
  *                   [B, S, hidden] inputs and head counts the pattern does
  *                   not carry, so this is ferry's own op: the pass is
- *                   opt-in (passes.c) and models using it run on ferry only.
+ *                   ferry_only (passes.c: off when convert also writes the
+ *                   graph as ONNX) and bundles using it run on ferry only.
  *
  * Every matcher starts at the pattern's last node and walks producers;
  * nodes are visited from the end, so the largest pattern is tried first

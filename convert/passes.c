@@ -117,6 +117,11 @@ static int listed(const char *name, const char *const *names, int n) {
   return 0;
 }
 
+void ferry_passes_off_for_onnx(const char *const *enabled, int n_enabled, const char **off, int *n) {
+  for (int i = 0; i < N_PASSES; i++)
+    if (table[i].ferry_only && !listed(table[i].name, enabled, n_enabled)) off[(*n)++] = table[i].name;
+}
+
 int ferry_run_pass(ferry_model *m, const char *name, int *rewrites, ferry_err *err) {
   const ferry_pass *p = find_pass(name);
   *rewrites = 0;
@@ -139,8 +144,7 @@ int ferry_optimize_ex(ferry_model *m, const char *const *enabled, int n_enabled,
   for (int i = 0; i < N_PASSES; i++) {
     ferry_pass_stat *s = &rep->pass[i];
     s->name = table[i].name;
-    s->on = (!table[i].opt_in || listed(table[i].name, enabled, n_enabled)) &&
-            !listed(table[i].name, disabled, n_disabled);
+    s->on = !listed(table[i].name, disabled, n_disabled);
   }
   int changed = 1;
   for (int round = 0; round < FERRY_PASS_ROUNDS && changed; round++) {

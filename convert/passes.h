@@ -38,11 +38,19 @@ typedef struct ferry_pass {
   const char *name;    /* "dead-code" */
   const char *summary; /* one line for --help and --verbose */
   ferry_pass_fn fn;
-  int opt_in;          /* 1: off unless enabled by name */
+  int ferry_only;      /* 1: makes ops only ferry runs (ferry.Attention), so it is
+                        * off where the graph is also written as ONNX
+                        * (ferry_passes_off_for_onnx) unless enabled by name */
 } ferry_pass;
 
 /* The table, in running order; *n gets its length. */
 const ferry_pass *ferry_pass_table(int *n);
+
+/* For an optimized graph that is also written as ONNX for onnxruntime
+ * (convert's --emit-onnx): appends to off[*n] the passes with ferry_only
+ * set that `enabled` does not name (off needs room for FERRY_PASS_MAX
+ * more). */
+void ferry_passes_off_for_onnx(const char *const *enabled, int n_enabled, const char **off, int *n);
 
 typedef struct ferry_pass_stat {
   const char *name;

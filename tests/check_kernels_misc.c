@@ -19,8 +19,8 @@
  *                empty dims, bad shapes -> error; bool masks (mask_fill:
  *                causal, random, a row keeping nothing, broadcast along
  *                rows or columns, kept scores below the skip bound);
- *   bert         `ferry convert --enable fuse-attention` on bert_tiny_op13
- *                runs like the unfused bundle (1e-4), with a padded
+ *   bert         `ferry convert` (fuse-attention is on) of bert_tiny_op13
+ *                runs like `--disable fuse-attention`'s bundle (1e-4), with a padded
  *                attention mask and several threads; gpt_tiny_op13 (its
  *                causal masked_fill, 2 fused attentions) the same at
  *                sequence 40.
@@ -579,7 +579,7 @@ START_TEST(test_bert_fused_attention) {
   const char *variant[2] = {"fused", "plain"};
   for (int f = 0; f < 2; f++) {
     snprintf(args, sizeof args, "convert '%s' -o '%s/%s.ferry' %s", model, dir, variant[f],
-             f == 0 ? "--enable fuse-attention --verbose" : "");
+             f == 0 ? "--verbose" : "--disable fuse-attention");
     int rc = tu_run(args, &out, &err);
     ck_assert_msg(rc == 0, "convert: %s", err);
     if (f == 0) { /* "  fuse-attention  133 -> 125  nodes  2 rewrites" */
@@ -633,7 +633,7 @@ START_TEST(test_gpt_fused_attention) {
   const char *model = tu_model("gpt_tiny_op13.onnx"), *variant[2] = {"fused", "plain"};
   for (int f = 0; f < 2; f++) {
     snprintf(args, sizeof args, "convert '%s' -o '%s/%s.ferry' %s", model, dir, variant[f],
-             f == 0 ? "--enable fuse-attention --verbose" : "");
+             f == 0 ? "--verbose" : "--disable fuse-attention");
     ck_assert_msg(tu_run(args, &out, &err) == 0, "convert: %s", err);
     if (f == 0) {
       const char *line = strstr(out, "fuse-attention"), *nodes = line ? strstr(line, "nodes") : NULL;

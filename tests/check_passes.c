@@ -1643,16 +1643,27 @@ START_TEST(test_driver_names_and_report) {
   ck_assert_int_eq(gs->nodes_before, 5); /* after fold-constants in the same round */
   ck_assert_int_eq(gs->later_removed, 0);
   ck_assert_int_eq(fs->rewrites, 3); /* the Constants became weights */
-  ck_assert(!rep.pass[9].on);        /* opt-in */
+  ck_assert(rep.pass[9].on);         /* fuse-attention: on, unless the graph goes to ONNX too */
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   ferry_pass_report_print(&rep, f);
   fclose(f);
-  ck_assert_msg(strstr(buf, "fuse-gelu") && strstr(buf, "8 -> 1 nodes") && strstr(buf, "fuse-attention   off"),
+  ck_assert_msg(strstr(buf, "fuse-gelu") && strstr(buf, "8 -> 1 nodes") && !strstr(buf, "fuse-attention   off"),
                 "%s", buf);
   free(buf);
   ferry_model_free(m);
+
+  /* an ONNX output turns the ferry-only passes off, unless enabled */
+  const char *off_list[FERRY_PASS_MAX];
+  int n_off = 0;
+  ferry_passes_off_for_onnx(NULL, 0, off_list, &n_off);
+  ck_assert_int_eq(n_off, 1);
+  ck_assert_str_eq(off_list[0], "fuse-attention");
+  const char *keep[1] = {"fuse-attention"};
+  n_off = 0;
+  ferry_passes_off_for_onnx(keep, 1, off_list, &n_off);
+  ck_assert_int_eq(n_off, 0);
 
   m = attention_model(-1, true);
   const char *on[1] = {"fuse-attention"};
@@ -1796,13 +1807,22 @@ static const char *srcdir(void) {
   return s && *s ? s : FERRY_SOURCE_DIR;
 }
 
-/* Optimizes `rel` (default passes), saves it, and compares both in
+/* The default passes but those that make ops only ferry runs, as
+ * convert --emit-onnx does: the result is for onnxruntime. */
+static int optimize_for_onnx(ferry_model *m, ferry_pass_report *rep, ferry_err *err) {
+  const char *off[FERRY_PASS_MAX];
+  int n_off = 0;
+  ferry_passes_off_for_onnx(NULL, 0, off, &n_off);
+  return ferry_optimize(m, off, n_off, rep, err);
+}
+
+/* Optimizes `rel` (optimize_for_onnx), saves it, and compares both in
  * onnxruntime-node; returns compare.mjs's exit code. */
 static int ort_compare(const char *rel, const char *args, char *out, size_t n) {
   ferry_model *m = load_real(rel, false);
   ferry_pass_report rep;
   ferry_err err = {0};
-  ck_assert_msg(ferry_optimize(m, NULL, 0, &rep, &err) == 0, "%s", err.msg);
+  ck_assert_msg(optimize_for_onnx(m, &rep, &err) == 0, "%s", err.msg);
   const char *dir = tu_tmpdir();
   char path[256];
   snprintf(path, sizeof path, "%s/opt.onnx", dir);
@@ -1835,7 +1855,7 @@ static void check_ort(const char *rel, const char *args) {
 static void check_ort_crafted(const char *what, ferry_model *m, const char *orig, int min_rewrites) {
   ferry_pass_report rep;
   ferry_err err = {0};
-  ck_assert_msg(ferry_optimize(m, NULL, 0, &rep, &err) == 0, "%s: %s", what, err.msg);
+  ck_assert_msg(optimize_for_onnx(m, &rep, &err) == 0, "%s: %s", what, err.msg);
   int r = 0;
   for (int i = 0; i < rep.n; i++) r += rep.pass[i].rewrites;
   ck_assert_msg(r >= min_rewrites, "%s: %d rewrites", what, r);

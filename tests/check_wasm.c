@@ -15,7 +15,7 @@
  *   vmath    Exp, Tanh, Erf, Sigmoid, Softmax, Gelu, FastGelu on 65536
  *            values (crafted/vmath_sweep, gelu_sweep) give native ferry's
  *            outputs within an ulp or two, on both builds; the GPT-like
- *            decoder with its causal attention fused (--enable
+ *            decoder with its causal attention fused (convert's default
  *            fuse-attention) at sequence 40 (crafted/gpt_ids_40) gives
  *            native ferry's logits within rtol 1e-4, atol 1e-5;
  *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
@@ -317,7 +317,7 @@ START_TEST(test_fused_gpt_as_native) {
   const char *models = tu_env("FERRY_TEST_MODELS");
   snprintf(model, sizeof model, "%s/gpt_tiny_op13.onnx", models);
   snprintf(data, sizeof data, "%s/crafted/gpt_ids_40/test_data_set_0", models);
-  check_as_native(model, "--enable fuse-attention", data, "1e-4", "1e-5");
+  check_as_native(model, "", data, "1e-4", "1e-5");
 }
 END_TEST
 

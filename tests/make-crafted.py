@@ -83,7 +83,7 @@ sweep_model("vmath_sweep", [helper.make_node(op, ["xs"], [op.lower()]) for op in
 sweep_model("gelu_sweep", gelu_nodes()[0], ["gelu", "fastgelu"], gelu_nodes()[1])
 
 # --- gpt_ids_40: token ids [1, 40] for gpt_tiny_op13 (scripts/make-models.py) --
-# check_wasm runs the decoder converted with --enable fuse-attention on them,
+# check_wasm runs the decoder converted with fuse-attention (the default) on them,
 # natively and in both wasm builds: 40 rows make several blocks of the causal
 # mask's span path.
 save("gpt_ids_40/test_data_set_0/input_0.pb",
