@@ -21,7 +21,11 @@
  *                   Softmax(Q @ K * scale + mask) @ V, or with a bool mask
  *                   the scores replaced by mask_fill where the mask is not
  *                   mask_keep; K as the first MatMul read it (already
- *                   transposed). onnxruntime's MultiHeadAttention wants 3-D
+ *                   transposed). When the heads' Transposes surround it
+ *                   (Q, V perm 0,2,1,3; K 0,2,3,1; the result 0,2,1,3,
+ *                   each read only there) they fold in: bshd = 1, the op
+ *                   reads [B, S, H, D] and replaces the last Transpose.
+ *                   onnxruntime's MultiHeadAttention wants 3-D
  *                   [B, S, hidden] inputs and head counts the pattern does
  *                   not carry, so this is ferry's own op: the pass is
  *                   ferry_only (passes.c: off when convert also writes the
@@ -315,14 +319,58 @@ static bool match_attention(const ferry_rw *rw, const ferry_node *n, attention *
   return false;
 }
 
+/* v made by a Transpose with permutation perm (4 dims) and read once: the
+ * Transpose's input; else -1. */
+static int untransposed(const ferry_rw *rw, int v, const int64_t *perm) {
+  const ferry_node *t = sole(rw, v, "Transpose");
+  const ferry_attr *a = t && t->n_inputs == 1 ? ferry_node_attr(t, "perm") : NULL;
+  if (!a || a->type != FERRY_A_INTS || a->n != 4) return -1;
+  for (int i = 0; i < 4; i++)
+    if (a->ints[i] != perm[i]) return -1;
+  return t->inputs[0];
+}
+
+/* The node that is v's only reader when it is a Transpose with
+ * permutation perm: its index, else -1. */
+static int transposed_by(const ferry_rw *rw, int v, const int64_t *perm) {
+  if (!ferry_rw_single_use(rw, v)) return -1;
+  for (int j = 0; j < rw->g->n_nodes; j++) {
+    const ferry_node *n = &rw->g->nodes[j];
+    if (ferry_rw_dead(rw, j) || n->n_inputs != 1 || n->inputs[0] != v) continue;
+    const ferry_attr *a = ferry_node_is(n, "", "Transpose") && n->n_outputs == 1 ? ferry_node_attr(n, "perm") : NULL;
+    if (!a || a->type != FERRY_A_INTS || a->n != 4) return -1;
+    for (int i = 0; i < 4; i++)
+      if (a->ints[i] != perm[i]) return -1;
+    return j;
+  }
+  return -1;
+}
+
+/* The heads' Transposes around an attention (Q and V [B, S, H, D] perm
+ * 0,2,1,3, K 0,2,3,1, the result back with 0,2,1,3), all four or none:
+ * then the op reads the untransposed Q, K, V and replaces the last
+ * Transpose (bshd = 1). *at_node: the node to rebuild. */
+static bool fold_heads(const ferry_rw *rw, int i, attention *at, int *at_node) {
+  static const int64_t qv[4] = {0, 2, 1, 3}, kt[4] = {0, 2, 3, 1};
+  int q = untransposed(rw, at->q, qv), k = untransposed(rw, at->k, kt), v = untransposed(rw, at->v, qv);
+  int y = rw->g->nodes[i].n_outputs == 1 ? transposed_by(rw, rw->g->nodes[i].outputs[0], qv) : -1;
+  if (q < 0 || k < 0 || v < 0 || y < 0) return false;
+  at->q = q, at->k = k, at->v = v, *at_node = y;
+  return true;
+}
+
 int ferry_pass_fuse_attention(ferry_rw *rw) {
   for (int i = rw->g->n_nodes - 1; i >= 0; i--) {
     attention at;
     if (ferry_rw_dead(rw, i) || !match_attention(rw, &rw->g->nodes[i], &at)) continue;
+    int node = i, bshd = fold_heads(rw, i, &at, &node);
     int in[4] = {at.q, at.k, at.v, at.mask};
-    ferry_attr attrs[4] = {ferry_rw_attr_float("scale", at.scale), ferry_rw_attr_int("has_mask", at.mask >= 0),
-                           ferry_rw_attr_float("mask_fill", at.fill), ferry_rw_attr_int("mask_keep", at.keep)};
-    if (fuse(rw, i, "ferry", "Attention", 1, in, at.mask >= 0 ? 4 : 3, attrs, at.where ? 4 : 2)) return rw->status;
+    ferry_attr attrs[5] = {ferry_rw_attr_float("scale", at.scale), ferry_rw_attr_int("has_mask", at.mask >= 0),
+                           ferry_rw_attr_int("bshd", 1), ferry_rw_attr_float("mask_fill", at.fill),
+                           ferry_rw_attr_int("mask_keep", at.keep)};
+    if (!bshd) attrs[2] = attrs[3], attrs[3] = attrs[4];
+    int n_attrs = 2 + bshd + (at.where ? 2 : 0);
+    if (fuse(rw, node, "ferry", "Attention", 1, in, at.mask >= 0 ? 4 : 3, attrs, n_attrs)) return rw->status;
   }
   return rw->status;
 }

@@ -441,6 +441,84 @@ START_TEST(test_attention_where) {
 }
 END_TEST
 
+/* dst = src (4-D, dims d) with its axes reordered: dst's axis i is src's perm[i]. */
+static void permute4(const float *src, const int64_t *d, const int *perm, float *dst) {
+  int64_t od[4], st[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1}, i[4], n = 0;
+  for (int a = 0; a < 4; a++) od[a] = d[perm[a]];
+  for (i[0] = 0; i[0] < od[0]; i[0]++)
+    for (i[1] = 0; i[1] < od[1]; i[1]++)
+      for (i[2] = 0; i[2] < od[2]; i[2]++)
+        for (i[3] = 0; i[3] < od[3]; i[3]++)
+          dst[n++] = src[i[0] * st[perm[0]] + i[1] * st[perm[1]] + i[2] * st[perm[2]] + i[3] * st[perm[3]]];
+}
+
+/* ferry.Attention with bshd = 1 (Q [B, Sq, H, D], K [B, Sk, H, D], V
+ * [B, Sk, H, Dv] -> Y [B, Sq, H, Dv], the heads' Transposes folded in)
+ * against the reference on the same data seen as [B, H, ...]: qs, ks, vs
+ * are the logical shapes ([B, H, Sq, D], [B, H, D, Sk], [B, H, Sk, Dv]);
+ * a bool causal mask of ms when `causal`, else an additive one (or none). */
+static void att_bshd_case(shp qs, shp ks, shp vs, const shp *ms, int causal, unsigned seed) {
+  static const int to_bshd[4] = {0, 2, 1, 3}, k_to_bshd[4] = {0, 3, 1, 2};
+  shp os = att_out_shape(&qs, &ks, &vs);
+  int64_t nq = numel(&qs), nk = numel(&ks), nv = numel(&vs), nm = ms ? numel(ms) : 0, no = numel(&os);
+  float *q = malloc((size_t)nq * 4), *k = malloc((size_t)nk * 4), *v = malloc((size_t)nv * 4);
+  float *qp = malloc((size_t)nq * 4), *kp = malloc((size_t)nk * 4), *vp = malloc((size_t)nv * 4);
+  float *m = malloc((size_t)(nm + 1) * 4), *wantp = malloc((size_t)no * 4), *want32 = malloc((size_t)no * 4);
+  uint8_t *c = malloc((size_t)(nm + 1));
+  double *want = malloc((size_t)no * sizeof *want);
+  fill(q, nq, seed, 1.0f), fill(k, nk, seed + 1, 1.0f), fill(v, nv, seed + 2, 1.0f), fill(m, nm, seed + 3, 3.0f);
+  for (int64_t t = 0; t < nm; t++) c[t] = t % ms->d[ms->rank - 1] <= t / ms->d[ms->rank - 1] % ms->d[ms->rank - 2];
+  att_where w = {c, -3.4028234663852886e38f, 1};
+  att_reference(&qs, q, &ks, k, &vs, v, ms, ms && !causal ? m : NULL, 0.3f, &os, want, causal ? &w : NULL);
+  for (int64_t i = 0; i < no; i++) want32[i] = (float)want[i];
+  permute4(q, qs.d, to_bshd, qp), permute4(k, ks.d, k_to_bshd, kp), permute4(v, vs.d, to_bshd, vp);
+  permute4(want32, os.d, to_bshd, wantp);
+  int64_t qd[4], kd[4], vd[4];
+  for (int a = 0; a < 4; a++) qd[a] = qs.d[to_bshd[a]], kd[a] = ks.d[k_to_bshd[a]], vd[a] = vs.d[to_bshd[a]];
+  kf_call cl;
+  kf_init(&cl, 1);
+  kf_in(&cl, FERRY_F32, 4, qd, qp);
+  kf_in(&cl, FERRY_F32, 4, kd, kp);
+  kf_in(&cl, FERRY_F32, 4, vd, vp);
+  if (ms && causal) kf_in(&cl, FERRY_BOOL, ms->rank, ms->d, c);
+  else if (ms) kf_in(&cl, FERRY_F32, ms->rank, ms->d, m);
+  kf_attr_float(&cl, "scale", 0.3f);
+  kf_attr_int(&cl, "has_mask", ms != NULL);
+  kf_attr_int(&cl, "bshd", 1);
+  if (causal) kf_attr_float(&cl, "mask_fill", w.fill), kf_attr_int(&cl, "mask_keep", 1);
+  kf_out_unknown(&cl);
+  ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
+  const ferry_tview *o = &cl.k.out[0];
+  ck_assert_int_eq(o->rank, 4);
+  for (int a = 0; a < 4; a++) ck_assert_int_eq(o->dims[a], os.d[to_bshd[a]]); /* [B, Sq, H, Dv] */
+  for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], wantp[i], 1e-4, "attention bshd", i);
+  kf_free(&cl);
+  free(q), free(k), free(v), free(qp), free(kp), free(vp), free(m), free(wantp), free(want32), free(c), free(want);
+}
+
+START_TEST(test_attention_bshd) {
+  att_bshd_case(S(2, 3, 5, 8), S(2, 3, 8, 6), S(2, 3, 6, 4), NULL, 0, 61);
+  att_bshd_case(S(2, 3, 5, 8), S(2, 3, 8, 6), S(2, 3, 6, 4), &S(2, 1, 1, 6), 0, 62); /* BERT's padding mask */
+  /* GPT's causal mask over three row blocks (span path, K and V packed per head) */
+  att_bshd_case(S(1, 4, 40, 16), S(1, 4, 16, 40), S(1, 4, 40, 16), &S(40, 40), 1, 63);
+  /* K and V shared by the batch (B 1): stride 0 */
+  att_bshd_case(S(2, 2, 20, 8), S(1, 2, 8, 20), S(1, 2, 20, 12), &S(1, 1, 20, 20), 0, 64);
+  att_bshd_case(S(1, 2, 1, 8), S(1, 2, 8, 9), S(1, 2, 9, 8), NULL, 0, 65); /* one query row: a GEMV */
+  /* not rank 4: refused */
+  kf_call c;
+  kf_init(&c, 1);
+  static float zeros[64];
+  kf_in(&c, FERRY_F32, 3, (int64_t[]){2, 3, 2}, zeros);
+  kf_in(&c, FERRY_F32, 3, (int64_t[]){2, 3, 2}, zeros);
+  kf_in(&c, FERRY_F32, 3, (int64_t[]){2, 3, 2}, zeros);
+  kf_attr_int(&c, "bshd", 1);
+  kf_out_unknown(&c);
+  ck_assert_int_ne(kf_run(&c, ferry_kernel_Attention), 0);
+  ck_assert_msg(strstr(c.k.err, "rank 4") != NULL, "%s", c.k.err);
+  kf_free(&c);
+}
+END_TEST
+
 START_TEST(test_attention_broadcast) {
   /* K shared by the batch (rank 3), V by the heads, Q rank 2 */
   att_case(S(2, 3, 5, 8), S(3, 8, 6), S(2, 1, 6, 4), &S(2, 1, 1, 6), 0.25f, 11, 0);
@@ -684,6 +762,7 @@ static Suite *suite(void) {
   tcase_set_timeout(t, 60);
   tcase_add_test(t, test_attention_masks);
   tcase_add_test(t, test_attention_where);
+  tcase_add_test(t, test_attention_bshd);
   tcase_add_test(t, test_attention_broadcast);
   tcase_add_test(t, test_attention_sizes);
   tcase_add_test(t, test_attention_empty_and_errors);

@@ -1609,6 +1609,49 @@ START_TEST(test_fuse_attention) {
 }
 END_TEST
 
+/* Attention between the heads' Transposes, as exporters write it: q, k,
+ * v [1, 5, 2, 4] ([B, S, H, D]) transposed to [B, H, S, D] (K to [B, H,
+ * D, S]) and the result back to [B, S, H, D]. extra_use: the transposed
+ * Q is also a graph output (then nothing may fold). */
+static ferry_model *attention_heads_model(bool extra_use) {
+  static const int64_t d[4] = {1, 5, 2, 4}, qv[4] = {0, 2, 1, 3}, kt[4] = {0, 2, 3, 1};
+  Onnx__GraphProto *g = tb_graph("main");
+  tb_input(g, "q", FERRY_F32, 4, d);
+  tb_input(g, "k", FERRY_F32, 4, d);
+  tb_input(g, "v", FERRY_F32, 4, d);
+  tb_attr_ints(tb_node(g, "Transpose", "q", "qt"), "perm", 4, qv);
+  tb_attr_ints(tb_node(g, "Transpose", "k", "kt"), "perm", 4, kt);
+  tb_attr_ints(tb_node(g, "Transpose", "v", "vt"), "perm", 4, qv);
+  tb_node(g, "MatMul", "qt,kt", "s");
+  tb_attr_i(tb_node(g, "Softmax", "s", "p"), "axis", -1);
+  tb_node(g, "MatMul", "p,vt", "yt");
+  tb_attr_ints(tb_node(g, "Transpose", "yt", "y"), "perm", 4, qv);
+  tb_output(g, "y");
+  if (extra_use) tb_output(g, "qt");
+  return tb_load(g, 13);
+}
+
+START_TEST(test_fuse_attention_heads) {
+  ferry_model *m = attention_heads_model(false);
+  ck_assert_int_eq(run_pass(m, "fuse-attention"), 1);
+  ck_assert_int_eq(m->graph->n_nodes, 1); /* the four Transposes folded in */
+  const ferry_node *a = &m->graph->nodes[0];
+  ck_assert_str_eq(a->op, "Attention");
+  ck_assert_int_eq(ferry_node_attr(a, "bshd")->i, 1);
+  static const char *names[3] = {"q", "k", "v"};
+  for (int i = 0; i < 3; i++) ck_assert_str_eq(m->graph->values[a->inputs[i]].name, names[i]);
+  ck_assert_str_eq(m->graph->values[a->outputs[0]].name, "y");
+  ferry_model_free(m);
+  m = attention_heads_model(true); /* Q's transpose has another reader: fused, Transposes kept */
+  ck_assert_int_eq(run_pass(m, "fuse-attention"), 1);
+  ck_assert_int_eq(count_op(m->graph, "Transpose"), 4);
+  ck_assert_int_eq(count_op(m->graph, "Attention"), 1);
+  for (int i = 0; i < m->graph->n_nodes; i++)
+    if (!strcmp(m->graph->nodes[i].op, "Attention")) ck_assert_ptr_null(ferry_node_attr(&m->graph->nodes[i], "bshd"));
+  ferry_model_free(m);
+}
+END_TEST
+
 /* ---- driver ---- */
 
 START_TEST(test_driver_names_and_report) {
@@ -1965,6 +2008,7 @@ static Suite *passes_suite(void) {
   tcase_add_test(c, test_fuse_gelu_forms);
   tcase_add_test(c, test_fuse_attention);
   tcase_add_test(c, test_fuse_attention_where);
+  tcase_add_test(c, test_fuse_attention_heads);
   tcase_add_test(c, test_fuse_hardswish_forms);
   tcase_add_test(c, test_conv_affine_after);
   tcase_add_test(c, test_conv_affine_before);

@@ -22,6 +22,12 @@
  * P @ V. The scores never exist whole, unlike in the unfused graph.
  * float16/bfloat16/float64 inputs run through float32 copies.
  *
+ * With attribute bshd = 1, Q, K and V come as the heads' projections are
+ * made, [B, S, H, D] (K not transposed), and Y goes out as [B, Sq, H, Dv]:
+ * the Transposes around attention that exporters write (Q and V perm
+ * 0,2,1,3, K 0,2,3,1, Y 0,2,1,3), which the pass folds in. The GEMMs read
+ * the same operands through strides (att_view); nothing is copied.
+ *
  * A bool mask (attribute mask_fill: the Where form of masked_fill, GPT's
  * causal mask) replaces the scores by mask_fill where the mask does not
  * keep them (mask_keep: the mask's value that keeps a score, default 0)
@@ -52,7 +58,9 @@ typedef struct att {
   int brank;                      /* rank of the broadcast batch dims */
   int64_t bdims[FERRY_MAX_RANK];  /* batch dims, then [Sq, Sk] (mask strides use them) */
   int64_t nb, Sq, Sk, D, Dv;
-  int64_t qst[FERRY_MAX_RANK], kst[FERRY_MAX_RANK], vst[FERRY_MAX_RANK], mst[FERRY_MAX_RANK];
+  /* strides in the scores' batch (0 where broadcast), then of the two
+   * matrix dims: Q [Sq, D], K [D, Sk], V [Sk, Dv], mask and Y [Sq, Dv] */
+  int64_t qst[FERRY_MAX_RANK], kst[FERRY_MAX_RANK], vst[FERRY_MAX_RANK], mst[FERRY_MAX_RANK], yst[FERRY_MAX_RANK];
   const float *q, *k, *v, *mask; /* mask NULL when absent */
   const uint8_t *cond;            /* the bool mask (mask_fill given), else NULL */
   float scale, fill;
@@ -65,6 +73,22 @@ typedef struct att {
   float *pk, *pv;                 /* K and V of every batch-head packed once (att_pack), or NULL */
   int64_t pk_n, pv_n;             /* floats per batch-head in each */
 } att;
+
+/* Layout bshd: how Q and V ([B, S, H, D] -> [B, H, S, D]), K ([B, S, H, D]
+ * -> [B, H, D, S]) and Y are seen. */
+static const int perm_qv[4] = {0, 2, 1, 3}, perm_k[4] = {0, 2, 3, 1};
+
+/* Operand t as the kernel sees it: its dims through perm (NULL: as they
+ * are) into *lv (rank and dims only), its strides likewise into st. */
+static void att_view(const ferry_tview *t, const int *perm, ferry_tview *lv, int64_t *st) {
+  int64_t own[FERRY_MAX_RANK];
+  ferry_strides(t->rank, t->dims, own);
+  lv->rank = t->rank;
+  for (int i = 0; i < t->rank; i++) {
+    int j = perm ? perm[i] : i;
+    lv->dims[i] = t->dims[j], st[i] = own[j];
+  }
+}
 
 /* Broadcasts the batch dims (all but the last two) of t into a->bdims. */
 static int batch_broadcast(ferry_kctx *k, att *a, const ferry_tview *t, const char *name) {
@@ -83,9 +107,9 @@ static int batch_broadcast(ferry_kctx *k, att *a, const ferry_tview *t, const ch
   return FERRY_OK;
 }
 
-/* Checks Q, K, V (and the mask) and fills the geometry of *a. */
-static int att_shapes(ferry_kctx *k, att *a, const ferry_tview *m) {
-  const ferry_tview *q = &k->in[0], *kk = &k->in[1], *v = &k->in[2];
+/* Checks Q, K, V (as seen: q, kk, v) and the mask, and fills the geometry of *a. */
+static int att_shapes(ferry_kctx *k, att *a, const ferry_tview *q, const ferry_tview *kk, const ferry_tview *v,
+                      const ferry_tview *m) {
   if (q->rank < 2 || kk->rank < 2 || v->rank < 2)
     return ferry_kernel_fail(k, "Q, K and V need rank >= 2, got %d, %d and %d", q->rank, kk->rank, v->rank);
   a->Sq = q->dims[q->rank - 2], a->D = q->dims[q->rank - 1];
@@ -119,6 +143,16 @@ static void att_strides(const att *a, const ferry_tview *t, int64_t r, int64_t c
   ferry_broadcast_strides(t, a->brank + 2, od, st);
 }
 
+/* The same for an operand seen as lv with strides own (att_view): a batch
+ * dim of 1 (or a missing one) broadcasts, stride 0. */
+static void view_strides(const att *a, const ferry_tview *lv, const int64_t *own, int64_t *st) {
+  int lead = a->brank + 2 - lv->rank;
+  for (int i = 0; i < a->brank + 2; i++) {
+    int j = i - lead;
+    st[i] = j < 0 || (i < a->brank && lv->dims[j] == 1) ? 0 : own[j];
+  }
+}
+
 /* Query rows per task, tasks and slots, and the workspace. */
 static int att_plan(ferry_kctx *k, att *a) {
   int64_t rb = a->Sk > 0 ? ATT_BLOCK / a->Sk : a->Sq, per = (ATT_SLOTS + a->nb - 1) / a->nb;
@@ -150,8 +184,10 @@ static void att_pack(void *arg, int64_t begin, int64_t end) {
   for (int64_t b = begin; b < end; b++) {
     int64_t ko = ferry_broadcast_offset(b, a->brank, a->bdims, a->kst);
     int64_t vo = ferry_broadcast_offset(b, a->brank, a->bdims, a->vst);
-    ferry_sgemm_pack_b(a->D, a->Sk, (ferry_fmat){a->k + ko, a->Sk, 1}, a->pk + b * a->pk_n);
-    ferry_sgemm_pack_b(a->Sk, a->Dv, (ferry_fmat){a->v + vo, a->Dv, 1}, a->pv + b * a->pv_n);
+    ferry_sgemm_pack_b(a->D, a->Sk, (ferry_fmat){a->k + ko, a->kst[a->brank], a->kst[a->brank + 1]},
+                       a->pk + b * a->pk_n);
+    ferry_sgemm_pack_b(a->Sk, a->Dv, (ferry_fmat){a->v + vo, a->vst[a->brank], a->vst[a->brank + 1]},
+                       a->pv + b * a->pv_n);
   }
 }
 
@@ -249,17 +285,20 @@ static void att_task(const att *a, int64_t t, float *ws) {
     /* packed K starts at a panel: from lo's (its columns before lo are
      * masked in every row of the task, so they add exact zeros) */
     int64_t j0 = a->pk ? lo - lo % ferry_sgemm_b_panel() : lo, n = hi - j0;
-    ferry_gemm_b K = {{a->k + ko + j0, a->Sk, 1}, NULL, NULL}, V = {{a->v + vo + j0 * a->Dv, a->Dv, 1}, NULL, NULL};
+    const int64_t *ks = a->kst + a->brank, *vs = a->vst + a->brank;
+    ferry_gemm_b K = {{a->k + ko + j0 * ks[1], ks[0], ks[1]}, NULL, NULL};
+    ferry_gemm_b V = {{a->v + vo + j0 * vs[0], vs[0], vs[1]}, NULL, NULL};
     ferry_gemm_pre pk = {NULL, a->pk ? ferry_sgemm_packed_b_at(a->pk + b * a->pk_n, a->D, 0, j0) : NULL, a->D};
     ferry_gemm_pre pv = {NULL, a->pv ? ferry_sgemm_packed_b_at(a->pv + b * a->pv_n, a->Sk, j0, 0) : NULL, a->Sk};
-    ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->D, 1}, &K, s, n, &e1, work, &pk);
+    ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->qst[a->brank], a->qst[a->brank + 1]}, &K, s, n,
+                           &e1, work, &pk);
     if (c0) mask_fill(a, c0, rows, j0, n, s);
     if (softmax_rows(s, rows, n, span && n < a->Sk)) { /* a kept score below the bound: whole rows */
       lo = 0, hi = a->Sk, span = 0;
       continue;
     }
-    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + (b * a->Sq + r0) * a->Dv, a->Dv, &e2,
-                           work, &pv);
+    int64_t yo = ferry_broadcast_offset(b, a->brank, a->bdims, a->yst) + r0 * a->yst[a->brank];
+    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + yo, a->yst[a->brank], &e2, work, &pv);
     return;
   }
 }
@@ -293,18 +332,29 @@ int ferry_kernel_Attention(ferry_kctx *k) {
     if (!ferry_dtype_is_float(k->in[i].dtype)) return ferry_kernel_fail(k, "input %d is not a float tensor", i);
   att a;
   memset(&a, 0, sizeof a);
-  int rc = att_shapes(k, &a, m);
+  int bshd = ferry_attr_int(k->sctx, "bshd", 0) != 0;
+  if (bshd && (k->in[0].rank != 4 || k->in[1].rank != 4 || k->in[2].rank != 4))
+    return ferry_kernel_fail(k, "bshd wants Q, K and V of rank 4");
+  ferry_tview lq, lk, lv, ly;
+  int64_t sq[FERRY_MAX_RANK], sk[FERRY_MAX_RANK], sv[FERRY_MAX_RANK], sy[FERRY_MAX_RANK];
+  att_view(&k->in[0], bshd ? perm_qv : NULL, &lq, sq);
+  att_view(&k->in[1], bshd ? perm_k : NULL, &lk, sk);
+  att_view(&k->in[2], bshd ? perm_qv : NULL, &lv, sv);
+  int rc = att_shapes(k, &a, &lq, &lk, &lv, m);
   if (rc) return rc;
   int64_t od[FERRY_MAX_RANK];
   memcpy(od, a.bdims, (size_t)a.brank * sizeof *od);
   od[a.brank] = a.Sq, od[a.brank + 1] = a.Dv;
+  if (bshd) od[1] = a.Sq, od[2] = a.bdims[1]; /* [B, Sq, H, Dv] */
   if ((rc = ferry_linalg_output(k, 0, k->in[0].dtype, a.brank + 2, od))) return rc;
   ferry_tview *o = &k->out[0];
   if (o->numel == 0) return FERRY_OK;
   a.scale = ferry_attr_float(k->sctx, "scale", 1.0f);
-  att_strides(&a, &k->in[0], a.Sq, a.D, a.qst);
-  att_strides(&a, &k->in[1], a.D, a.Sk, a.kst);
-  att_strides(&a, &k->in[2], a.Sk, a.Dv, a.vst);
+  view_strides(&a, &lq, sq, a.qst);
+  view_strides(&a, &lk, sk, a.kst);
+  view_strides(&a, &lv, sv, a.vst);
+  att_view(o, bshd ? perm_qv : NULL, &ly, sy);
+  view_strides(&a, &ly, sy, a.yst);
   if (m) att_strides(&a, m, a.Sq, a.Sk, a.mst);
   rc = FERRY_OK;
   a.q = f32_input(k, &k->in[0], &rc);

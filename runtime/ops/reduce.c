@@ -274,24 +274,45 @@ int ferry_shape_MatMul(ferry_shape_ctx *c) { return matmul(c, 0, 1, c->n_in > 0 
 
 int ferry_shape_MatMulInteger(ferry_shape_ctx *c) { return matmul(c, 0, 1, FERRY_I32); }
 
+/* v's dims in the order perm gives (rank 4, or unknown rank kept). */
+static void permute4(ferry_sval *v, const int *perm) {
+  if (v->rank != 4) return;
+  ferry_sdim d[4];
+  for (int i = 0; i < 4; i++) d[i] = v->dims[perm[i]];
+  memcpy(v->dims, d, sizeof d);
+}
+
 /* ferry.Attention(Q, K, V[, mask]) = Softmax(Q @ K * scale + mask) @ V
- * (K already transposed): two matmuls' shapes, the scores in between. */
+ * (K already transposed): two matmuls' shapes, the scores in between.
+ * With bshd = 1 the operands are [B, S, H, D] (K too, untransposed) and
+ * the result [B, Sq, H, Dv]: the same rule on the dims seen permuted. */
 int ferry_shape_Attention(ferry_shape_ctx *c) {
   int rc = ferry_rule_need(c, 3);
   if (rc) return rc;
-  ferry_sval mid[2];
+  static const int qv[4] = {0, 2, 1, 3}, kt[4] = {0, 2, 3, 1};
+  int bshd = ferry_attr_int(c, "bshd", 0) != 0;
+  ferry_sval in[3], mid[2];
+  memcpy(in, c->in, sizeof in);
+  if (bshd) {
+    for (int i = 0; i < 3; i++)
+      if (in[i].rank >= 0 && in[i].rank != 4) return ferry_shape_fail(c, "bshd wants Q, K and V of rank 4");
+    permute4(&in[0], qv), permute4(&in[1], kt), permute4(&in[2], qv);
+  }
   memset(mid, 0, sizeof mid);
   mid[0].present = 1, mid[0].rank = -1, mid[0].n_content = -1;
   ferry_shape_ctx step = *c;
+  step.in = in;
+  step.n_in = 3;
   step.out = &mid[0];
   if (!(rc = matmul(&step, 0, 1, c->in[0].dtype))) {
-    mid[1] = c->in[2];
+    mid[1] = in[2];
     step.in = mid;
     step.n_in = 2;
     step.out = c->out;
     rc = matmul(&step, 0, 1, c->in[0].dtype);
   }
   if (rc) memcpy(c->err, step.err, sizeof c->err);
+  else if (bshd) permute4(&c->out[0], qv); /* [B, H, Sq, Dv] -> [B, Sq, H, Dv] */
   return rc;
 }
 
