@@ -15,7 +15,8 @@
  *                   FastGelu.
  *   fuse-attention  MatMul(Q, K) [Div or Mul by a constant] [Add mask, or
  *                   Where(bool mask, scores, fill) / Where(mask, fill,
- *                   scores) with a constant scalar fill: masked_fill]
+ *                   scores) with a constant scalar fill: masked_fill, a
+ *                   Not of the mask folded into mask_keep]
  *                   Softmax(last axis) MatMul(., V) -> ferry.Attention(Q, K,
  *                   V[, mask]; scale, has_mask[, mask_fill, mask_keep]):
  *                   Softmax(Q @ K * scale + mask) @ V, or with a bool mask
@@ -308,6 +309,9 @@ static bool match_attention(const ferry_rw *rw, const ferry_node *n, attention *
         scores(rw, wh->inputs[s], at)) {
       at->mask = wh->inputs[0];
       at->where = true, at->fill = (float)fill, at->keep = s == 1; /* scores as X: kept where true */
+      const ferry_node *no = sole(rw, at->mask, "Not"); /* torch's ~mask: the op flips mask_keep instead */
+      if (no && no->n_inputs == 1 && ferry_rw_dtype(rw->g, no->inputs[0]) == FERRY_BOOL)
+        at->mask = no->inputs[0], at->keep = !at->keep;
       return true;
     }
   const ferry_node *add = sole(rw, sm->inputs[0], "Add");

@@ -1546,8 +1546,8 @@ static ferry_model *attention_model(int64_t softmax_axis, bool mask) {
 
 /* GPT's masked_fill: Where(bool mask, fill, scores) (fill_first) or
  * Where(mask, scores, fill) before the Softmax; fill a scalar constant
- * (scalar_fill) or a tensor input. */
-static ferry_model *attention_where_model(bool fill_first, bool scalar_fill) {
+ * (scalar_fill) or a tensor input; not_mask: Where reads Not(mask). */
+static ferry_model *attention_where_model(bool fill_first, bool scalar_fill, bool not_mask) {
   static const int64_t md[4] = {1, 1, 5, 5};
   Onnx__GraphProto *g = attention_graph();
   tb_input(g, "mask", FERRY_BOOL, 4, md);
@@ -1558,7 +1558,9 @@ static ferry_model *attention_where_model(bool fill_first, bool scalar_fill) {
   tb_node(g, "MatMul", "q,kt", "s");
   tb_const_f(g, "scale", 0.5f);
   tb_node(g, "Mul", "s,scale", "ss");
-  tb_node(g, "Where", fill_first ? "mask,fill,ss" : "mask,ss,fill", "sm");
+  if (not_mask) tb_node(g, "Not", "mask", "keep");
+  const char *where[2][2] = {{"mask,ss,fill", "keep,ss,fill"}, {"mask,fill,ss", "keep,fill,ss"}};
+  tb_node(g, "Where", where[fill_first][not_mask], "sm");
   tb_attr_i(tb_node(g, "Softmax", "sm", "p"), "axis", -1);
   tb_node(g, "MatMul", "p,v", "y");
   tb_output(g, "y");
@@ -1566,20 +1568,23 @@ static ferry_model *attention_where_model(bool fill_first, bool scalar_fill) {
 }
 
 START_TEST(test_fuse_attention_where) {
-  for (int fill_first = 0; fill_first < 2; fill_first++) {
-    ferry_model *m = attention_where_model(fill_first, true);
+  for (int variant = 0; variant < 4; variant++) {
+    int fill_first = variant & 1, not_mask = variant >> 1;
+    ferry_model *m = attention_where_model(fill_first, true, not_mask);
+    ferry_err err = {0};
+    ck_assert_msg(ferry_infer_shapes(m, NULL, 0, &err) == 0, "%s", err.msg); /* Not's output is bool */
     ck_assert_int_eq(run_pass(m, "fuse-attention"), 1);
-    ck_assert_int_eq(m->graph->n_nodes, 1);
+    ck_assert_int_eq(m->graph->n_nodes, 1); /* a Not of the mask folds in too */
     const ferry_node *a = &m->graph->nodes[0];
     ck_assert_str_eq(a->op, "Attention");
     ck_assert_int_eq(a->n_inputs, 4);
     ck_assert_str_eq(m->graph->values[a->inputs[3]].name, "mask");
     ck_assert(ferry_node_attr(a, "scale")->f == 0.5f);
     ck_assert(ferry_node_attr(a, "mask_fill")->f == -3.4028234663852886e38f);
-    ck_assert_int_eq(ferry_node_attr(a, "mask_keep")->i, !fill_first); /* scores as X: kept where true */
+    ck_assert_int_eq(ferry_node_attr(a, "mask_keep")->i, !fill_first != not_mask); /* scores as X: kept where true */
     ferry_model_free(m);
   }
-  ferry_model *m = attention_where_model(true, false); /* a fill that is not a constant */
+  ferry_model *m = attention_where_model(true, false, false); /* a fill that is not a constant */
   ck_assert_int_eq(run_pass(m, "fuse-attention"), 0);
   ferry_model_free(m);
 }
