@@ -323,15 +323,22 @@ static bool match_attention(const ferry_rw *rw, const ferry_node *n, attention *
   return false;
 }
 
-/* v made by a Transpose with permutation perm (4 dims) and read once: the
+/* Whether n is a one-input ONNX Transpose with permutation perm (4 dims). */
+static bool transpose_4d(const ferry_node *n, const int64_t *perm) {
+  const ferry_attr *a = n && ferry_node_is(n, "", "Transpose") && n->n_inputs == 1 && n->n_outputs == 1
+                            ? ferry_node_attr(n, "perm")
+                            : NULL;
+  if (!a || a->type != FERRY_A_INTS || a->n != 4) return false;
+  for (int i = 0; i < 4; i++)
+    if (a->ints[i] != perm[i]) return false;
+  return true;
+}
+
+/* v made by a Transpose with permutation perm and read once: the
  * Transpose's input; else -1. */
 static int untransposed(const ferry_rw *rw, int v, const int64_t *perm) {
   const ferry_node *t = sole(rw, v, "Transpose");
-  const ferry_attr *a = t && t->n_inputs == 1 ? ferry_node_attr(t, "perm") : NULL;
-  if (!a || a->type != FERRY_A_INTS || a->n != 4) return -1;
-  for (int i = 0; i < 4; i++)
-    if (a->ints[i] != perm[i]) return -1;
-  return t->inputs[0];
+  return transpose_4d(t, perm) ? t->inputs[0] : -1;
 }
 
 /* The node that is v's only reader when it is a Transpose with
@@ -340,12 +347,7 @@ static int transposed_by(const ferry_rw *rw, int v, const int64_t *perm) {
   if (!ferry_rw_single_use(rw, v)) return -1;
   for (int j = 0; j < rw->g->n_nodes; j++) {
     const ferry_node *n = &rw->g->nodes[j];
-    if (ferry_rw_dead(rw, j) || n->n_inputs != 1 || n->inputs[0] != v) continue;
-    const ferry_attr *a = ferry_node_is(n, "", "Transpose") && n->n_outputs == 1 ? ferry_node_attr(n, "perm") : NULL;
-    if (!a || a->type != FERRY_A_INTS || a->n != 4) return -1;
-    for (int i = 0; i < 4; i++)
-      if (a->ints[i] != perm[i]) return -1;
-    return j;
+    if (!ferry_rw_dead(rw, j) && n->n_inputs >= 1 && n->inputs[0] == v) return transpose_4d(n, perm) ? j : -1;
   }
   return -1;
 }
