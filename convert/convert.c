@@ -47,7 +47,8 @@ static uint64_t bundle_bytes(const char *out, int *shards) {
 static int optimize(ferry_model *m, const ferry_convert_opts *o, ferry_convert_report *rep, ferry_err *err) {
   if (o->no_optimize) return 0;
   rep->optimized = 1;
-  if (o->n_disabled > FERRY_PASS_MAX * 4) return ferry_fail(err, FERRY_E_INPUT, "too many passes turned off");
+  if (o->n_disabled > FERRY_PASS_MAX * 4)
+    return ferry_fail(err, FERRY_E_INPUT, "%s: too many passes turned off (%d)", m->path, o->n_disabled);
   const char *off[FERRY_PASS_MAX * 5];
   int n_off = o->n_disabled;
   for (int i = 0; i < n_off; i++) off[i] = o->disabled[i];

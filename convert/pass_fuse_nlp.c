@@ -370,12 +370,15 @@ int ferry_pass_fuse_attention(ferry_rw *rw) {
     attention at;
     if (ferry_rw_dead(rw, i) || !match_attention(rw, &rw->g->nodes[i], &at)) continue;
     int node = i, bshd = fold_heads(rw, i, &at, &node);
-    int in[4] = {at.q, at.k, at.v, at.mask};
-    ferry_attr attrs[5] = {ferry_rw_attr_float("scale", at.scale), ferry_rw_attr_int("has_mask", at.mask >= 0),
-                           ferry_rw_attr_int("bshd", 1), ferry_rw_attr_float("mask_fill", at.fill),
-                           ferry_rw_attr_int("mask_keep", at.keep)};
-    if (!bshd) attrs[2] = attrs[3], attrs[3] = attrs[4];
-    int n_attrs = 2 + bshd + (at.where ? 2 : 0);
+    int in[4] = {at.q, at.k, at.v, at.mask}, n_attrs = 0;
+    ferry_attr attrs[5];
+    attrs[n_attrs++] = ferry_rw_attr_float("scale", at.scale);
+    attrs[n_attrs++] = ferry_rw_attr_int("has_mask", at.mask >= 0);
+    if (bshd) attrs[n_attrs++] = ferry_rw_attr_int("bshd", 1);
+    if (at.where) {
+      attrs[n_attrs++] = ferry_rw_attr_float("mask_fill", at.fill);
+      attrs[n_attrs++] = ferry_rw_attr_int("mask_keep", at.keep);
+    }
     if (fuse(rw, node, "ferry", "Attention", 1, in, at.mask >= 0 ? 4 : 3, attrs, n_attrs)) return rw->status;
   }
   return rw->status;

@@ -288,17 +288,17 @@ static void att_task(const att *a, int64_t t, float *ws) {
     const int64_t *ks = a->kst + a->brank, *vs = a->vst + a->brank;
     ferry_gemm_b K = {{a->k + ko + j0 * ks[1], ks[0], ks[1]}, NULL, NULL};
     ferry_gemm_b V = {{a->v + vo + j0 * vs[0], vs[0], vs[1]}, NULL, NULL};
-    ferry_gemm_pre pk = {NULL, a->pk ? ferry_sgemm_packed_b_at(a->pk + b * a->pk_n, a->D, 0, j0) : NULL, a->D};
-    ferry_gemm_pre pv = {NULL, a->pv ? ferry_sgemm_packed_b_at(a->pv + b * a->pv_n, a->Sk, j0, 0) : NULL, a->Sk};
+    ferry_gemm_pre pre_k = {NULL, a->pk ? ferry_sgemm_packed_b_at(a->pk + b * a->pk_n, a->D, 0, j0) : NULL, a->D};
+    ferry_gemm_pre pre_v = {NULL, a->pv ? ferry_sgemm_packed_b_at(a->pv + b * a->pv_n, a->Sk, j0, 0) : NULL, a->Sk};
     ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->qst[a->brank], a->qst[a->brank + 1]}, &K, s, n,
-                           &e1, work, &pk);
+                           &e1, work, &pre_k);
     if (c0) mask_fill(a, c0, rows, j0, n, s);
     if (softmax_rows(s, rows, n, span && n < a->Sk)) { /* a kept score below the bound: whole rows */
       lo = 0, hi = a->Sk, span = 0;
       continue;
     }
     int64_t yo = ferry_broadcast_offset(b, a->brank, a->bdims, a->yst) + r0 * a->yst[a->brank];
-    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + yo, a->yst[a->brank], &e2, work, &pv);
+    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + yo, a->yst[a->brank], &e2, work, &pre_v);
     return;
   }
 }

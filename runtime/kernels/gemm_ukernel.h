@@ -194,7 +194,8 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t 
 #else
 #define UK_MADD(x, y, acc) ((acc) + (x) * (y))
 #endif
-#define NARROW_PERIOD (MR % UK_VL == 0 ? MR / UK_VL : MR % 2 == 0 && UK_VL % 2 == 0 ? MR / 2 : MR)
+/* accumulators until the lanes' rows repeat: MR / gcd(MR, UK_VL), for UK_VL a multiple of 4 */
+#define NARROW_PERIOD (MR % 4 == 0 ? MR / 4 : MR % 2 == 0 ? MR / 2 : MR)
 _Static_assert(NARROW_PERIOD * UK_VL % MR == 0 && NARROW_ACC % NARROW_PERIOD == 0,
                "every lane of an accumulator must stay on one row");
 UK_ATTR static void UK_NARROW(int64_t kc, const float *a, const float *bx, int nr, float *t) {
