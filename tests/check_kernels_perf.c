@@ -24,6 +24,9 @@
  *              other kernels) on the generic and the AVX2 variant; the
  *              same as FusedConv with Relu, Clip, HardSigmoid (folded
  *              into the depthwise epilogue), LeakyRelu and Tanh (after);
+ *              depthwise with W and bias constant: its per-block
+ *              constants made once, remade when the instruction set
+ *              changes;
  *   winograd   F(2x2, 3x3) and F(4x4, 3x3) with both micro-kernels
  *              against the reference (odd sizes, pads 0-2, batches, C > 256,
  *              bias + Relu/Clip; W packed once or per run) within 2x / 8x
@@ -359,6 +362,10 @@ static void *persist_cb(ferry_kctx *k, size_t bytes, int *fresh) {
   return f->buf;
 }
 
+/* The inputs conv2_run marks constant when it passes a persist buffer:
+ * W (bit 1), and the bias too with 6. */
+static uint64_t cur_const_in = 2;
+
 /* FusedConv's activation for conv2_run (NULL: plain Conv) and its params. */
 static const char *cur_act;
 static float cur_act_p[2];
@@ -386,7 +393,7 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   kf_call k;
   kf_init(&k, 11);
   k.k.parallel = kf_chunky_parallel;
-  if (fp) k.k.const_in = 2, k.k.persist = persist_cb, cur_persist = fp;
+  if (fp) k.k.const_in = cur_const_in, k.k.persist = persist_cb, cur_persist = fp;
   kf_in(&k, FERRY_F32, 4, (int64_t[]){c->N, c->C, c->H, c->W}, X);
   kf_in(&k, FERRY_F32, 4, (int64_t[]){c->M, Cg, c->kh, c->kw}, W);
   kf_in(&k, FERRY_F32, 1, (int64_t[]){c->M}, B);
@@ -467,6 +474,51 @@ START_TEST(test_depthwise) {
           free(X), free(W), free(B);
         }
   }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* Depthwise with W and the bias constant: the channel blocks' weights and
+ * epilogues are made once into the persist buffer (the scale of
+ * HardSigmoid folded into the weights) and reused; switching the
+ * instruction set (8 lanes, then 4) remakes them. Channels around the
+ * blocks, planes narrower than a vector (the band's rows unpacked at once,
+ * several bands), a plane smaller than a vector, wide rows. */
+START_TEST(test_depthwise_persist) {
+  rng = 8080;
+  static const conv2 cases[] = {
+      {1, 9, 9, 9, 7, 7, 3, 3, 1, 1, 1},       {2, 17, 17, 17, 14, 14, 3, 3, 1, 1, 1}, {1, 5, 5, 5, 15, 15, 3, 3, 2, 1, 1},
+      {1, 8, 8, 8, 2, 3, 3, 3, 1, 1, 1},       {1, 3, 3, 3, 900, 5, 3, 3, 1, 1, 1},    {1, 12, 12, 12, 40, 37, 5, 5, 2, 1, 2},
+      {1, 16, 16, 16, 9, 9, 3, 3, 1, 2, 2},
+  };
+  static const struct {
+    const char *name;
+    float a, b;
+  } acts[] = {{"Clip", 0, 6}, {"HardSigmoid", 0.7f, 0.4f}, {"Tanh", 0, 0}};
+  const char *names[2];
+  int n = isas(names);
+  cur_const_in = 6;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const conv2 *c = &cases[i];
+    const size_t a = i % 3;
+    cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
+    float *W = rnd_fill(c->M * c->kh * c->kw), *B = rnd_fill(c->M);
+    fake_persist fp = {NULL, 0, 0, 0};
+    for (int isa = n - 1; isa >= 0; isa--) {
+      ck_assert(ferry_gemm_use_isa(names[isa]));
+      for (int run = 0; run < 2; run++) {
+        float *X = rnd_fill(c->N * c->C * c->H * c->W);
+        char what[80];
+        snprintf(what, sizeof what, "depthwise, constants %s (%s, %s)", run ? "reused" : "made", cur_act, names[isa]);
+        conv2_run(c, X, W, B, &fp, what);
+        free(X);
+      }
+    }
+    ck_assert_int_eq(fp.calls, 2 * n);
+    ck_assert_int_eq(fp.fresh_calls, n); /* made once per instruction set */
+    free(fp.buf), free(W), free(B);
+  }
+  cur_act = NULL, cur_const_in = 2;
   ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
@@ -791,6 +843,7 @@ int main(void) {
   tcase_add_test(t, test_conv_row_runs);
   tcase_add_test(t, test_depthwise);
   tcase_add_test(t, test_depthwise_fused);
+  tcase_add_test(t, test_depthwise_persist);
   tcase_add_test(t, test_conv_winograd);
   suite_add_tcase(s, t);
   t = tcase_create("clamps");

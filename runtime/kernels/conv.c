@@ -377,6 +377,7 @@ typedef struct dwjob {
    * [rows][Wp][lanes], a zeroed slack, then T, one output row [OW][lanes] */
   int64_t Wp, band;
   size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it */
+  const float *consts;              /* every block's dwc_consts, or NULL: each task makes its own */
 } dwjob;
 
 /* The padded path's per-channel epilogue, applied in registers. */
@@ -398,6 +399,11 @@ static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh,
   return s;
 }
 
+#if defined(__wasm__)
+#define DWC_GROUP 4 /* output pixels a channel-block group computes at once (conv_dwc.h) */
+#else
+#define DWC_GROUP 8
+#endif
 #define DW_MAX_TAPS 64 /* kernels up to this many taps keep splatted weights on the stack */
 #if defined(__x86_64__) && !defined(__AVX2__)
 #define DW_ROUND 8 /* padded rows hold whole vectors of every variant */
@@ -463,6 +469,33 @@ static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int
   }
 }
 
+/* The constants of the channel block from m0 on, in lanes-wide vectors
+ * at d: each tap's weights times the epilogue's scale, then its shift, lo
+ * and hi (dw_epi); a block's missing channels repeat its last. */
+static void dwc_consts(const dwjob *j, int64_t lanes, int64_t m0, float *d) {
+  const int64_t M = j->g->M, taps = j->g->k_size;
+  for (int64_t c = 0; c < lanes; c++) {
+    int64_t m = m0 + c < M ? m0 + c : M - 1;
+    dw_epi e;
+    dw_epi_for(j, m, &e);
+    for (int64_t t = 0; t < taps; t++) d[t * lanes + c] = j->w[m * taps + t] * e.sc;
+    d[taps * lanes + c] = e.sh, d[(taps + 1) * lanes + c] = e.lo, d[(taps + 2) * lanes + c] = e.hi;
+  }
+}
+
+/* Every block's constants in the node's persistent buffer, made on the
+ * first run, when W and the bias are the same every run; NULL otherwise.
+ * lanes more floats than the blocks take tell the 4- and 8-lane layouts
+ * apart (tests switch the instruction set between runs). */
+static const float *dwc_persist(ferry_kctx *k, const dwjob *j, int64_t lanes, int consts) {
+  const int64_t nblk = (j->g->M + lanes - 1) / lanes, per = (j->g->k_size + 3) * lanes;
+  int fresh = 0;
+  if (!consts || !k->persist) return NULL;
+  float *d = k->persist(k, (size_t)(nblk * per + lanes) * sizeof(float), &fresh);
+  for (int64_t b = 0; d && fresh && b < nblk; b++) dwc_consts(j, lanes, b * lanes, d + b * per);
+  return d;
+}
+
 /* The vector loops, once per instruction set (conv_dw.h, conv_dwc.h). */
 #define DW_V f32x4
 #define DW_I i32x4
@@ -526,8 +559,10 @@ static int dwc_setup(dwjob *j, int64_t lanes) {
   j->band = rows > reach ? (rows - reach) / v->sh + 1 : 1;
   if (j->band > v->OH) j->band = v->OH;
   double band_floats = (double)((j->band - 1) * v->sh + reach) * (double)j->Wp * (double)lanes;
-  int64_t t_floats = (v->OW + lanes - 1) / lanes * lanes * lanes; /* T: whole vectors of pixels */
-  int64_t slack = (3 * v->sw + (v->kw - 1) * v->dw + 1) * lanes;  /* groups of 4 read 3 pixels on */
+  int64_t whole = lanes > DWC_GROUP ? lanes : DWC_GROUP;
+  int64_t t_pixels = v->OW < lanes ? j->band * v->OW + whole : v->OW; /* a row, or the band's narrow rows */
+  int64_t t_floats = (t_pixels + whole - 1) / whole * whole * lanes;   /* T: whole vectors and groups */
+  int64_t slack = ((DWC_GROUP - 1) * v->sw + (v->kw - 1) * v->dw + 1) * lanes; /* a group reads on */
   double slot = (band_floats + (double)slack + (double)t_floats + 16) * sizeof(float);
   if (slot > (double)DWC_MAX_BYTES) return 0;
   j->band_floats = (size_t)band_floats, j->slack_floats = (size_t)slack;
@@ -551,10 +586,10 @@ static const float *prepacked_w(ferry_kctx *k, const cgeo *g, const float *W, in
   return pw;
 }
 
-/* Y = act(conv(X, W) + bias), all float32; w_const: W is the same every
- * run (packed once). */
+/* Y = act(conv(X, W) + bias), all float32; w_const, b_const: W, the bias
+ * is the same every run (what derives from it is made once). */
 static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
-                    const ferry_act *act, int w_const) {
+                    const ferry_act *act, int w_const, int b_const) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
@@ -572,6 +607,7 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     int64_t lanes;
     ferry_parallel_fn dwc = dwc_pick(&lanes);
     if (dwc_setup(&j, lanes)) {
+      j.consts = dwc_persist(k, &j, lanes, w_const && (!bias || b_const));
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;
       k->parallel(k, j.n_slots, dwc, &j);
@@ -625,14 +661,14 @@ static int conv_common(ferry_kctx *k, int fused) {
   if (b && b->numel != g.M) return ferry_kernel_fail(k, "B has %lld values, expected %lld", (long long)b->numel, (long long)g.M);
   if ((rc = conv_output(k, &g, x->dtype))) return rc;
   ferry_tview *o = &k->out[0];
-  int w_const = (int)(k->const_in >> 1 & 1);
+  int w_const = (int)(k->const_in >> 1 & 1), b_const = (int)(k->const_in >> 2 & 1);
   if (x->dtype == FERRY_F32)
-    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act, w_const);
+    return conv_f32(k, &g, x->data, w->data, b ? b->data : NULL, o->data, &act, w_const, b_const);
   float *X = ferry_linalg_f32_in(k, x), *W = X ? ferry_linalg_f32_in(k, w) : NULL;
   float *B = W && b ? ferry_linalg_f32_in(k, b) : NULL;
   float *Y = W && (B || !b) ? ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float)) : NULL;
   if (!Y) return FERRY_E_SYSTEM;
-  if ((rc = conv_f32(k, &g, X, W, B, Y, &act, w_const))) return rc;
+  if ((rc = conv_f32(k, &g, X, W, B, Y, &act, w_const, b_const))) return rc;
   ferry_linalg_f32_out(Y, o);
   return FERRY_OK;
 }
