@@ -278,6 +278,11 @@ static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh
   }
 }
 
+/* Output rows ahead that pack_cell prefetches the image for: an image
+ * row is a few cache lines (224 floats: 14), too short a stream for the
+ * hardware prefetchers, so a first layer reading its input from DRAM
+ * waited on every row (mobilenet_v2's first Conv: 0.50 -> 0.40 ms). */
+#define PF_ROWS 2
 /* Rows kdh/kdw/coff[0..pn) of one packed panel: the nr columns from
  * output position (oh, ow) on, at d (row stride NR), one run per output
  * row the panel touches. */
@@ -299,6 +304,7 @@ static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh,
       int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
       if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + v->sw * NR <= v->W) {
         const float *src = xc + ih * v->W + iw0;
+        __builtin_prefetch(src + PF_ROWS * v->sh * v->W);
         if (v->sw == 1)
           for (int u = 0; u < NR; u += 4) f32x4_store(d + u, f32x4_load(src + u));
         else

@@ -83,21 +83,27 @@ DW_ATTR static void DW_FN(dwc_pack)(const dwjob *j, const float *const *src, int
     }
     DW_FN(dwc_zero)(d, v->pw);
     d += v->pw * DW_VL;
-    /* whole vectors; a row's last one reads on into the next row, or, at
-     * the plane's end, back into the row before (only its pixels of this
-     * row are stored); a plane smaller than a vector goes point by point */
-    const int64_t off = ih * v->W, back_ok = off + v->W >= DW_VL;
-    int64_t iw = 0;
-    for (; iw < v->W && (iw + DW_VL <= v->W || off + iw + DW_VL <= j->g->in_size || back_ok); iw += DW_VL) {
-      int64_t at = iw + DW_VL <= v->W || off + iw + DW_VL <= j->g->in_size ? iw : v->W - DW_VL;
+    /* whole vectors, the last of a row reading on into the next row; at
+     * the plane's end, back into the row before instead (only this row's
+     * pixels are stored); a plane smaller than a vector point by point */
+    int64_t iw = 0, off = ih * v->W, vec_end = off + v->W + DW_VL <= j->g->in_size ? v->W : v->W - DW_VL + 1;
+    for (; iw < vec_end; iw += DW_VL) {
+      DW_V t[DW_VL];
+      DW_UNROLL for (int c = 0; c < DW_VL; c++) memcpy(&t[c], src[c] + off + iw, sizeof t[c]);
+      DW_FN(transpose)(t);
+      if (iw + DW_VL <= v->W) {
+        DW_UNROLL for (int c = 0; c < DW_VL; c++) DW_FN(vstore)(d + (iw + c) * DW_VL, t[c]);
+      } else {
+        for (int c = 0; c < v->W - iw; c++) DW_FN(vstore)(d + (iw + c) * DW_VL, t[c]);
+      }
+    }
+    if (iw < v->W && off + v->W >= DW_VL) {
+      const int64_t at = v->W - DW_VL;
       DW_V t[DW_VL];
       DW_UNROLL for (int c = 0; c < DW_VL; c++) memcpy(&t[c], src[c] + off + at, sizeof t[c]);
       DW_FN(transpose)(t);
-      if (at == iw && iw + DW_VL <= v->W) {
-        DW_UNROLL for (int c = 0; c < DW_VL; c++) DW_FN(vstore)(d + (iw + c) * DW_VL, t[c]);
-      } else {
-        for (int64_t c = iw - at; c < DW_VL && at + c < v->W; c++) DW_FN(vstore)(d + (at + c) * DW_VL, t[c]);
-      }
+      for (int64_t c = iw - at; c < DW_VL; c++) DW_FN(vstore)(d + (at + c) * DW_VL, t[c]);
+      iw = v->W;
     }
     for (; iw < v->W; iw++)
       for (int c = 0; c < DW_VL; c++) d[iw * DW_VL + c] = src[c][off + iw];
@@ -147,11 +153,16 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_group)(const
   DW_UNROLL for (int g = 0; g < G; g++) a[g] = ep[0];
   DWC_KROWS for (int64_t ki = 0; ki < KH; ki++) {
     const float *q = base + ki * Wp * DW_VL;
+    DW_V xs[4 * 2 + 5 - 1]; /* stride > 1: the row's pixels loaded once for all G outputs (G = 4) */
+    if (S > 1) DW_UNROLL for (int64_t p = 0; p < (G - 1) * S + KW; p++) memcpy(&xs[p], q + p * DW_VL, sizeof xs[p]);
     DW_UNROLL for (int64_t kj = 0; kj < KW; kj++) {
       DW_V wk = wv[ki * KW + kj];
       DW_UNROLL for (int g = 0; g < G; g++) {
         DW_V x;
-        memcpy(&x, q + (g * S + kj) * DW_VL, sizeof x);
+        if (S > 1)
+          x = xs[g * S + kj];
+        else
+          memcpy(&x, q + (g * S + kj) * DW_VL, sizeof x);
         a[g] = FERRY_VMADD(wk, x, a[g]);
       }
     }
@@ -172,7 +183,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dwc_row)(const d
   if (S) {
     const float *base = P + r * S * Wp * DW_VL;
     int64_t ow = 0;
-    for (; DWC_GROUP > 4 && OW - ow > 4; ow += DWC_GROUP) /* past OW: spare pixels, read from P's next row or slack */
+    for (; DWC_GROUP > 4 && S == 1 && OW - ow > 4; ow += DWC_GROUP) /* past OW: spare pixels, read from P's next row or slack */
       DW_FN(dwc_group)(base + ow * S * DW_VL, Wp, wv, ep, T + ow * DW_VL, DWC_GROUP, S, KH, KW);
     for (; ow < OW; ow += 4) DW_FN(dwc_group)(base + ow * S * DW_VL, Wp, wv, ep, T + ow * DW_VL, 4, S, KH, KW);
     return;
