@@ -186,6 +186,58 @@ int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node) {
   return 0;
 }
 
+/* ---- chains onto Convs ----
+ * A chain whose only tensor input is the output of the Conv step right
+ * before it (PaddleOCR det's HardSigmoid, Mul, Mul, Add after each Conv)
+ * still reads that output back from memory once. Fused onto the Conv,
+ * the chain runs as the kernel's kctx post on each stretch of output the
+ * kernel has just written (the GEMM's finished tiles, the depthwise
+ * kernel's rows), while it is in cache, and the Conv writes the chain's
+ * output value; the Conv's own output is never allocated. Kernel paths
+ * without the hook leave it to the executor, which maps the whole output
+ * after the kernel: the same floats either way. */
+
+static int is_conv(const rt_node *nd) {
+  const ferry_bnode *bn = nd->bn;
+  if (!nd->kernel || bn->n_outputs != 1) return 0;
+  if (!bn->domain.len) return !strcmp(bn->op.s, "Conv");
+  return !strcmp(bn->domain.s, "com.microsoft") && !strcmp(bn->op.s, "FusedConv");
+}
+
+/* Whether chain step ch_at of p takes the output of Conv step ch_at - 1
+ * as its one tensor input, and nothing else reads that output. */
+static int conv_feeds_chain(const rt_graph *g, const rt_plan *p, const int *at_node, int ch_at) {
+  const rt_step *cv = &p->steps[ch_at - 1], *cs = &p->steps[ch_at];
+  const rt_chain *ch = cs->chain;
+  if (!ch || cv->chain || cv->post || cv->dynamic || cv->n_out != 1 || !is_conv(&g->nodes[cv->node])) return 0;
+  int y = cv->out[0];
+  if (y < 0 || ch->n_in != 1 || ch->in[0] != y) return 0;
+  const rt_value *val = &g->values[y];
+  if (val->die >= g->bg->n_nodes || at_node[val->die] != ch_at) return 0; /* a graph output, or read later */
+  const rt_vplan *vy = &p->v[y], *vz = &p->v[ch->out[0]];
+  return vy->known && vz->known && vy->view.dtype == FERRY_F32 && same_shape(&vy->view, &vz->view);
+}
+
+int rt_chains_onto_convs(rt_graph *g, rt_plan *p, int *at_node) {
+  int *step_to = malloc(((size_t)p->n_steps + 1) * sizeof *step_to), w = 0;
+  if (!step_to) return -1;
+  for (int i = 0; i < p->n_steps; i++) {
+    rt_step st = p->steps[i];
+    step_to[i] = w;
+    if (i + 1 < p->n_steps && conv_feeds_chain(g, p, at_node, i + 1)) {
+      st.post = p->steps[i + 1].chain;
+      st.out = st.post->out;
+      step_to[++i] = w;
+    }
+    p->steps[w++] = st;
+  }
+  for (int n = 0; n < g->bg->n_nodes; n++)
+    if (at_node[n] >= 0) at_node[n] = step_to[at_node[n]];
+  p->n_steps = w;
+  free(step_to);
+  return 0;
+}
+
 /* ---- running one ---- */
 
 typedef struct chain_job {
@@ -207,4 +259,21 @@ void rt_chain_run(rt_graph *g, const rt_step *st) {
   chain_job j = {.ch = st->chain, .out = g->kout[0].data, .numel = g->kout[0].numel};
   for (int k = 0; k < st->n_in; k++) j.in[k] = g->kin[k].data;
   ferry_pool_run(g->model->pool, (j.numel + CHAIN_TASK - 1) / CHAIN_TASK, chain_task, &j);
+}
+
+void rt_chain_post(const void *chain, float *y, int64_t n) {
+  const rt_chain *ch = chain;
+  const float *in[1] = {y}; /* its one input is the Conv's output: y, in place */
+  ferry_chain_eval(ch->ops, ch->n_ops, in, 0, n, y);
+}
+
+static void post_task(void *arg, int64_t begin, int64_t end) {
+  const chain_job *j = arg;
+  int64_t i0 = begin * CHAIN_TASK, i1 = end * CHAIN_TASK < j->numel ? end * CHAIN_TASK : j->numel;
+  rt_chain_post(j->ch, j->out + i0, i1 - i0);
+}
+
+void rt_chain_post_all(rt_graph *g, const rt_chain *ch, float *y, int64_t n) {
+  chain_job j = {.ch = ch, .out = y, .numel = n};
+  ferry_pool_run(g->model->pool, (n + CHAIN_TASK - 1) / CHAIN_TASK, post_task, &j);
 }

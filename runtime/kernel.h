@@ -105,6 +105,16 @@ struct ferry_kctx {
    * out of memory; the member itself is NULL where the caller keeps
    * nothing (test harnesses): kernels then work without. */
   void *(*persist)(ferry_kctx *k, size_t bytes, int *fresh);
+  /* NULL, or an element-wise map the executor fused onto float32 output 0
+   * (runtime/chain.c: a chain of activations and constant affine steps
+   * after a Conv): a kernel may run it in place on stretches of the output
+   * as it finishes them, post(post_ctx, y, n) mapping y[0..n) (once per
+   * element; safe from several threads on disjoint stretches), and then
+   * sets post_done; when it does not, the executor maps the whole output
+   * after the kernel. */
+  void (*post)(const void *ctx, float *y, int64_t n);
+  const void *post_ctx;
+  int post_done;
   void *exec;                     /* the executor's private state */
   char err[256];
 };

@@ -494,6 +494,7 @@ static rt_plan *plan_build(rt_graph *g, int n_sig, ferry_err *err) {
   for (int i = 0; !rc && i < p->n_steps; i++) rc = plan_node(&c, p->steps[i].node, &p->steps[i]);
   if (!rc && !g->model->no_fusion && rt_bias_fuse(g, p, at_node)) rc = oom(&c);
   if (!rc && !g->model->no_fusion && rt_chains_fuse(g, p, at_node)) rc = oom(&c);
+  if (!rc && !g->model->no_fusion && rt_chains_onto_convs(g, p, at_node)) rc = oom(&c);
   if (!rc && !g->model->no_fusion && rt_concat_elide(g, p, at_node)) rc = oom(&c);
   if (!rc) rc = plan_frees(&c, at_node);
   if (!rc) rc = plan_arena(&c);

@@ -84,6 +84,8 @@ typedef struct rt_step {
   int first_free, n_free;   /* values dead after the step: plan->frees[...] */
   const rt_chain *chain;    /* not NULL: a fused chain of element-wise nodes
                                ending at `node`; in/out are the chain's */
+  const rt_chain *post;     /* not NULL: a chain fused onto this kernel step's
+                               output (kctx post); out is the chain's */
 } rt_step;
 
 typedef struct rt_plan {
@@ -199,6 +201,13 @@ int rt_concat_elide(rt_graph *g, rt_plan *p, int *at_node);
 int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node);
 /* Runs chain step st on the views exec.c gathered (g->kin, g->kout). */
 void rt_chain_run(rt_graph *g, const rt_step *st);
+/* Fuses chains whose one tensor input is the output of the Conv step just
+ * before them onto that step (its kernel runs them as kctx post). */
+int rt_chains_onto_convs(rt_graph *g, rt_plan *p, int *at_node);
+/* kctx post for a chain fused onto a step: maps y[0..n) in place. */
+void rt_chain_post(const void *chain, float *y, int64_t n);
+/* The same over a whole output, on the model's threads (the kernel did not). */
+void rt_chain_post_all(rt_graph *g, const rt_chain *ch, float *y, int64_t n);
 
 /* ---- exec.c ---- */
 

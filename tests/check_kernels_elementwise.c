@@ -876,11 +876,42 @@ static void kernel_step(const chain_case *cc, const float *a, const float *b, in
   kf_free(&c);
 }
 
-/* Every chain step against the op's own kernel, bit for bit (NaN as NaN),
- * with operands from inputs, the accumulator and constants on either
- * side; evaluated in two pieces (a block boundary inside) and odd tails. */
+enum { X = 0, Y = 1, ACC = FERRY_CH_ACC, K = FERRY_CH_CONST };
+
+/* The chain of the n_ops steps of cases against each op's own kernel, bit
+ * for bit (NaN as NaN), evaluated in two pieces (a block boundary inside)
+ * on lengths with odd tails. */
+static void chain_vs_kernels(const chain_case *cases, int n_ops) {
+  for (int64_t n = 1; n <= 1037; n += 259) {
+    float *x = rand_floats(n, 11), *y = rand_floats(n, 12), *want = malloc((size_t)n * sizeof(float));
+    float *got = malloc((size_t)n * sizeof(float)), *acc = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] *= 8, y[i] = i % 97 == 5 ? NAN : i % 89 == 3 ? 0.0f : y[i] * 5;
+    ferry_chain_op ops[32];
+    ck_assert_int_le(n_ops, 32);
+    for (int k = 0; k < n_ops; k++) {
+      const chain_case *cc = &cases[k];
+      const float *src[2];
+      int opnd[2] = {cc->op.a, cc->op.b};
+      for (int j = 0; j < 2; j++)
+        src[j] = opnd[j] == X ? x : opnd[j] == Y ? y : opnd[j] == ACC ? acc : NULL;
+      kernel_step(cc, src[0], src[1], n, want);
+      memcpy(acc, want, (size_t)n * sizeof *acc);
+      ops[k] = cc->op;
+    }
+    const float *in[2] = {x, y};
+    int64_t half = n > 512 ? 512 : n;
+    ferry_chain_eval(ops, n_ops, in, 0, half, got);
+    ferry_chain_eval(ops, n_ops, in, half, n - half, got);
+    for (int64_t i = 0; i < n; i++)
+      ck_assert_msg((isnan(got[i]) && isnan(want[i])) || !memcmp(&got[i], &want[i], sizeof *got),
+                    "n %lld: element %lld: chain %a, kernels %a", (long long)n, (long long)i, got[i], want[i]);
+    free(x), free(y), free(want), free(got), free(acc);
+  }
+}
+
+/* Every chain step, with operands from inputs, the accumulator and
+ * constants on either side. */
 START_TEST(test_chain_matches_kernels) {
-  enum { X = 0, Y = 1, ACC = FERRY_CH_ACC, K = FERRY_CH_CONST };
   static const chain_case cases[] = {
       {ferry_kernel_Sub, {FERRY_CH_SUB, X, Y, 0, 0, 0}, NULL, NULL},
       {ferry_kernel_Div, {FERRY_CH_DIV, K, ACC, 2.5f, 0, 0}, NULL, NULL},
@@ -897,31 +928,48 @@ START_TEST(test_chain_matches_kernels) {
       {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, K, -3.0f, 0, 0}, NULL, NULL},
       {ferry_kernel_Add, {FERRY_CH_ADD, Y, ACC, 0, 0, 0}, NULL, NULL},
   };
-  enum { N_OPS = sizeof cases / sizeof *cases };
-  for (int64_t n = 1; n <= 1037; n += 259) {
-    float *x = rand_floats(n, 11), *y = rand_floats(n, 12), *want = malloc((size_t)n * sizeof(float));
-    float *got = malloc((size_t)n * sizeof(float)), *acc = malloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) x[i] *= 8, y[i] = i % 97 == 5 ? NAN : i % 89 == 3 ? 0.0f : y[i] * 5;
-    ferry_chain_op ops[N_OPS];
-    for (int k = 0; k < N_OPS; k++) {
-      const chain_case *cc = &cases[k];
-      const float *src[2];
-      int opnd[2] = {cc->op.a, cc->op.b};
-      for (int j = 0; j < 2; j++)
-        src[j] = opnd[j] == X ? x : opnd[j] == Y ? y : opnd[j] == ACC ? acc : NULL;
-      kernel_step(cc, src[0], src[1], n, want);
-      memcpy(acc, want, (size_t)n * sizeof *acc);
-      ops[k] = cc->op;
-    }
-    const float *in[2] = {x, y};
-    int64_t half = n > 512 ? 512 : n;
-    ferry_chain_eval(ops, N_OPS, in, 0, half, got);
-    ferry_chain_eval(ops, N_OPS, in, half, n - half, got);
-    for (int64_t i = 0; i < n; i++)
-      ck_assert_msg((isnan(got[i]) && isnan(want[i])) || !memcmp(&got[i], &want[i], sizeof *got),
-                    "n %lld: element %lld: chain %a, kernels %a", (long long)n, (long long)i, got[i], want[i]);
-    free(x), free(y), free(want), free(got), free(acc);
-  }
+  chain_vs_kernels(cases, sizeof cases / sizeof *cases);
+}
+END_TEST
+
+/* Steps the evaluator runs two at a time: affine pairs (a step with a
+ * constant, then one of its result and a constant; the constant first
+ * where the order does not matter) and gates (x * HardSigmoid(x), x an
+ * input, either order); and neighbours that must not pair: a constant
+ * first in - or /, HardSigmoid of the accumulator then Mul(ACC, ACC),
+ * which squares the HardSigmoid. */
+START_TEST(test_chain_pairs) {
+  static const chain_case affine[] = {
+      {ferry_kernel_Mul, {FERRY_CH_MUL, X, K, 1.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, ACC, K, -0.25f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Sub, {FERRY_CH_SUB, ACC, K, 0.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, ACC, K, 3.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, K, ACC, 2.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, K, ACC, -0.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Div, {FERRY_CH_DIV, K, ACC, 2.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Sub, {FERRY_CH_SUB, K, ACC, 1.0f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, K, 0.75f, 0, 0}, NULL, NULL},
+  };
+  static const chain_case gate_y[] = {
+      {ferry_kernel_HardSigmoid, {FERRY_CH_HARDSIGMOID, Y, 0, 0, 0.2f, 0.5f}, "alpha", "beta"},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, Y, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Sub, {FERRY_CH_SUB, ACC, K, 0.125f, 0, 0}, NULL, NULL},
+  };
+  static const chain_case gate_x[] = {
+      {ferry_kernel_HardSigmoid, {FERRY_CH_HARDSIGMOID, X, 0, 0, 0.3f, 0.4f}, "alpha", "beta"},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, X, ACC, 0, 0, 0}, NULL, NULL},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, K, ACC, 0.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_Add, {FERRY_CH_ADD, ACC, K, 1.0f, 0, 0}, NULL, NULL},
+  };
+  static const chain_case squared[] = {
+      {ferry_kernel_Mul, {FERRY_CH_MUL, X, K, 0.5f, 0, 0}, NULL, NULL},
+      {ferry_kernel_HardSigmoid, {FERRY_CH_HARDSIGMOID, ACC, 0, 0, 0.25f, 0.5f}, "alpha", "beta"},
+      {ferry_kernel_Mul, {FERRY_CH_MUL, ACC, ACC, 0, 0, 0}, NULL, NULL},
+  };
+  chain_vs_kernels(affine, sizeof affine / sizeof *affine);
+  chain_vs_kernels(gate_y, sizeof gate_y / sizeof *gate_y);
+  chain_vs_kernels(gate_x, sizeof gate_x / sizeof *gate_x);
+  chain_vs_kernels(squared, sizeof squared / sizeof *squared);
 }
 END_TEST
 
@@ -977,6 +1025,7 @@ static Suite *suite(void) {
   tcase_add_test(t, test_parallel_chunks);
   tcase_add_test(t, test_variadic);
   tcase_add_test(t, test_chain_matches_kernels);
+  tcase_add_test(t, test_chain_pairs);
   suite_add_tcase(s, t);
   return s;
 }

@@ -10,6 +10,8 @@
  *              error bound, and against each other;
  *   prepacked  ferry_sgemm_pack_a / _pack_b + ferry_sgemm_ws_pre (A, B or
  *              both packed once) against the reference;
+ *   post       the epilogue's post map runs on every element exactly once,
+ *              on every path;
  *   epilogues  the micro-kernel's own store of full tiles (alpha, beta,
  *              bias per row, scalar, per column or full, Relu, Clip) and
  *              the tile path it leaves the rest to, over 1-3 k-blocks with
@@ -24,6 +26,8 @@
  *              other kernels) on the generic and the AVX2 variant; the
  *              same as FusedConv with Relu, Clip, HardSigmoid (folded
  *              into the depthwise epilogue), LeakyRelu and Tanh (after);
+ *              a kctx post map run by the GEMM and channel-block
+ *              depthwise paths, or left to the caller, right either way;
  *              depthwise with W and bias constant: its per-block
  *              constants made once, remade when the instruction set
  *              changes;
@@ -123,6 +127,14 @@ static void prod_make(prod *p, int64_t M, int64_t N, int64_t K) {
 
 static void prod_free(prod *p) { free(p->A), free(p->B), free(p->bias), free(p->want), free(p->scale); }
 
+/* The map test_gemm_post hands the GEMM: once is not twice, nor none. */
+static float post_f(float v) { return v * -3.0f + 0.5f; }
+static void post_map(const void *ctx, float *c, int64_t n) {
+  (void)ctx;
+  for (int64_t i = 0; i < n; i++) c[i] = post_f(c[i]);
+}
+static int post_on; /* prod_run passes post_map as the epilogue's post */
+
 /* C = relu(A*B + bias) with A and/or B prepacked (pack bits 1, 2). */
 static float *prod_run(const prod *p, int pack) {
   kf_call c;
@@ -131,6 +143,7 @@ static float *prod_run(const prod *p, int pack) {
   ferry_gemm_epi e;
   ferry_gemm_epi_init(&e);
   e.bias = p->bias, e.bias_rs = 1, e.bias_cs = 0, e.act.kind = FERRY_ACT_RELU;
+  if (post_on) e.post = post_map;
   float *C = malloc((size_t)(p->M * p->N > 0 ? p->M * p->N : 1) * sizeof *C);
   float *pa = malloc(ferry_sgemm_pack_a_size(p->M, p->K) * sizeof(float) + 64);
   float *pb = malloc(ferry_sgemm_pack_b_size(p->K, p->N) * sizeof(float) + 64);
@@ -173,6 +186,40 @@ START_TEST(test_gemm_isa_paths) {
                     "generic vs avx2 [%lld]: %.9g vs %.9g", (long long)j, got[0][j], got[1][j]);
     for (int i = 0; i < n; i++) free(got[i]);
     prod_free(&p);
+  }
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* The epilogue's post map: applied to every element of C exactly once,
+ * after the bias and Relu, on every path (both micro-kernels, serial and
+ * threaded drivers, edge tiles and narrow edges, k-blocks, column blocks,
+ * GEMV rows and columns, K = 0, prepacked operands): bit for bit the map
+ * of the same product without it. */
+START_TEST(test_gemm_post) {
+  rng = 2468;
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t s = 0; s < N_SIZES; s++) {
+      prod p;
+      prod_make(&p, SIZES[s][0], SIZES[s][1], SIZES[s][2]);
+      for (int pack = 0; pack <= 3; pack++) {
+        post_on = 0;
+        float *plain = prod_run(&p, pack);
+        post_on = 1;
+        float *got = prod_run(&p, pack);
+        post_on = 0;
+        for (int64_t j = 0; j < p.M * p.N; j++) {
+          float want = post_f(plain[j]);
+          ck_assert_msg(!memcmp(&got[j], &want, sizeof want), "%s pack%d %lldx%lldx%lld [%lld]: %a, want %a", names[i],
+                        pack, (long long)p.M, (long long)p.N, (long long)p.K, (long long)j, got[j], want);
+        }
+        free(plain), free(got);
+      }
+      prod_free(&p);
+    }
   }
   ck_assert(ferry_gemm_use_isa("auto"));
 }
@@ -366,6 +413,10 @@ static void *persist_cb(ferry_kctx *k, size_t bytes, int *fresh) {
  * W (bit 1), and the bias too with 6. */
 static uint64_t cur_const_in = 2;
 
+/* conv2_run hands the kernel post_map as kctx post (else the kernel's
+ * post_done of the last run). */
+static int cur_post, last_post_done;
+
 /* FusedConv's activation for conv2_run (NULL: plain Conv) and its params. */
 static const char *cur_act;
 static float cur_act_p[2];
@@ -390,6 +441,7 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   double *Y = malloc((size_t)ny * sizeof *Y), *S = malloc((size_t)ny * sizeof *S);
   conv2_ref(c, X, W, B, Y, S);
   for (int64_t i = 0; cur_act && i < ny; i++) Y[i] = act_ref(Y[i]), S[i] += 1; /* the 1: HardSigmoid's b */
+  for (int64_t i = 0; cur_post && i < ny; i++) Y[i] = Y[i] * -3.0 + 0.5, S[i] *= 3;
   kf_call k;
   kf_init(&k, 11);
   k.k.parallel = kf_chunky_parallel;
@@ -403,8 +455,11 @@ static void conv2_run(const conv2 *c, const float *X, const float *W, const floa
   kf_attr_ints(&k, "pads", 4, (int64_t[]){c->p, c->p, c->p, c->p});
   kf_attr_int(&k, "group", c->G);
   if (cur_act) kf_attr_string(&k, "activation", cur_act), kf_attr_floats(&k, "activation_params", 2, cur_act_p);
+  if (cur_post) k.k.post = post_map;
   int rc = kf_run(&k, cur_act ? ferry_kernel_FusedConv : ferry_kernel_Conv);
   ck_assert_msg(rc == FERRY_OK, "%s: %s", what, k.k.err);
+  last_post_done = k.k.post_done;
+  if (cur_post && !k.k.post_done) post_map(NULL, k.out[0].data, ny); /* as the executor does */
   char msg[200];
   snprintf(msg, sizeof msg, "%s: N%lld C%lld M%lld G%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld", what, (long long)c->N,
            (long long)c->C, (long long)c->M, (long long)c->G, (long long)c->H, (long long)c->W, (long long)c->kh,
@@ -519,6 +574,42 @@ START_TEST(test_depthwise_persist) {
     free(fp.buf), free(W), free(B);
   }
   cur_act = NULL, cur_const_in = 2;
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
+/* Conv with a kctx post map: the GEMM paths (1x1, im2col, groups,
+ * batches) and the channel-block depthwise run it on what they write and
+ * say so (post_done); the others (Winograd, the padded-copy depthwise)
+ * leave it to the caller; the result is right either way. */
+START_TEST(test_conv_post) {
+  rng = 3030;
+  static const struct {
+    conv2 c;
+    int runs_post; /* 1: the kernel must run it itself, -1: either */
+  } cases[] = {
+      {{1, 16, 24, 1, 9, 11, 1, 1, 1, 1, 0}, 1},   {{2, 3, 8, 1, 13, 17, 3, 3, 2, 1, 1}, 1},
+      {{1, 8, 6, 2, 10, 10, 3, 3, 1, 1, 1}, 1},    {{1, 9, 9, 9, 14, 14, 3, 3, 1, 1, 1}, 1},
+      {{2, 12, 12, 12, 7, 7, 5, 5, 2, 1, 2}, 1},   {{1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1}, -1},
+      {{1, 4, 4, 4, 9, 8, 3, 3, 1, 2, 2}, -1},     {{1, 5, 5, 5, 1, 1, 1, 1, 1, 1, 0}, -1},
+  };
+  const char *names[2];
+  int n = isas(names);
+  cur_post = 1, cur_act = "Clip", cur_act_p[0] = -0.5f, cur_act_p[1] = 0.75f;
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+      const conv2 *c = &cases[ci].c;
+      float *X = rnd_fill(c->N * c->C * c->H * c->W), *W = rnd_fill(c->M * c->C / c->G * c->kh * c->kw);
+      float *B = rnd_fill(c->M);
+      char what[64];
+      snprintf(what, sizeof what, "conv + post (%s)", names[i]);
+      conv2_run(c, X, W, B, NULL, what);
+      if (cases[ci].runs_post > 0) ck_assert_msg(last_post_done, "%s: case %zu left the post map", what, ci);
+      free(X), free(W), free(B);
+    }
+  }
+  cur_post = 0, cur_act = NULL;
   ck_assert(ferry_gemm_use_isa("auto"));
 }
 END_TEST
@@ -834,6 +925,7 @@ int main(void) {
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_gemm_isa_paths);
   tcase_add_test(t, test_gemm_prepacked);
+  tcase_add_test(t, test_gemm_post);
   tcase_add_test(t, test_gemm_epilogues);
   tcase_add_test(t, test_matmul_gemm_prepacked_b);
   suite_add_tcase(s, t);
@@ -844,6 +936,7 @@ int main(void) {
   tcase_add_test(t, test_depthwise);
   tcase_add_test(t, test_depthwise_fused);
   tcase_add_test(t, test_depthwise_persist);
+  tcase_add_test(t, test_conv_post);
   tcase_add_test(t, test_conv_winograd);
   suite_add_tcase(s, t);
   t = tcase_create("clamps");

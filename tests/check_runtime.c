@@ -423,14 +423,15 @@ static ferry_session *open_fusion(const char *path, int no_fusion, ferry_host_mo
 }
 
 /* PaddleOCR det (HardSigmoid, Mul, Mul, Add runs after its Convs): the
- * chains the planner fuses give exactly the unfused outputs, in fewer
- * steps. */
+ * chains the planner fuses, and those it then fuses onto the Convs before
+ * them (24: the kernels run them as kctx post), give exactly the unfused
+ * outputs, in fewer steps (54 from the chains alone). */
 START_TEST(chains_match_unfused) {
   static const struct {
     const char *onnx, *bundle;
     int64_t dims[4];
     int rank, min_fused;
-  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 40}};
+  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 70}};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     ferry_err err = {0};
     const char *path = tpath(cases[c].bundle);

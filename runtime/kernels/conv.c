@@ -601,6 +601,10 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   e.bias = bias, e.bias_rs = 1, e.bias_cs = 0;
   if (act) e.act = *act;
   if (!g->N || !g->M || !g->out_size) return FERRY_OK;
+  /* the executor's fused map (kctx post), in the paths that run it: the
+   * GEMM's and the channel-block depthwise, writing straight to output 0 */
+  ferry_gemm_epi ep = e;
+  if (k->post && Y == (float *)k->out[0].data) ep.post = k->post, ep.post_ctx = k->post_ctx;
   win2 v;
   int two_d = as_2d(g, &v);
   if (g->Cg == 1 && two_d) {
@@ -616,7 +620,9 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
       j.consts = dwc_persist(k, &j, lanes, w_const && (!bias || b_const));
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;
+      j.e = &ep;
       k->parallel(k, j.n_slots, dwc, &j);
+      k->post_done = ep.post != NULL;
       return FERRY_OK;
     }
     if (dw_pad_setup(&j, g->N * g->M)) {
@@ -645,11 +651,12 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
       im2col ic = {g, v, x};
       ferry_gemm_b B = {{x, g->in_size, 1}, NULL, NULL};
       if (!is_pointwise(g)) B.pack = two_d ? pack_im2col_2d : pack_im2col_nd, B.ctx = &ic;
-      e.bias = bias ? bias + gi * g->Mg : NULL;
+      ep.bias = bias ? bias + gi * g->Mg : NULL;
       ferry_gemm_pre pre = {pw ? pw + (size_t)gi * per : NULL, NULL, 0};
       ferry_sgemm_ws_pre(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
-                         Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &e, ws, &pre);
+                         Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &ep, ws, &pre);
     }
+  k->post_done = ep.post != NULL;
   return FERRY_OK;
 }
 

@@ -234,6 +234,8 @@ DW_ATTR static void DW_FN(dwc_band)(const dwjob *j, const float *P, const DW_V *
   if (flat) DW_FN(dwc_unpack)(j, T, nch, y, oh0 * OW, (oh1 - oh0) * OW);
   for (int64_t oh = oh0; j->e_after && oh < oh1; oh++)
     for (int64_t c = 0; c < nch; c++) ferry_gemm_epi_row(j->e, m0 + c, 0, OW, y + oh * OW + c * j->g->out_size);
+  for (int64_t c = 0; j->e->post && c < nch; c++) /* the executor's fused map, while the rows are in cache */
+    j->e->post(j->e->post_ctx, y + c * j->g->out_size + oh0 * OW, (oh1 - oh0) * OW);
 }
 
 /* Slots s in [begin, end): each takes its share of the (image, channel

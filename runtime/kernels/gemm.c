@@ -698,6 +698,11 @@ static void expand_b(const float *bp, int64_t bs, int64_t kc, int nr, float *bx)
     }
 }
 
+/* e->post on rows [i0, i1) of c (row stride ldc), n columns each. */
+static void post_rows(const ferry_gemm_epi *e, float *c, int64_t ldc, int64_t i0, int64_t i1, int64_t n) {
+  for (int64_t i = i0; n > 0 && i < i1; i++) e->post(e->post_ctx, c + i * ldc, n);
+}
+
 /* Rows [i_begin, i_end) x B panels [q_begin, q_end) of the current block;
  * pa holds the A panels from row ia0 for this k-block. Tiles of full
  * width go straight to C from the micro-kernel where it does the epilogue. */
@@ -737,6 +742,8 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
       store_tile(g, t, i0, j, mr, nr);
     }
   }
+  if (g->last && g->e->post) post_rows(g->e, g->C + g->j0 + q_begin * NR, g->ldc, i_begin, min64(i_end, g->M),
+                                       min64(g->nc, q_end * NR) - q_begin * NR);
 }
 
 /* ---- GEMV: one row or one column of C ---- */
@@ -835,9 +842,11 @@ static void gemv_range(const gemv *g, int64_t t0, int64_t t1) {
       g->y[(t0 + t) * g->ys] = buf[t];
       ferry_gemm_epi_row(g->e, t0 + t, 0, 1, &g->y[(t0 + t) * g->ys]);
     }
+    if (g->e->post) post_rows(g->e, g->y, g->ys, t0, t0 + n, 1);
   } else {
     memcpy(g->y + t0, buf, (size_t)n * sizeof *buf);
     ferry_gemm_epi_row(g->e, 0, t0, n, g->y + t0);
+    if (g->e->post) g->e->post(g->e->post_ctx, g->y + t0, n);
   }
 }
 
@@ -876,6 +885,7 @@ static void zero_k(int64_t M, int64_t N, float *C, int64_t ldc, const ferry_gemm
     memset(C + i * ldc, 0, (size_t)N * sizeof *C);
     ferry_gemm_epi_row(e, i, 0, N, C + i * ldc);
   }
+  if (e->post) post_rows(e, C, ldc, 0, M, N);
 }
 
 size_t ferry_sgemm_work(int64_t M, int64_t N, int64_t K) {

@@ -61,6 +61,14 @@ typedef struct ferry_gemm_epi {
   const float *bias; /* NULL: none; element (i, j) at bias[i*bias_rs + j*bias_cs] */
   int64_t bias_rs, bias_cs;
   ferry_act act;
+  /* NULL, or an element-wise map the products run on every finished
+   * stretch of C in place, after all of the above and while it is still in
+   * cache: post(post_ctx, c, n) maps c[0..n), part of one row, once per
+   * element; called concurrently on disjoint stretches (ferry_kctx post:
+   * the executor's chains fused onto a Conv). ferry_gemm_epi_row does not
+   * call it. */
+  void (*post)(const void *ctx, float *c, int64_t n);
+  const void *post_ctx;
 } ferry_gemm_epi;
 
 /* alpha 1, beta 1, no bias, no activation. */
