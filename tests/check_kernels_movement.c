@@ -12,6 +12,7 @@
  *              DepthToSpace / SpaceToDepth round trips;
  *   edges      Slice clamping and INT64 bounds, Pad modes, Split
  *              num_outputs, Resize antialias / tf_crop / float16 / uint8 /
+ *              nearest 2x rows (doubling vectors, copied rows) /
  *              opset 10, data-dependent outputs through set_output, Col2Im
  *              overlap, generators; kernels split by a chunking parallel()
  *              agree with inline runs.
@@ -757,6 +758,41 @@ START_TEST(test_resize_edges) {
 }
 END_TEST
 
+/* Nearest 2x upsampling (an FPN neck's: asymmetric, floor) on rows long
+ * enough for the doubling vectors and their tail, every second output row
+ * a copy of the one before; then 3x along rows and 2x down, where the
+ * columns go one by one; each element against in[.][.][i / s][j / s]. */
+START_TEST(test_resize_nearest_rows) {
+  static const int64_t shapes[][5] = {{2, 3, 5, 13, 2}, {1, 2, 4, 8, 2}, {1, 1, 3, 1, 2}, {1, 2, 3, 7, 3}};
+  for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+    int64_t N = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], sc = shapes[t][4];
+    int64_t OH = H * 2, OW = W * sc, n = N * C * H * W;
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)i * 0.5f - 7;
+    kf_call c;
+    kf_init(&c, 13);
+    kf_in(&c, FERRY_F32, 4, D(N, C, H, W), x);
+    kf_in(&c, 0, 0, NULL, NULL);
+    kf_in(&c, FERRY_F32, 1, D(4), F(1, 1, 2, (float)sc));
+    kf_out(&c, FERRY_F32, 4, D(N, C, OH, OW));
+    kf_attr_string(&c, "mode", "nearest");
+    kf_attr_string(&c, "coordinate_transformation_mode", "asymmetric");
+    kf_attr_string(&c, "nearest_mode", "floor");
+    ck_ok(&c, ferry_kernel_Resize, "Resize nearest rows");
+    const float *y = c.out[0].data;
+    for (int64_t p = 0; p < N * C; p++)
+      for (int64_t i = 0; i < OH; i++)
+        for (int64_t j = 0; j < OW; j++) {
+          float got = y[(p * OH + i) * OW + j], want = x[(p * H + i / 2) * W + j / sc];
+          ck_assert_msg(got == want, "shape %zu: [%lld][%lld][%lld] = %g, want %g", t, (long long)p, (long long)i,
+                        (long long)j, got, want);
+        }
+    kf_free(&c);
+    free(x);
+  }
+}
+END_TEST
+
 START_TEST(test_col2im) {
   float ones[16];
   for (int i = 0; i < 16; i++) ones[i] = 1;
@@ -936,6 +972,7 @@ static Suite *movement_suite(void) {
   tcase_add_test(c, test_split_and_shapes);
   tcase_add_test(c, test_data_dependent);
   tcase_add_test(c, test_resize_edges);
+  tcase_add_test(c, test_resize_nearest_rows);
   tcase_add_test(c, test_col2im);
   tcase_add_test(c, test_threads);
   tcase_add_test(c, test_generators);
