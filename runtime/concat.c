@@ -94,10 +94,7 @@ int rt_concat_elide(rt_graph *g, rt_plan *p, int *at_node) {
     step_to[i] = drop[i] ? w - 1 : w; /* a dropped step's frees (its parts') go to the step before */
     if (!drop[i]) p->steps[w++] = p->steps[i];
   }
-  for (int n = 0; n < g->bg->n_nodes; n++)
-    if (at_node[n] >= 0) at_node[n] = step_to[at_node[n]];
-  p->n_steps = w;
-  free(step_to);
+  rt_plan_compact(g, p, at_node, step_to, w);
   free(whole);
   free(drop);
   return 0;

@@ -91,9 +91,6 @@ int rt_bias_fuse(rt_graph *g, rt_plan *p, int *at_node) {
     }
     p->steps[w++] = st;
   }
-  for (int n = 0; n < g->bg->n_nodes; n++)
-    if (at_node[n] >= 0) at_node[n] = step_to[at_node[n]];
-  p->n_steps = w;
-  free(step_to);
+  rt_plan_compact(g, p, at_node, step_to, w);
   return 0;
 }

@@ -435,6 +435,13 @@ static int plan_arena(pctx *c) {
 
 /* ---- plans ---- */
 
+void rt_plan_compact(const rt_graph *g, rt_plan *p, int *at_node, int *step_to, int n_steps) {
+  for (int n = 0; n < g->bg->n_nodes; n++)
+    if (at_node[n] >= 0) at_node[n] = step_to[at_node[n]];
+  p->n_steps = n_steps;
+  free(step_to);
+}
+
 static void plan_free(rt_plan *p) {
   if (!p) return;
   free(p->sig);

@@ -176,6 +176,10 @@ void rt_dimops(ferry_dimops *d, int *err);
 /* The plan for the current inputs and outer values in g->vals (cached). */
 rt_plan *rt_plan_get(rt_graph *g, ferry_err *err);
 void rt_plans_free(rt_graph *g);
+/* After a fusion pass rewrote p's steps into its first n_steps: points
+ * at_node (node -> step) through step_to (old step -> new) and frees
+ * step_to. */
+void rt_plan_compact(const rt_graph *g, rt_plan *p, int *at_node, int *step_to, int n_steps);
 /* Runs node ni's shape rule on the current views (content from their data);
  * fills out[] (FERRY_MAX(8, n_outputs) entries). */
 int rt_shape_node(rt_graph *g, int ni, ferry_sval *out, int n_out_cap, ferry_err *err);
