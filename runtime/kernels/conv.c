@@ -378,9 +378,10 @@ typedef struct dwjob {
   int64_t OWr, n_slots;
   size_t slot_floats;
   float *slots;
-  int e_after; /* the epilogue runs after each row (not folded into dw_epi) */
+  int e_after; /* the epilogue runs on the written rows (not folded into dw_epi) */
   /* the channel-block path (conv_dwc.h): per slot P, a band of input rows
-   * [rows][Wp][lanes], a zeroed slack, then T, one output row [OW][lanes] */
+   * [rows][Wp][lanes], a zeroed slack, then T, one output row [OW][lanes]
+   * (rows narrower than the lanes: the band's rows one after another) */
   int64_t Wp, band;
   size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it */
   const float *consts;              /* every block's dwc_consts, or NULL: each task makes its own */
