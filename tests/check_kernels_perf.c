@@ -151,7 +151,7 @@ static float *prod_run(const prod *p, int pack) {
   ferry_gemm_b B = {{p->B, p->N, 1}, NULL, NULL};
   if (pack & 1) ferry_sgemm_pack_a(p->M, p->K, A, pa);
   if (pack & 2) ferry_sgemm_pack_b(p->K, p->N, B.m, pb);
-  ferry_gemm_pre pre = {pack & 1 ? pa : NULL, pack & 2 ? pb : NULL};
+  ferry_gemm_pre pre = {pack & 1 ? pa : NULL, pack & 2 ? pb : NULL, 0};
   float *ws = malloc(ferry_sgemm_ws_size(p->M, p->N, p->K) * sizeof(float) + 64);
   ferry_sgemm_ws_pre(&c.k, p->M, p->N, p->K, A, &B, C, p->N, &e, ws, &pre);
   free(ws), free(pa), free(pb);

@@ -1581,7 +1581,7 @@ START_TEST(test_fuse_attention_where) {
     ck_assert_str_eq(m->graph->values[a->inputs[3]].name, "mask");
     ck_assert(ferry_node_attr(a, "scale")->f == 0.5f);
     ck_assert(ferry_node_attr(a, "mask_fill")->f == -3.4028234663852886e38f);
-    ck_assert_int_eq(ferry_node_attr(a, "mask_keep")->i, !fill_first != not_mask); /* scores as X: kept where true */
+    ck_assert_int_eq(ferry_node_attr(a, "mask_keep")->i, (!fill_first) != not_mask); /* scores as X: kept where true */
     ferry_model_free(m);
   }
   ferry_model *m = attention_where_model(true, false, false); /* a fill that is not a constant */
