@@ -36,7 +36,9 @@ struct rt_chain {
   ferry_chain_op ops[CHAIN_MAX_OPS];
   int in[FERRY_CH_MAX_IN]; /* value slots of the chain's input tensors */
   int out[1];
+  int self;                /* fused onto a Conv: the input that is the Conv's output */
 };
+_Static_assert(RT_POST_MAX_IN == FERRY_CH_MAX_IN, "rt_post holds every input of a chain");
 
 /* ---- matching ---- */
 
@@ -158,7 +160,7 @@ static int match(matcher *mt, int i) {
 
 int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node) {
   int *step_to = malloc(((size_t)p->n_steps + 1) * sizeof *step_to), w = 0;
-  p->chains = calloc((size_t)p->n_steps / 2 + 1, sizeof *p->chains);
+  p->chains = calloc((size_t)p->n_steps + 1, sizeof *p->chains); /* runs of 2+, then single steps onto Convs */
   if (!step_to || !p->chains) {
     free(step_to);
     return -1;
@@ -184,15 +186,17 @@ int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node) {
 }
 
 /* ---- chains onto Convs ----
- * A chain whose only tensor input is the output of the Conv step right
- * before it (PaddleOCR det's HardSigmoid, Mul, Mul, Add after each Conv)
- * still reads that output back from memory once. Fused onto the Conv,
- * the chain runs as the kernel's kctx post on each stretch of output the
- * kernel has just written (the GEMM's finished tiles, the depthwise
- * kernel's rows), while it is in cache, and the Conv writes the chain's
- * output value; the Conv's own output is never allocated. Kernel paths
- * without the hook leave it to the executor, which maps the whole output
- * after the kernel: the same floats either way. */
+ * A chain (or a single element-wise step) reading the output of the Conv
+ * step right before it, which nothing else reads, still reads that output
+ * back from memory: 13 MB at PaddleOCR det's first layers (HardSigmoid,
+ * Mul, Mul, Add after each Conv; Add(Conv, .) in its neck). Fused onto the
+ * Conv, the chain runs as the kernel's kctx post on each stretch of output
+ * the kernel has just written (the GEMM's finished tiles, the depthwise
+ * kernel's rows), while it is in cache, reading its other inputs at the
+ * same offsets, and the Conv writes the chain's output value; the Conv's
+ * own output is never allocated. Kernel paths without the hook leave it to
+ * the executor, which maps the whole output after the kernel: the same
+ * floats either way. */
 
 static int is_conv(const rt_node *nd) {
   const ferry_bnode *bn = nd->bn;
@@ -201,18 +205,30 @@ static int is_conv(const rt_node *nd) {
   return !strcmp(bn->domain.s, "com.microsoft") && !strcmp(bn->op.s, "FusedConv");
 }
 
-/* Whether chain step ch_at of p takes the output of Conv step ch_at - 1
- * as its one tensor input, and nothing else reads that output. */
-static int conv_feeds_chain(const rt_graph *g, const rt_plan *p, const int *at_node, int ch_at) {
-  const rt_step *cv = &p->steps[ch_at - 1], *cs = &p->steps[ch_at];
-  const rt_chain *ch = cs->chain;
-  if (!ch || cv->chain || cv->post || cv->dynamic || cv->n_out != 1 || !is_conv(&g->nodes[cv->node])) return 0;
+/* The chain of step at (a chain step, or one element-wise step made a
+ * chain of one in p->chains) when it reads the output of Conv step at - 1
+ * and nothing else does; NULL otherwise. */
+static rt_chain *conv_feeds(const rt_graph *g, rt_plan *p, const int *at_node, int at) {
+  const rt_step *cv = &p->steps[at - 1], *cs = &p->steps[at];
+  if (cv->chain || cv->post || cv->dynamic || cv->n_out != 1 || !is_conv(&g->nodes[cv->node])) return NULL;
   int y = cv->out[0];
-  if (y < 0 || ch->n_in != 1 || ch->in[0] != y) return 0;
-  const rt_value *val = &g->values[y];
-  if (val->die >= g->bg->n_nodes || at_node[val->die] != ch_at) return 0; /* a graph output, or read later */
+  if (y < 0 || g->values[y].die >= g->bg->n_nodes || at_node[g->values[y].die] != at) return NULL; /* read later */
+  rt_chain *ch = (rt_chain *)(uintptr_t)cs->chain;
+  if (!ch) { /* one step: a chain of one, kept only if it fuses */
+    matcher mt = {.g = g, .p = p};
+    if (match(&mt, at) != at || mt.ch.n_ops != 1) return NULL;
+    ch = &p->chains[p->n_chains];
+    *ch = mt.ch;
+    ch->out[0] = g->nodes[cs->node].bn->outputs[0];
+  }
+  ch->self = -1;
+  for (int k = 0; k < ch->n_in; k++)
+    if (ch->in[k] == y) ch->self = k;
   const rt_vplan *vy = &p->v[y], *vz = &p->v[ch->out[0]];
-  return vy->known && vz->known && vy->view.dtype == FERRY_F32 && same_shape(&vy->view, &vz->view);
+  if (ch->self < 0 || !vy->known || !vz->known || vy->view.dtype != FERRY_F32 || !same_shape(&vy->view, &vz->view))
+    return NULL;
+  if (!cs->chain) p->n_chains++;
+  return ch;
 }
 
 int rt_chains_onto_convs(rt_graph *g, rt_plan *p, int *at_node) {
@@ -220,10 +236,11 @@ int rt_chains_onto_convs(rt_graph *g, rt_plan *p, int *at_node) {
   if (!step_to) return -1;
   for (int i = 0; i < p->n_steps; i++) {
     rt_step st = p->steps[i];
+    const rt_chain *ch = i + 1 < p->n_steps ? conv_feeds(g, p, at_node, i + 1) : NULL;
     step_to[i] = w;
-    if (i + 1 < p->n_steps && conv_feeds_chain(g, p, at_node, i + 1)) {
-      st.post = p->steps[i + 1].chain;
-      st.out = st.post->out;
+    if (ch) {
+      st.post = ch;
+      st.out = ch->out;
       step_to[++i] = w;
     }
     p->steps[w++] = st;
@@ -255,19 +272,28 @@ void rt_chain_run(rt_graph *g, const rt_step *st) {
   ferry_pool_run(g->model->pool, (j.numel + CHAIN_TASK - 1) / CHAIN_TASK, chain_task, &j);
 }
 
-void rt_chain_post(const void *chain, float *y, int64_t n) {
-  const rt_chain *ch = chain;
-  const float *in[1] = {y}; /* its one input is the Conv's output: y, in place */
-  ferry_chain_eval(ch->ops, ch->n_ops, in, 0, n, y);
+void rt_chain_post_bind(const rt_graph *g, const rt_chain *ch, float *out, rt_post *pc) {
+  pc->ch = ch, pc->base = out;
+  for (int k = 0; k < ch->n_in; k++) pc->in[k] = k == ch->self ? out : g->vals[ch->in[k]].data;
 }
+
+void rt_chain_post(const void *ctx, float *y, int64_t n) {
+  const rt_post *pc = ctx; /* y is part of the output, which is the Conv's output: mapped in place */
+  ferry_chain_eval(pc->ch->ops, pc->ch->n_ops, pc->in, y - pc->base, n, pc->base);
+}
+
+typedef struct post_job {
+  const rt_post *pc;
+  int64_t numel;
+} post_job;
 
 static void post_task(void *arg, int64_t begin, int64_t end) {
-  const chain_job *j = arg;
+  const post_job *j = arg;
   int64_t i0 = begin * CHAIN_TASK, i1 = end * CHAIN_TASK < j->numel ? end * CHAIN_TASK : j->numel;
-  rt_chain_post(j->ch, j->out + i0, i1 - i0);
+  rt_chain_post(j->pc, j->pc->base + i0, i1 - i0);
 }
 
-void rt_chain_post_all(rt_graph *g, const rt_chain *ch, float *y, int64_t n) {
-  chain_job j = {.ch = ch, .out = y, .numel = n};
+void rt_chain_post_all(rt_graph *g, const rt_post *pc, int64_t n) {
+  post_job j = {pc, n};
   ferry_pool_run(g->model->pool, (n + CHAIN_TASK - 1) / CHAIN_TASK, post_task, &j);
 }

@@ -332,11 +332,15 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
                   .sctx = &x.sc, .scratch = k_scratch, .set_output = k_set_output, .set_items = k_set_items,
                   .run_graph = k_run_graph,
                   .parallel = k_parallel, .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
-  if (st->post) k.post = rt_chain_post, k.post_ctx = st->post; /* a chain fused onto it (chain.c) */
+  rt_post pc;
+  if (st->post) { /* a chain fused onto it (chain.c) */
+    rt_chain_post_bind(g, st->post, g->kout[0].data, &pc);
+    k.post = rt_chain_post, k.post_ctx = &pc;
+  }
   char lb[300];
   double t0 = clock_start(g->model);
   int rc = st->kernel(&k);
-  if (!rc && st->post && !k.post_done) rt_chain_post_all(g, st->post, g->kout[0].data, g->kout[0].numel);
+  if (!rc && st->post && !k.post_done) rt_chain_post_all(g, &pc, g->kout[0].numel);
   clock_stop(g, st, t0);
   if (rc) return ferry_fail(err, rc, "%s: %s", rt_node_label(g, st->node, lb, sizeof lb), k.err[0] ? k.err : "kernel failed");
   for (int i = 0; i < st->n_out; i++) {

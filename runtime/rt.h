@@ -205,13 +205,22 @@ int rt_concat_elide(rt_graph *g, rt_plan *p, int *at_node);
 int rt_chains_fuse(rt_graph *g, rt_plan *p, int *at_node);
 /* Runs chain step st on the views exec.c gathered (g->kin, g->kout). */
 void rt_chain_run(rt_graph *g, const rt_step *st);
-/* Fuses chains whose one tensor input is the output of the Conv step just
- * before them onto that step (its kernel runs them as kctx post). */
+/* Fuses chains, and single element-wise steps, that read the output of
+ * the Conv step just before them onto that step (its kernel runs them as
+ * kctx post). */
 int rt_chains_onto_convs(rt_graph *g, rt_plan *p, int *at_node);
-/* kctx post for a chain fused onto a step: maps y[0..n) in place. */
-void rt_chain_post(const void *chain, float *y, int64_t n);
-/* The same over a whole output, on the model's threads (the kernel did not). */
-void rt_chain_post_all(rt_graph *g, const rt_chain *ch, float *y, int64_t n);
+/* A chain fused onto a step, bound to one run: the output and every input. */
+#define RT_POST_MAX_IN 8
+typedef struct rt_post {
+  const rt_chain *ch;
+  float *base;                       /* the step's output 0 */
+  const float *in[RT_POST_MAX_IN];   /* the chain's inputs (the Conv's own: base) */
+} rt_post;
+void rt_chain_post_bind(const rt_graph *g, const rt_chain *ch, float *out, rt_post *pc);
+/* kctx post (post_ctx: an rt_post): maps y[0..n), part of the output, in place. */
+void rt_chain_post(const void *ctx, float *y, int64_t n);
+/* The same over the whole output, on the model's threads (the kernel did not). */
+void rt_chain_post_all(rt_graph *g, const rt_post *pc, int64_t n);
 
 /* ---- exec.c ---- */
 

@@ -422,16 +422,21 @@ static ferry_session *open_fusion(const char *path, int no_fusion, ferry_host_mo
   return s;
 }
 
-/* PaddleOCR det (HardSigmoid, Mul, Mul, Add runs after its Convs): the
- * chains the planner fuses, and those it then fuses onto the Convs before
- * them (24: the kernels run them as kctx post), give exactly the unfused
- * outputs, in fewer steps (54 from the chains alone). */
+/* Fused element-wise chains, and chains and single element-wise steps
+ * fused onto the Conv before them (the kernel runs them as kctx post),
+ * give exactly the unfused outputs, in at least min_fused fewer steps:
+ * PaddleOCR det's HardSigmoid, Mul, Mul, Add runs after its Convs (54
+ * steps from the chains alone, 24 more onto Convs); resnet18's Add(Conv,
+ * x) + Relu (a chain with a second input: 8 + 8); mobilenet_v2's residual
+ * Add(Conv, x), a single step (10). */
 START_TEST(chains_match_unfused) {
   static const struct {
     const char *onnx, *bundle;
     int64_t dims[4];
     int rank, min_fused;
-  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 70}};
+  } cases[] = {{"npm/ch_PP-OCRv4_det_infer.onnx", "det.ferry", {1, 3, 96, 128}, 4, 70},
+               {"resnet18.onnx", "resnet18.fusion.ferry", {1, 3, 224, 224}, 4, 16},
+               {"mobilenet_v2.onnx", "mobilenet_v2.fusion.ferry", {1, 3, 224, 224}, 4, 10}};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     ferry_err err = {0};
     const char *path = tpath(cases[c].bundle);
