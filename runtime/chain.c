@@ -213,7 +213,7 @@ static rt_chain *conv_feeds(const rt_graph *g, rt_plan *p, const int *at_node, i
   if (cv->chain || cv->post || cv->dynamic || cv->n_out != 1 || !is_conv(&g->nodes[cv->node])) return NULL;
   int y = cv->out[0];
   if (y < 0 || g->values[y].die >= g->bg->n_nodes || at_node[g->values[y].die] != at) return NULL; /* read later */
-  rt_chain *ch = (rt_chain *)(uintptr_t)cs->chain;
+  rt_chain *ch = cs->chain ? &p->chains[cs->chain - p->chains] : NULL;
   if (!ch) { /* one step: a chain of one, kept only if it fuses */
     matcher mt = {.g = g, .p = p};
     if (match(&mt, at) != at || mt.ch.n_ops != 1) return NULL;

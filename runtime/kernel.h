@@ -106,8 +106,9 @@ struct ferry_kctx {
    * nothing (test harnesses): kernels then work without. */
   void *(*persist)(ferry_kctx *k, size_t bytes, int *fresh);
   /* NULL, or an element-wise map the executor fused onto float32 output 0
-   * (runtime/chain.c: a chain of activations and constant affine steps
-   * after a Conv): a kernel may run it in place on stretches of the output
+   * (runtime/chain.c: a chain of element-wise steps after a Conv, which
+   * may also read other tensors of the output's shape at the same
+   * offsets): a kernel may run it in place on stretches of the output
    * as it finishes them, post(post_ctx, y, n) mapping y[0..n) (once per
    * element; safe from several threads on disjoint stretches), and then
    * sets post_done; when it does not, the executor maps the whole output

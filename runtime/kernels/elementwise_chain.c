@@ -175,11 +175,10 @@ void ferry_chain_eval(const ferry_chain_op *ops, int n_ops, const float *const *
     for (int k = 0; k < n_ops;) {
       int pk = k + 1 < n_ops ? pair_kind(&ops[k], &ops[k + 1]) : 0, next = k + 1 + (pk != 0);
       float *y = next < n_ops ? acc : out + i0 + b;
-      const float *x = operand(pk == 1 ? src_of(&ops[k]) : ops[k].a, in, i0 + b, acc);
       if (pk == 1)
-        affine(&ops[k], &ops[k + 1], x, y, m);
+        affine(&ops[k], &ops[k + 1], operand(src_of(&ops[k]), in, i0 + b, acc), y, m);
       else if (pk == 2)
-        gate(&ops[k], x, y, m);
+        gate(&ops[k], operand(ops[k].a, in, i0 + b, acc), y, m);
       else
         step(&ops[k], in, i0 + b, acc, y, m);
       k = next;
