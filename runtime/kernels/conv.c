@@ -253,18 +253,18 @@ static void pack_run(const win2 *v, const float *xc, const cseg *sg, int64_t kdh
   int64_t ih = sg->ih + kdh, iw0 = sg->iw + kdw;
   int n = sg->n;
   if (ih < 0 || ih >= v->H) {
-    memset(d, 0, (size_t)n * sizeof *d);
+    f32_zero(d, n);
     return;
   }
   const float *row = xc + ih * v->W;
   if (v->sw == 1) {
     int lo = iw0 >= 0 ? 0 : (int)(-iw0 < n ? -iw0 : n);
     int hi = iw0 + n <= v->W ? n : (int)(v->W - iw0 > lo ? v->W - iw0 : lo);
-    if (lo) memset(d, 0, (size_t)lo * sizeof *d);
+    f32_zero(d, lo);
     int jj = lo;
     for (; jj + 4 <= hi; jj += 4) f32x4_store(d + jj, f32x4_load(row + iw0 + jj));
     for (; jj < hi; jj++) d[jj] = row[iw0 + jj];
-    if (hi < n) memset(d + hi, 0, (size_t)(n - hi) * sizeof *d);
+    f32_zero(d + hi, n - hi);
     return;
   }
   int jj = 0;
@@ -299,7 +299,7 @@ static void pack_cell(const im2col *ic, const int64_t *coff, const int64_t *kdh,
   }
   for (int64_t p = 0; p < pn; p++, d += NR) {
     const float *xc = ic->x + coff[p];
-    if (nr < NR) memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
+    f32_zero(d + nr, NR - nr);
     if (ns == 1 && nr == NR && v->sw <= 2) { /* the common case: one run of whole vectors inside the row */
       int64_t ih = sg[0].ih + kdh[p], iw0 = sg[0].iw + kdw[p];
       if (ih >= 0 && ih < v->H && iw0 >= 0 && iw0 + v->sw * NR <= v->W) {

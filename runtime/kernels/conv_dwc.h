@@ -249,7 +249,7 @@ DW_ATTR static void DW_FN(dwc_task)(void *arg, int64_t begin, int64_t end) {
   DW_V own[DW_MAX_TAPS + 3];
   for (int64_t s = begin; s < end; s++) {
     float *P = j->slots + (size_t)s * j->slot_floats, *T = P + j->band_floats + j->slack_floats;
-    memset(P + j->band_floats, 0, j->slack_floats * sizeof *P); /* what the last groups read past P */
+    f32_zero(P + j->band_floats, (int64_t)j->slack_floats); /* what the last groups read past P */
     for (int64_t u = s * total / j->n_slots; u < (s + 1) * total / j->n_slots; u++) {
       int64_t n = u / nblk, b = u - n * nblk, m0 = b * DW_VL, nch = g->M - m0 < DW_VL ? g->M - m0 : DW_VL;
       const DW_V *wv = own;

@@ -158,12 +158,12 @@ static void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, in
   for (int64_t r = 0; r < rows; r++, pad += cols) {
     int64_t ir = r0 + r;
     if (ir < 0 || ir >= g->H || hi <= lo) {
-      memset(pad, 0, (size_t)cols * sizeof *pad);
+      f32_zero(pad, cols);
       continue;
     }
-    memset(pad, 0, (size_t)lo * sizeof *pad);
-    memcpy(pad + lo, x + ir * g->W, (size_t)(hi - lo) * sizeof *pad);
-    if (cols > hi) memset(pad + hi, 0, (size_t)(cols - hi) * sizeof *pad);
+    f32_zero(pad, lo);
+    f32_copy(pad + lo, x + ir * g->W, hi - lo);
+    if (cols > hi) f32_zero(pad + hi, cols - hi);
   }
 }
 

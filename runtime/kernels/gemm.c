@@ -530,7 +530,7 @@ static void gather_rows(const float *src, int64_t rs, int n, int64_t kc, float *
 
 /* Rows [i0, i0+mr) x k [k0, k0+kc) of A into one MR panel at dst. */
 static void pack_a_panel(ferry_fmat A, int64_t i0, int mr, int64_t k0, int64_t kc, float *dst) {
-  if (mr < MR) memset(dst, 0, (size_t)(kc * MR) * sizeof *dst);
+  if (mr < MR) f32_zero(dst, kc * MR);
   if (A.cs == 1) {
     gather_rows(A.p + i0 * A.rs + k0, A.rs, mr, kc, dst, MR);
   } else if (A.rs == 1) {
@@ -560,8 +560,8 @@ static void pack_b_plain(ferry_fmat B, int64_t k0, int64_t kc, int64_t j0, int64
           if (nr == NR) {
             for (int v = 0; v < NR; v += VL) vstore(d + v, vload(s + v));
           } else {
-            memcpy(d, s, (size_t)nr * sizeof *d);
-            memset(d + nr, 0, (size_t)(NR - nr) * sizeof *d);
+            f32_copy(d, s, nr);
+            f32_zero(d + nr, NR - nr);
           }
         }
       }
@@ -572,7 +572,7 @@ static void pack_b_plain(ferry_fmat B, int64_t k0, int64_t kc, int64_t j0, int64
     int64_t j = j0 + q * NR;
     int nr = (int)min64(NR, nc - q * NR);
     float *d = dst + q * kc * NR;
-    if (nr < NR) memset(d, 0, (size_t)(kc * NR) * sizeof *d);
+    if (nr < NR) f32_zero(d, kc * NR);
     if (B.rs == 1) {
       gather_rows(B.p + j * B.cs + k0, B.cs, nr, kc, d, NR);
     } else {
