@@ -50,10 +50,30 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   return p * scale;
 }
 
+/* exp_sum's independent vectors per step: four f32x4 chains (V8, which
+ * schedules little itself: BERT-tiny 3.5% faster in ferry-relaxed.wasm
+ * than one); one f32x8 (AVX2: two or four measured level or slower). */
+#define NX_CHAINS (NX_VL == 4 ? 4 : 1)
+#if defined(__clang__)
+#define NX_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NX_UNROLL _Pragma("GCC unroll 4")
+#endif
+
 /* y[i] = exp(x[i] - shift) (y may be NULL or x); returns their sum. */
 NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float shift) {
-  NX_V acc = {0}, s = (NX_V){0} + shift;
+  NX_V acc = {0}, s = (NX_V){0} + shift, part[NX_CHAINS];
   int64_t i = 0;
+  for (int c = 0; c < NX_CHAINS; c++) part[c] = acc;
+  for (; i + NX_CHAINS * NX_VL <= n; i += NX_CHAINS * NX_VL) /* NX_CHAINS exps in flight */
+    NX_UNROLL for (int c = 0; c < NX_CHAINS; c++) {
+      NX_V v;
+      memcpy(&v, x + i + c * NX_VL, sizeof v);
+      NX_V e = NX_FN(vexp)(v - s);
+      if (y) memcpy(y + i + c * NX_VL, &e, sizeof e);
+      part[c] += e;
+    }
+  for (int c = 0; c < NX_CHAINS; c++) acc += part[c];
   for (; i + NX_VL <= n; i += NX_VL) {
     NX_V v;
     memcpy(&v, x + i, sizeof v);
