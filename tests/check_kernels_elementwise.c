@@ -713,6 +713,21 @@ static void vmath_checks(const char *isa) {
   ck_assert_msg(e < 2e-6, "%s fastgelu: %g", isa, e);
   e = sweep(ferry_vfastgelu_f32, fastgelu_ref, -10.0f, -3.0f, 100003, 1e-30);
   ck_assert_msg(e < 3e-5, "%s fastgelu tail: %g", isa, e);
+  /* every length up to 40 (the main loop's steps of several vectors, the
+   * single-vector loop, the padded tail): each element as in a long run */
+  static const vfn fns[] = {ferry_vexp_f32, ferry_vtanh_f32, ferry_verf_f32, ferry_vsigmoid_f32, ferry_vgelu_f32,
+                            ferry_vfastgelu_f32};
+  float lx[40], ly[40], full[40];
+  for (int i = 0; i < 40; i++) lx[i] = (float)i * 0.23f - 4.0f;
+  for (size_t f = 0; f < sizeof fns / sizeof *fns; f++) {
+    fns[f](lx, full, 40);
+    for (int n = 1; n <= 40; n++) {
+      for (int i = 0; i < 40; i++) ly[i] = 12345.0f;
+      fns[f](lx, ly, n);
+      ck_assert_msg(!memcmp(ly, full, (size_t)n * sizeof *ly) && (n == 40 || ly[n] == 12345.0f),
+                    "%s function %zu, length %d", isa, f, n);
+    }
+  }
   /* specials */
   float sx[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 100.0f, -200.0f}, sy[7];
   ferry_vexp_f32(sx, sy, 7);
