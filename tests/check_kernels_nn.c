@@ -594,6 +594,28 @@ START_TEST(test_vector_exp_accuracy) {
 }
 END_TEST
 
+/* ferry_nn_sum_f32 and ferry_nn_moments_f32 (four partial sums, then a
+ * vector, then single floats) at every length up to 50 against double
+ * sums; n 0 gives a NaN mean and variance. */
+START_TEST(test_sums_and_moments) {
+  float x[50];
+  for (int i = 0; i < 50; i++) x[i] = (float)((i * 37) % 23) * 0.11f - 1.2f;
+  for (int n = 1; n <= 50; n++) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    double m = s / n;
+    for (int i = 0; i < n; i++) q += (x[i] - m) * (x[i] - m);
+    float mean, var;
+    ferry_nn_moments_f32(x, n, &mean, &var);
+    ck_assert_msg(fabs(ferry_nn_sum_f32(x, n) - s) <= 1e-5, "sum of %d", n);
+    ck_assert_msg(fabs(mean - m) <= 1e-6 && fabs(var - q / n) <= 1e-6, "moments of %d: %g %g", n, mean, var);
+  }
+  float mean, var;
+  ferry_nn_moments_f32(x, 0, &mean, &var);
+  ck_assert(isnan(mean) && isnan(var));
+}
+END_TEST
+
 START_TEST(test_softmax_axis_opsets) {
   /* opset 11 coerces [2, 3, 4] at axis 1 to [2, 12]; opset 13 works on axis 1 */
   float x[24];
@@ -753,6 +775,7 @@ static Suite *suite(void) {
   t = tcase_create("numerics");
   tcase_add_test(t, test_softmax_large_values);
   tcase_add_test(t, test_vector_exp_accuracy);
+  tcase_add_test(t, test_sums_and_moments);
   tcase_add_test(t, test_softmax_axis_opsets);
   tcase_add_test(t, test_layernorm_f16);
   tcase_add_test(t, test_pool_fast_vs_generic);
