@@ -575,7 +575,7 @@ START_TEST(test_vector_exp_accuracy) {
       float got = ferry_nn_exp_sum_f32(NULL, x, n, 0.5f);
       ck_assert_msg(fabs(got - want) <= 1e-6 * want, "%s exp sum of %d = %.9g, want %.9g", isas[isa], n, got, want);
     }
-    for (int n = 0; n <= 37; n++) /* the row max: lengths around both widths, NaN anywhere */
+    for (int n = 0; n <= 75; n++) /* the row max: lengths around every step, NaN anywhere */
       for (int nan = -1; nan < n; nan += 5) {
         float want = -INFINITY;
         for (int i = 0; i < n; i++) x[i] = (float)((i * 11 + n) % 17) - 8.0f, want = x[i] > want ? x[i] : want;

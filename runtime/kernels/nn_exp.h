@@ -97,22 +97,25 @@ NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float s
   return sum;
 }
 
-/* The largest of x[0..n), NaN when one is NaN, -inf when n is 0. */
+/* The largest of x[0..n), NaN when one is NaN, -inf when n is 0: 2 *
+ * NX_CHAINS running maxima (each a compare-select chain). */
 NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
   float m = -INFINITY;
   int64_t i = 0;
-  if (n >= 2 * NX_VL) {
-    NX_V a, b, v, w;
-    memcpy(&a, x, sizeof a);
-    memcpy(&b, x + NX_VL, sizeof b);
-    for (i = 2 * NX_VL; i + 2 * NX_VL <= n; i += 2 * NX_VL) {
+  if (n >= 2 * NX_CHAINS * NX_VL) {
+    NX_V a[2 * NX_CHAINS], v;
+    NX_UNROLL for (int c = 0; c < 2 * NX_CHAINS; c++) memcpy(&a[c], x + c * NX_VL, sizeof a[c]);
+    for (i = 2 * NX_CHAINS * NX_VL; i + 2 * NX_CHAINS * NX_VL <= n; i += 2 * NX_CHAINS * NX_VL)
+      NX_UNROLL for (int c = 0; c < 2 * NX_CHAINS; c++) {
+        memcpy(&v, x + i + c * NX_VL, sizeof v);
+        a[c] = NX_FN(nx_sel)((v > a[c]) | (v != v), v, a[c]);
+      }
+    for (; i + NX_VL <= n; i += NX_VL) {
       memcpy(&v, x + i, sizeof v);
-      memcpy(&w, x + i + NX_VL, sizeof w);
-      a = NX_FN(nx_sel)((v > a) | (v != v), v, a);
-      b = NX_FN(nx_sel)((w > b) | (w != w), w, b);
+      a[0] = NX_FN(nx_sel)((v > a[0]) | (v != v), v, a[0]);
     }
-    a = NX_FN(nx_sel)((b > a) | (b != b), b, a);
-    for (int l = 0; l < NX_VL; l++) m = a[l] > m || a[l] != a[l] ? a[l] : m;
+    for (int c = 1; c < 2 * NX_CHAINS; c++) a[0] = NX_FN(nx_sel)((a[c] > a[0]) | (a[c] != a[c]), a[c], a[0]);
+    for (int l = 0; l < NX_VL; l++) m = a[0][l] > m || a[0][l] != a[0][l] ? a[0][l] : m;
   }
   for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
   return m;
