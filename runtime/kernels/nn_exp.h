@@ -50,9 +50,10 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   return p * scale;
 }
 
-/* exp_sum's independent vectors per step: four f32x4 chains (V8, which
- * schedules little itself: BERT-tiny 3.5% faster in ferry-relaxed.wasm
- * than one); one f32x8 (AVX2: two or four measured level or slower). */
+/* Independent vectors per step: exp_sum's exps in flight, half of
+ * row_max's running maxima. Four f32x4 (V8, which schedules little
+ * itself: BERT-tiny 3.5% faster in ferry-relaxed.wasm than one exp at a
+ * time); one f32x8 (AVX2: two or four measured level or slower). */
 #define NX_CHAINS (NX_VL == 4 ? 4 : 1)
 #if defined(__clang__)
 #define NX_UNROLL _Pragma("clang loop unroll(full)")
