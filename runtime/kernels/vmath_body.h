@@ -52,6 +52,27 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
   return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
 }
 
+typedef unsigned VM_FN(u32v) __attribute__((vector_size(sizeof(VM_V))));
+
+/* exp for callers that bound or select around its range ends (tanh's
+ * argument is at most 20; FastGelu's output is -0 below x = -20): x
+ * clamped to [-88, 88] and 2^n as one factor, as nn_exp.h's (below about
+ * -87.7 exactly 0, no subnormals); NaN in, NaN out. Five operations fewer
+ * than exp4 and no select: GPT-tiny in ferry-relaxed.wasm about 1% faster. */
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4c)(VM_V x) {
+  VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-88.0f)), VM_FN(splat)(88.0f));
+  VM_V nf = FERRY_VROUND_MUL(xc, VM_FN(splat)(1.44269504088896341f));
+  VM_V r = FERRY_VMADD(nf, VM_FN(splat)(-0.693359375f), xc) + nf * VM_FN(splat)(2.12194440e-4f);
+  VM_V r2 = r * r;
+  VM_V a = FERRY_VMADD(r, VM_FN(splat)(1.6666665459e-1f), VM_FN(splat)(5.0000001201e-1f));
+  VM_V b = FERRY_VMADD(r, VM_FN(splat)(8.3334519073e-3f), VM_FN(splat)(4.1665795894e-2f));
+  VM_V c = FERRY_VMADD(r, VM_FN(splat)(1.9875691500e-4f), VM_FN(splat)(1.3981999507e-3f));
+  VM_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
+  VM_V y = FERRY_VMADD(p, r2, r + VM_FN(splat)(1.0f));
+  VM_V t = nf + VM_FN(splat)(12582912.0f + 127.0f); /* n + 127 in the low bits */
+  return y * (VM_V)(((VM_FN(u32v))t) << 23);      /* unsigned: the high bits shift out */
+}
+
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(abs4)(VM_V x) { return (VM_V)((VM_I)x & ~(VM_I)VM_FN(splat)(-0.0f)); }
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(copysign4)(VM_V mag, VM_V sgn) {
   return (VM_V)((VM_I)mag | ((VM_I)sgn & (VM_I)VM_FN(splat)(-0.0f)));
@@ -63,7 +84,7 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(tanh4)(VM_V x) {
   VM_V pb = FERRY_VMADD(z, VM_FN(splat)(2.06390887954e-2f), VM_FN(splat)(-5.37397155531e-2f));
   VM_V ps = FERRY_VMADD(z2, FERRY_VMADD(z2, VM_FN(splat)(-5.70498872745e-3f), pb), pa);
   ps = ps * z * x + x;
-  VM_V e = VM_FN(exp4)(VM_FN(splat)(2.0f) * VM_FN(vmin)(ax, VM_FN(splat)(10.0f))); /* tanh > 1 - 2^-25 beyond 9.1 */
+  VM_V e = VM_FN(exp4c)(VM_FN(splat)(2.0f) * VM_FN(vmin)(ax, VM_FN(splat)(10.0f))); /* tanh > 1 - 2^-25 beyond 9.1 */
   VM_V pl = VM_FN(splat)(1.0f) - VM_FN(splat)(2.0f) / (e + VM_FN(splat)(1.0f));
   VM_V y = VM_FN(copysign4)(VM_FN(abs4)(VM_FN(sel)(VM_FN(lt)(ax, VM_FN(splat)(0.625f)), ps, pl)), x); /* odd, also at -0 */
   return VM_FN(sel)(VM_FN(isnan4)(x), x, y);
@@ -95,7 +116,7 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(gelu4)(VM_V x) {
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(fastgelu4)(VM_V x) {
   /* 2u = x (2 sqrt(2/pi) + 2 * 0.044715 sqrt(2/pi) x^2) */
   VM_V u2 = x * (VM_FN(splat)(1.5957691216057308f) + VM_FN(splat)(0.0713548162726009f) * x * x);
-  VM_V y = x / (VM_FN(splat)(1.0f) + VM_FN(exp4)(-u2));
+  VM_V y = x / (VM_FN(splat)(1.0f) + VM_FN(exp4c)(-u2));
   return VM_FN(sel)(VM_FN(lt)(x, VM_FN(splat)(-20.0f)), VM_FN(splat)(-0.0f), VM_FN(sel)(VM_FN(isnan4)(x), x, y));
 }
 
