@@ -30,6 +30,21 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(splat)(float x) 
   return ((VM_V){0} + 1.0f) * x; /* not 0 + x: -0 stays -0 (the sign masks) */
 }
 
+/* e^r, r = x - n ln2 with n = round(x log2 e) (*nf), for an x already
+ * clamped: Cephes' polynomial by Estrin's scheme (exp4 and exp4c scale it
+ * by 2^n each their way). */
+VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp_r)(VM_V xc, VM_V *nf) {
+  VM_V n = FERRY_VROUND_MUL(xc, VM_FN(splat)(1.44269504088896341f));
+  VM_V r = FERRY_VMADD(n, VM_FN(splat)(-0.693359375f), xc) + n * VM_FN(splat)(2.12194440e-4f);
+  VM_V r2 = r * r;
+  VM_V a = FERRY_VMADD(r, VM_FN(splat)(1.6666665459e-1f), VM_FN(splat)(5.0000001201e-1f));
+  VM_V b = FERRY_VMADD(r, VM_FN(splat)(8.3334519073e-3f), VM_FN(splat)(4.1665795894e-2f));
+  VM_V c = FERRY_VMADD(r, VM_FN(splat)(1.9875691500e-4f), VM_FN(splat)(1.3981999507e-3f));
+  VM_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
+  *nf = n;
+  return FERRY_VMADD(p, r2, r + VM_FN(splat)(1.0f));
+}
+
 /* exp as in nn_exp.h (x = n ln2 + r, Cephes' polynomial by Estrin's
  * scheme, n rounded by FERRY_VROUND_MUL: a short dependency chain), over the
  * whole float range: x clamped to [-104, 89] and 2^n applied as two
@@ -37,15 +52,7 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(splat)(float x) 
  * and those above FLT_MAX infinite; NaN stays NaN. */
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4)(VM_V x) {
   const VM_V magic = VM_FN(splat)(12582912.0f); /* 1.5 * 2^23: n + magic holds n in its low bits */
-  VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-104.0f)), VM_FN(splat)(89.0f));
-  VM_V nf = FERRY_VROUND_MUL(xc, VM_FN(splat)(1.44269504088896341f));
-  VM_V r = FERRY_VMADD(nf, VM_FN(splat)(-0.693359375f), xc) + nf * VM_FN(splat)(2.12194440e-4f);
-  VM_V r2 = r * r;
-  VM_V a = FERRY_VMADD(r, VM_FN(splat)(1.6666665459e-1f), VM_FN(splat)(5.0000001201e-1f));
-  VM_V b = FERRY_VMADD(r, VM_FN(splat)(8.3334519073e-3f), VM_FN(splat)(4.1665795894e-2f));
-  VM_V c = FERRY_VMADD(r, VM_FN(splat)(1.9875691500e-4f), VM_FN(splat)(1.3981999507e-3f));
-  VM_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
-  VM_V y = FERRY_VMADD(p, r2, r + VM_FN(splat)(1.0f));
+  VM_V nf, y = VM_FN(exp_r)(VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-104.0f)), VM_FN(splat)(89.0f)), &nf);
   VM_I n = (VM_I)(nf + magic) - (VM_I)magic;
   VM_I n1 = n >> 1, n2 = n - n1; /* each in [-75, 64]: 2^n1, 2^n2 are normal */
   y = y * (VM_V)((n1 + 127) << 23) * (VM_V)((n2 + 127) << 23);
@@ -60,15 +67,7 @@ typedef unsigned VM_FN(u32v) __attribute__((vector_size(sizeof(VM_V))));
  * -87.7 exactly 0, no subnormals); NaN in, NaN out. Five operations fewer
  * than exp4 and no select: GPT-tiny in ferry-relaxed.wasm about 1% faster. */
 VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(exp4c)(VM_V x) {
-  VM_V xc = VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-88.0f)), VM_FN(splat)(88.0f));
-  VM_V nf = FERRY_VROUND_MUL(xc, VM_FN(splat)(1.44269504088896341f));
-  VM_V r = FERRY_VMADD(nf, VM_FN(splat)(-0.693359375f), xc) + nf * VM_FN(splat)(2.12194440e-4f);
-  VM_V r2 = r * r;
-  VM_V a = FERRY_VMADD(r, VM_FN(splat)(1.6666665459e-1f), VM_FN(splat)(5.0000001201e-1f));
-  VM_V b = FERRY_VMADD(r, VM_FN(splat)(8.3334519073e-3f), VM_FN(splat)(4.1665795894e-2f));
-  VM_V c = FERRY_VMADD(r, VM_FN(splat)(1.9875691500e-4f), VM_FN(splat)(1.3981999507e-3f));
-  VM_V p = FERRY_VMADD(r2, FERRY_VMADD(r2, c, b), a);
-  VM_V y = FERRY_VMADD(p, r2, r + VM_FN(splat)(1.0f));
+  VM_V nf, y = VM_FN(exp_r)(VM_FN(vmin)(VM_FN(vmax)(x, VM_FN(splat)(-88.0f)), VM_FN(splat)(88.0f)), &nf);
   VM_V t = nf + VM_FN(splat)(12582912.0f + 127.0f); /* n + 127 in the low bits */
   return y * (VM_V)(((VM_FN(u32v))t) << 23);      /* unsigned: the high bits shift out */
 }
