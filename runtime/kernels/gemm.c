@@ -120,11 +120,6 @@ typedef void (*ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t b
 typedef void (*narrow_fn)(int64_t kc, const float *a, const float *bx, int nr, float *t);
 #define NARROW_NR 2
 #define NARROW_ACC (MR % 3 ? 4 : 6)
-#if defined(__clang__)
-#define NARROW_UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define NARROW_UNROLL _Pragma("GCC unroll 8")
-#endif
 
 #define UK_NAME ukernel_generic
 #define UK_ATTR

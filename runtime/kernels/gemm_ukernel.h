@@ -203,10 +203,10 @@ UK_ATTR static void UK_NARROW(int64_t kc, const float *a, const float *bx, int n
   for (int jj = 0; jj < nr; jj++) {
     const float *b = bx + jj * n;
     UK_V acc[NARROW_ACC];
-    NARROW_UNROLL for (int g = 0; g < NARROW_ACC; g++) acc[g] = (UK_V){0};
+    FERRY_UNROLL_FULL for (int g = 0; g < NARROW_ACC; g++) acc[g] = (UK_V){0};
     int64_t i = 0;
     for (; i + step <= n; i += step)
-      NARROW_UNROLL for (int g = 0; g < NARROW_ACC; g++) {
+      FERRY_UNROLL_FULL for (int g = 0; g < NARROW_ACC; g++) {
         UK_V x, y;
         memcpy(&x, a + i + g * UK_VL, sizeof x);
         memcpy(&y, b + i + g * UK_VL, sizeof y);

@@ -55,11 +55,6 @@ NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
  * itself: BERT-tiny 3.5% faster in ferry-relaxed.wasm than one exp at a
  * time); one f32x8 (AVX2: two or four measured level or slower). */
 #define NX_CHAINS (NX_VL == 4 ? 4 : 1)
-#if defined(__clang__)
-#define NX_UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define NX_UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* y[i] = exp(x[i] - shift) (y may be NULL or x); returns their sum. */
 NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float shift) {
@@ -67,7 +62,7 @@ NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float s
   int64_t i = 0;
   for (int c = 0; c < NX_CHAINS; c++) part[c] = acc;
   for (; i + NX_CHAINS * NX_VL <= n; i += NX_CHAINS * NX_VL) /* NX_CHAINS exps in flight */
-    NX_UNROLL for (int c = 0; c < NX_CHAINS; c++) {
+    FERRY_UNROLL_FULL for (int c = 0; c < NX_CHAINS; c++) {
       NX_V v;
       memcpy(&v, x + i + c * NX_VL, sizeof v);
       NX_V e = NX_FN(vexp)(v - s);
@@ -105,9 +100,9 @@ NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
   int64_t i = 0;
   if (n >= 2 * NX_CHAINS * NX_VL) {
     NX_V a[2 * NX_CHAINS], v;
-    NX_UNROLL for (int c = 0; c < 2 * NX_CHAINS; c++) memcpy(&a[c], x + c * NX_VL, sizeof a[c]);
+    FERRY_UNROLL_FULL for (int c = 0; c < 2 * NX_CHAINS; c++) memcpy(&a[c], x + c * NX_VL, sizeof a[c]);
     for (i = 2 * NX_CHAINS * NX_VL; i + 2 * NX_CHAINS * NX_VL <= n; i += 2 * NX_CHAINS * NX_VL)
-      NX_UNROLL for (int c = 0; c < 2 * NX_CHAINS; c++) {
+      FERRY_UNROLL_FULL for (int c = 0; c < 2 * NX_CHAINS; c++) {
         memcpy(&v, x + i + c * NX_VL, sizeof v);
         a[c] = NX_FN(nx_sel)((v > a[c]) | (v != v), v, a[c]);
       }

@@ -124,11 +124,6 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(fastgelu4)(VM_V 
  * in ferry-relaxed.wasm 1.24 -> 1.21 ms a run, in ferry.wasm 1.50 -> 1.46),
  * one f32x8 (AVX2 reorders on its own). */
 #define VM_STEP (VM_VL == 4 ? 4 : 1)
-#if defined(__clang__)
-#define VM_UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define VM_UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* y[0..n) = f(x[0..n)) with a padded tail. */
 #define VMAP(name, f4)                                          \
@@ -136,8 +131,8 @@ VM_ATTR static inline __attribute__((always_inline)) VM_V VM_FN(fastgelu4)(VM_V 
     int64_t i = 0;                                              \
     for (; i + VM_STEP * VM_VL <= n; i += VM_STEP * VM_VL) {    \
       VM_V v[VM_STEP];                                          \
-      VM_UNROLL for (int k = 0; k < VM_STEP; k++) v[k] = VM_FN(f4)(VM_FN(load)(x + i + k * VM_VL)); \
-      VM_UNROLL for (int k = 0; k < VM_STEP; k++) VM_FN(store)(y + i + k * VM_VL, v[k]); \
+      FERRY_UNROLL_FULL for (int k = 0; k < VM_STEP; k++) v[k] = VM_FN(f4)(VM_FN(load)(x + i + k * VM_VL)); \
+      FERRY_UNROLL_FULL for (int k = 0; k < VM_STEP; k++) VM_FN(store)(y + i + k * VM_VL, v[k]); \
     }                                                           \
     for (; i + VM_VL <= n; i += VM_VL) VM_FN(store)(y + i, VM_FN(f4)(VM_FN(load)(x + i))); \
     if (i < n) {                                                \
