@@ -93,8 +93,9 @@ FERRY_VINLINE void f32x4_transpose(f32x4 *r) {
 /* d[0..n) = 0 and d[0..n) = s[0..n) (not overlapping) for the short runs
  * of kernels' padding and packing: inline f32x4 stores. A memset or
  * memcpy there is, in wasm, memory.fill / memory.copy: a call out of the
- * module into the engine, costlier than a few floats (PaddleOCR det's
- * Winograd strips in V8: 5% of the model in memset and memcpy calls). */
+ * module into the engine, costlier than a few floats (with these and
+ * clang's loop idioms off, PaddleOCR det in ferry.wasm 116 -> 111 ms:
+ * docs/kernels.md). */
 FERRY_VINLINE void f32_zero(float *d, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) f32x4_store(d + i, (f32x4){0});
