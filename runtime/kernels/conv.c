@@ -425,6 +425,14 @@ typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 #define DW_SLOTS 32                          /* channel ranges with a buffer each */
 #define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
 
+#define DW3_ZPAD 16 /* floats of the zero row before the column 0 it stands for */
+
+/* A 3x3 kernel at stride 1 or 2 both ways and dilation 1: the padded
+ * path sweeps its rows vector by vector (conv_dw.h, dw3_plane). */
+static int dw3_fits(const win2 *v) {
+  return v->kh == 3 && v->kw == 3 && v->dh == 1 && v->dw == 1 && v->sh == v->sw && (v->sw == 1 || v->sw == 2);
+}
+
 /* Sets up the padded path: 0 when it does not apply (no padding and whole
  * vectors, too many taps, or buffers over budget). */
 static int dw_pad_setup(dwjob *j, int64_t nm) {
@@ -541,6 +549,34 @@ static ferry_parallel_fn dw_pick(int slots) {
   return slots ? dw_slot_task_generic : dw_task_generic;
 }
 
+/* The row path (conv_dw.h, dw3_task) for a 3x3 depthwise kernel at stride
+ * 1 or 2, where its vectors read inside their input row but for what
+ * dw3_tap1 / dw3_taps2 shift in: stride 1 with pw 0 or 1 and at most one
+ * column past the row, stride 2 with pw 1 and 2 OW <= W. It takes stride 2
+ * from one vector of outputs a row, stride 1 from DW3_MIN_VECS (narrower
+ * rows ran faster in channel blocks; docs/kernels.md). Per slot: a zero
+ * row, then the channel's constants. */
+#define DW3_MIN_VECS 3
+static int dw3_setup(dwjob *j, int64_t lanes) {
+  const win2 *v = &j->v;
+  if (j->g->Mg != 1 || !dw3_fits(v) || !v->OH || v->W < lanes + 2) return 0;
+  if (v->OW < (v->sw == 1 ? DW3_MIN_VECS * lanes : lanes)) return 0;
+  if (v->sw == 1 ? v->pw > 1 || v->OW - v->pw + 1 > v->W : v->pw != 1 || 2 * v->OW > v->W) return 0;
+  j->Wp = DW3_ZPAD + v->W + 2 * lanes + 16; /* the zero row: reads from -2 to W + 2 lanes */
+  j->slot_floats = (size_t)(j->Wp + 16);
+  int64_t nm = j->g->N * j->g->M;
+  j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
+  return 1;
+}
+
+/* The row path's variant: AVX2 where the GEMM uses it. */
+static ferry_parallel_fn dw3_pick(void) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return dw3_task_avx2;
+#endif
+  return dw3_task_generic;
+}
+
 #define DWC_BAND_BYTES ((size_t)48 << 10) /* a band of packed input rows: about this much */
 #define DWC_MAX_BYTES ((size_t)4 << 20)   /* per slot at most, else the plane path */
 
@@ -617,6 +653,14 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
                 (e.bias && e.bias_cs);
     int64_t lanes;
     ferry_parallel_fn dwc = dwc_pick(&lanes);
+    if (dw3_setup(&j, lanes)) {
+      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
+        return FERRY_E_SYSTEM;
+      j.e = &ep;
+      k->parallel(k, j.n_slots, dw3_pick(), &j);
+      k->post_done = ep.post != NULL;
+      return FERRY_OK;
+    }
     if (dwc_setup(&j, lanes)) {
       j.consts = dwc_persist(k, &j, lanes, w_const && (!bias || b_const));
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))

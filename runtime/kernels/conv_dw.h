@@ -234,6 +234,188 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw_rows)(const d
     }
 }
 
+/* ---- 3x3 kernels at stride 1 or 2, dilation 1: rows vector by vector ---- */
+
+/* Output vectors a group computes at once (independent multiply-add
+ * chains; at most 8): at stride 1 every tap is a load, at stride 2 three
+ * split vectors a group vector stay live, so fewer. */
+#ifndef DW3_G1
+#define DW3_G1 8
+#endif
+#ifndef DW3_G2
+#define DW3_G2 4
+#endif
+
+/* x splatted (a plain 0 + x would keep the add: -0 + 0 is +0). */
+DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(dw3_splat)(float x) {
+#if DW_VL == 8
+  return (DW_V){x, x, x, x, x, x, x, x};
+#else
+  return (DW_V){x, x, x, x};
+#endif
+}
+
+/* Stride 1: tap kj of kernel row r (an image row, or zeros) for DW_VL
+ * outputs from `at` on, columns at - pw + kj loaded in place; the row's
+ * first vector (left: pw = 1) and last (right: one column past the row)
+ * shift the middle tap instead of reading outside. */
+DW_ATTR static inline __attribute__((always_inline)) DW_V DW_FN(dw3_tap1)(const float *r, int64_t at, int64_t pw,
+                                                                           int left, int right, const int kj) {
+  const DW_V z = {0};
+  const float *q = r + at - pw;
+  DW_V x;
+  if ((kj == 0 && left) || (kj == 2 && right)) {
+    memcpy(&x, q + 1, sizeof x);
+#if DW_VL == 8
+    return kj == 0 ? __builtin_shufflevector(x, z, 8, 0, 1, 2, 3, 4, 5, 6)
+                   : __builtin_shufflevector(x, z, 1, 2, 3, 4, 5, 6, 7, 8);
+#else
+    return kj == 0 ? __builtin_shufflevector(x, z, 4, 0, 1, 2) : __builtin_shufflevector(x, z, 1, 2, 3, 4);
+#endif
+  }
+  memcpy(&x, q + kj, sizeof x);
+  return x;
+}
+
+/* Stride 2 (pw = 1): the three taps of kernel row r for DW_VL outputs
+ * from `at` on, columns 2j - 1, 2j, 2j + 1 as the odd, even and odd
+ * columns of two pairs of loads (f32x8: shufps works within 128-bit
+ * halves, so every tap holds outputs 0 1 4 5 2 3 6 7; dw3_out puts them
+ * back); the row's first vector takes 2j - 1 from 2j + 1, moved one
+ * output on. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_taps2)(const float *r, int64_t at, int left,
+                                                                            DW_V *x0, DW_V *x1, DW_V *x2) {
+  const DW_V z = {0};
+  const float *q = r + 2 * at;
+  DW_V a, b;
+  memcpy(&a, q, sizeof a), memcpy(&b, q + DW_VL, sizeof b);
+#if DW_VL == 8
+  *x1 = __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14);
+  *x2 = __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+  if (left) {
+    *x0 = __builtin_shufflevector(*x2, z, 8, 0, 5, 2, 1, 4, 3, 6);
+    return;
+  }
+  memcpy(&a, q - 2, sizeof a), memcpy(&b, q - 2 + DW_VL, sizeof b);
+  *x0 = __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+#else
+  *x1 = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  *x2 = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+  if (left) {
+    *x0 = __builtin_shufflevector(*x2, z, 4, 0, 1, 2);
+    return;
+  }
+  memcpy(&a, q - 2, sizeof a), memcpy(&b, q - 2 + DW_VL, sizeof b);
+  *x0 = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+#endif
+}
+
+/* A sum through the clamp, its lanes in output order, stored at y. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_out)(float *y, DW_V acc, DW_V lo, DW_V hi,
+                                                                          const int S) {
+  DW_V o = FERRY_VPMIN(FERRY_VPMAX(acc, lo), hi);
+#if DW_VL == 8
+  if (S == 2) o = __builtin_shufflevector(o, o, 0, 1, 4, 5, 2, 3, 6, 7);
+#else
+  (void)S;
+#endif
+  DW_FN(vstore)(y, o);
+}
+
+/* G output vectors of the row at y: at ow, ow + DW_VL, ... and the last at
+ * `last` (OW - DW_VL where the row ends within a vector); left: the first
+ * is the row's first (ow 0, pw 1), right: the last reads one column past
+ * the row (stride 1). r: the three input rows. Kernel row by row, tap by
+ * tap over the G sums; wt holds the nine weights times the epilogue's
+ * scale, then its shift, lo and hi, read where used. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group)(const float *const *r, const float *wt,
+                                                                            float *y, int64_t ow, int64_t last,
+                                                                            int64_t pw, int left, int right,
+                                                                            const int G, const int S) {
+  DW_V acc[8];
+  DW_UNROLL for (int g = 0; g < G; g++) acc[g] = DW_FN(dw3_splat)(wt[9]);
+  DW_UNROLL for (int ki = 0; ki < 3; ki++) {
+    if (S == 1) {
+      DW_UNROLL for (int kj = 0; kj < 3; kj++) {
+        DW_V wk = DW_FN(dw3_splat)(wt[3 * ki + kj]);
+        DW_UNROLL for (int g = 0; g < G; g++)
+          acc[g] = FERRY_VMADD(wk, DW_FN(dw3_tap1)(r[ki], g < G - 1 ? ow + g * DW_VL : last, pw, g == 0 && left,
+                                                   g == G - 1 && right, kj), acc[g]);
+      }
+    } else {
+      DW_UNROLL for (int g = 0; g < G; g++) {
+        DW_V x0, x1, x2;
+        DW_FN(dw3_taps2)(r[ki], g < G - 1 ? ow + g * DW_VL : last, g == 0 && left, &x0, &x1, &x2);
+        acc[g] = FERRY_VMADD(DW_FN(dw3_splat)(wt[3 * ki]), x0, acc[g]);
+        acc[g] = FERRY_VMADD(DW_FN(dw3_splat)(wt[3 * ki + 1]), x1, acc[g]);
+        acc[g] = FERRY_VMADD(DW_FN(dw3_splat)(wt[3 * ki + 2]), x2, acc[g]);
+      }
+    }
+  }
+  DW_V lo = DW_FN(dw3_splat)(wt[10]), hi = DW_FN(dw3_splat)(wt[11]);
+  DW_UNROLL for (int g = 0; g < G; g++) DW_FN(dw3_out)(g < G - 1 ? y + ow + g * DW_VL : y + last, acc[g], lo, hi, S);
+}
+
+/* All output rows of channel plane x into y (dw3_setup's geometry): input
+ * rows read in place (zrow, zeros, for the rows above and below the
+ * image); each output row DW3_G1 (stride 2: DW3_G2) vectors at a time while more than that
+ * are left, then the rest in one group whose last vector ends at OW
+ * (redoing a few outputs instead of a scalar tail). */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_plane)(const dwjob *j, const float *x,
+                                                                            const float *zrow, const float *wt,
+                                                                            float *y, const int S) {
+  const int64_t OW = j->v.OW, OH = j->v.OH, H = j->v.H, W = j->v.W, ph = j->v.ph, pw = j->v.pw;
+  const int right = S == 1 && OW - DW_VL - pw + DW_VL + 1 == W; /* the last vector's third tap passes the row */
+  const int GM = S == 1 ? DW3_G1 : DW3_G2;
+  for (int64_t oh = 0; oh < OH; oh++, y += OW) {
+    const float *r[3];
+    DW_UNROLL for (int ki = 0; ki < 3; ki++) {
+      int64_t ih = oh * S - ph + ki;
+      r[ki] = ih >= 0 && ih < H ? x + ih * W : zrow;
+    }
+    int64_t ow = 0;
+    for (; OW - ow > GM * DW_VL; ow += GM * DW_VL)
+      DW_FN(dw3_group)(r, wt, y, ow, ow + (GM - 1) * DW_VL, pw, ow == 0 && pw, 0, GM, S);
+    switch ((OW - ow + DW_VL - 1) / DW_VL) { /* the rest: G a constant in each call, so its loops unroll */
+#define DW3_CASE(G) \
+  case G: DW_FN(dw3_group)(r, wt, y, ow, OW - DW_VL, pw, ow == 0 && pw, right, G, S); break;
+      DW3_CASE(1) DW3_CASE(2) DW3_CASE(3) DW3_CASE(4)
+#if DW3_G1 > 4 || DW3_G2 > 4
+      DW3_CASE(5) DW3_CASE(6) DW3_CASE(7) DW3_CASE(8)
+#endif
+#undef DW3_CASE
+    default: break;
+    }
+  }
+}
+
+/* Slots s in [begin, end): each takes a contiguous share of the channels;
+ * its scratch holds a zero row and the channel's constants (dw3_plane). */
+DW_ATTR static void DW_FN(dw3_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const int64_t total = g->N * g->M;
+  for (int64_t s = begin; s < end; s++) {
+    float *zero = j->slots + (size_t)s * j->slot_floats, *wt = zero + j->Wp;
+    f32_zero(zero, j->Wp);
+    for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
+      int64_t n = nm / g->M, m = nm - n * g->M;
+      const float *x = j->x + (n * g->C + m) * g->in_size, *w = j->w + m * 9;
+      float *y = j->y + nm * g->out_size;
+      dw_epi ep;
+      dw_epi_for(j, m, &ep);
+      for (int t = 0; t < 9; t++) wt[t] = w[t] * ep.sc;
+      wt[9] = ep.sh, wt[10] = ep.lo, wt[11] = ep.hi;
+      if (j->v.sw == 1)
+        DW_FN(dw3_plane)(j, x, zero + DW3_ZPAD, wt, y, 1);
+      else
+        DW_FN(dw3_plane)(j, x, zero + DW3_ZPAD, wt, y, 2);
+      for (int64_t r = 0; j->e_after && r < j->v.OH; r++) ferry_gemm_epi_row(j->e, m, 0, j->v.OW, y + r * j->v.OW);
+      if (j->e->post) j->e->post(j->e->post_ctx, y, g->out_size); /* the executor's fused map, in cache */
+    }
+  }
+}
+
 /* All output rows of one channel over its padded plane, two at a time. */
 DW_ATTR static void DW_FN(dw_plane)(const dwjob *j, const float *buf, float *row, const DW_V *wv, const dw_epi *ep,
                                     float *y, int64_t m) {

@@ -39,6 +39,23 @@
 #if defined(__wasm__)
 #define FERRY_VPMAX(a, b) __builtin_wasm_pmax_f32x4((a), (b))
 #define FERRY_VPMIN(a, b) __builtin_wasm_pmin_f32x4((a), (b))
+#elif defined(__x86_64__)
+/* x86's maxps / minps return their second operand unless the first is
+ * greater / less, which is the order above: one instruction, where the
+ * compare-select is two that compilers do not merge. f32x8 only inside
+ * functions that target AVX (every 8-lane kernel is one). */
+typedef float ferry_f32x8_ __attribute__((vector_size(32)));
+typedef float ferry_f32x4_ __attribute__((vector_size(16)));
+FERRY_VINLINE ferry_f32x4_ ferry_vpmax4_(ferry_f32x4_ a, ferry_f32x4_ b) { return __builtin_ia32_maxps(b, a); }
+FERRY_VINLINE ferry_f32x4_ ferry_vpmin4_(ferry_f32x4_ a, ferry_f32x4_ b) { return __builtin_ia32_minps(b, a); }
+__attribute__((target("avx"))) FERRY_VINLINE ferry_f32x8_ ferry_vpmax8_(ferry_f32x8_ a, ferry_f32x8_ b) {
+  return __builtin_ia32_maxps256(b, a);
+}
+__attribute__((target("avx"))) FERRY_VINLINE ferry_f32x8_ ferry_vpmin8_(ferry_f32x8_ a, ferry_f32x8_ b) {
+  return __builtin_ia32_minps256(b, a);
+}
+#define FERRY_VPMAX(a, b) _Generic((a), ferry_f32x8_: ferry_vpmax8_, default: ferry_vpmax4_)((a), (b))
+#define FERRY_VPMIN(a, b) _Generic((a), ferry_f32x8_: ferry_vpmin8_, default: ferry_vpmin4_)((a), (b))
 #else
 #define FERRY_VSEL_(m, x, y) ((__typeof__(x))(((m) & (__typeof__(m))(x)) | (~(m) & (__typeof__(m))(y))))
 #define FERRY_VPMAX(a, b)                       \
