@@ -25,7 +25,9 @@
  *              strides 1 and 2, the padded-copy path and the edge path,
  *              other kernels) on the generic and the AVX2 variant, and
  *              the 3x3 row path on every width from a vector to past a
- *              group, edges shifted, with epilogues and a post map; the
+ *              group, edges shifted, with epilogues and a post map;
+ *              the direct path of 3x3 convolutions over 1-4 input
+ *              channels (output channels past its block of 8); the
  *              same as FusedConv with Relu, Clip, HardSigmoid (folded
  *              into the depthwise epilogue), LeakyRelu and Tanh (after);
  *              a kctx post map run by the GEMM and channel-block
@@ -556,6 +558,45 @@ START_TEST(test_depthwise_rows) {
 }
 END_TEST
 
+/* The direct path of ungrouped 3x3 convolutions over few input channels
+ * (conv_dw.h, dc_row) on both instruction sets: 1-4 input channels, output
+ * channels around its block of 8 (a last block past M), strides 1 and 2,
+ * pads 0 and 1, widths from two vectors to past several, the epilogue in
+ * registers or after the rows, and a post map, which the path runs. */
+START_TEST(test_conv_direct) {
+  rng = 6161;
+  static const struct {
+    const char *name;
+    float a, b;
+  } acts[] = {{NULL, 0, 0}, {"Relu", 0, 0}, {"Clip", 0, 6}, {"HardSigmoid", 0.2f, 0.5f}, {"LeakyRelu", 0.1f, 0}};
+  const char *names[2];
+  int n = isas(names);
+  for (int i = 0; i < n; i++) {
+    ck_assert(ferry_gemm_use_isa(names[i]));
+    for (int64_t w = 16; w <= 70; w += 3)
+      for (int64_t s = 1; s <= 2; s++)
+        for (int64_t p = 0; p <= 1; p++) {
+          size_t a = (size_t)(w + s + p) % 5;
+          cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
+          cur_post = w % 2 == 0;
+          int64_t C = 1 + w % 4, M = 1 + (w * 7 + s) % 19;
+          conv2 c = {1 + (w == 40), C, M, 1, rnd_in(1, 6), w, 3, 3, s, 1, p};
+          if (out_dim(c.H, 3, s, 1, p) < 1) continue;
+          char what[80];
+          snprintf(what, sizeof what, "direct conv %s%s (%s)", cur_act ? cur_act : "", cur_post ? " + post" : "",
+                   names[i]);
+          float *X = rnd_fill(c.N * C * c.H * c.W), *W = rnd_fill(M * C * 9), *B = rnd_fill(M);
+          conv2_run(&c, X, W, B, NULL, what);
+          if (cur_post && (s == 1 || p == 1) && out_dim(w, 3, s, 1, p) >= 16) /* the path's geometry */
+            ck_assert_msg(last_post_done, "%s: w %lld s %lld left the post map", what, (long long)w, (long long)s);
+          free(X), free(W), free(B);
+        }
+  }
+  cur_act = NULL, cur_post = 0;
+  ck_assert(ferry_gemm_use_isa("auto"));
+}
+END_TEST
+
 /* Depthwise with W and the bias constant: the channel blocks' weights and
  * epilogues are made once into the persist buffer (the scale of
  * HardSigmoid folded into the weights) and reused; switching the
@@ -958,6 +999,7 @@ int main(void) {
   tcase_add_test(t, test_depthwise);
   tcase_add_test(t, test_depthwise_fused);
   tcase_add_test(t, test_depthwise_rows);
+  tcase_add_test(t, test_conv_direct);
   tcase_add_test(t, test_depthwise_persist);
   tcase_add_test(t, test_conv_post);
   tcase_add_test(t, test_conv_winograd);

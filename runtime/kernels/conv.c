@@ -426,6 +426,7 @@ typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 #define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
 
 #define DW3_ZPAD 16 /* floats of the zero row before the column 0 it stands for */
+#define DC_MAX_C 4  /* input channels of the direct path at most (conv_dw.h dc_task) */
 
 /* A 3x3 kernel at stride 1 or 2 both ways and dilation 1: the padded
  * path sweeps its rows vector by vector (conv_dw.h, dw3_plane). */
@@ -557,11 +558,15 @@ static ferry_parallel_fn dw_pick(int slots) {
  * rows ran faster in channel blocks; docs/kernels.md). Per slot: a zero
  * row, then the channel's constants. */
 #define DW3_MIN_VECS 3
+static int dw3_geometry(const win2 *v, int64_t lanes) {
+  if (!v->OH || v->W < lanes + 2) return 0;
+  return v->sw == 1 ? v->pw <= 1 && v->OW - v->pw + 1 <= v->W : v->pw == 1 && 2 * v->OW <= v->W;
+}
+
 static int dw3_setup(dwjob *j, int64_t lanes) {
   const win2 *v = &j->v;
-  if (j->g->Mg != 1 || !dw3_fits(v) || !v->OH || v->W < lanes + 2) return 0;
+  if (j->g->Mg != 1 || !dw3_fits(v) || !dw3_geometry(v, lanes)) return 0;
   if (v->OW < (v->sw == 1 ? DW3_MIN_VECS * lanes : lanes)) return 0;
-  if (v->sw == 1 ? v->pw > 1 || v->OW - v->pw + 1 > v->W : v->pw != 1 || 2 * v->OW > v->W) return 0;
   j->Wp = DW3_ZPAD + v->W + 2 * lanes + 16; /* the zero row: reads from -2 to W + 2 lanes */
   j->slot_floats = (size_t)(j->Wp + 16);
   int64_t nm = j->g->N * j->g->M;
@@ -570,6 +575,55 @@ static int dw3_setup(dwjob *j, int64_t lanes) {
 }
 
 /* The row path's variant: AVX2 where the GEMM uses it. */
+/* The direct path (conv_dw.h, dc_task) for an ungrouped 3x3 convolution
+ * over at most DC_MAX_C input channels (a network's first layer, where
+ * the GEMM's K = 9 C is too short to pay for im2col) in the geometry of
+ * the row path (dw3_geometry), from two vectors of outputs a row; natively
+ * only. Scratch:
+ * a zero row and the constants of every block of DC_MB output channels,
+ * shared (slot_floats of them), then per slot DC_MB rows for a last block
+ * past M. */
+static int dc_setup(dwjob *j, int64_t lanes) {
+  const win2 *v = &j->v;
+  const cgeo *g = j->g;
+#if defined(__wasm__) /* there the GEMM measured faster (3 -> 32 at 224x224 / 2: 25.1 against 21-24 GFLOP/s) */
+  return 0;
+#endif
+  if (g->G != 1 || g->C > DC_MAX_C || !dw3_fits(v) || !dw3_geometry(v, lanes) || v->OW < 2 * lanes) return 0;
+  int64_t units = g->N * v->OH, nblk = (g->M + DC_MB - 1) / DC_MB;
+  j->n_slots = units < DW_SLOTS ? units : DW_SLOTS;
+  j->Wp = DW3_ZPAD + v->W + 2 * lanes + 16; /* the zero row */
+  j->slot_floats = (size_t)(j->Wp + nblk * (9 * g->C + 3) * DC_MB);
+  return 1;
+}
+
+/* Fills the direct path's shared scratch: the zero row, then per block of
+ * DC_MB output channels their weights [C][3][3][DC_MB] times each one's
+ * epilogue scale, then shift, lo, hi [DC_MB] (dw_epi_for; a block's
+ * channels past M repeat the last). */
+static void dc_fill(dwjob *j) {
+  const cgeo *g = j->g;
+  const int64_t taps = 9 * g->C, per = (taps + 3) * DC_MB;
+  f32_zero(j->slots, j->Wp);
+  float *d = j->slots + j->Wp;
+  for (int64_t m0 = 0; m0 < g->M; m0 += DC_MB, d += per)
+    for (int64_t mb = 0; mb < DC_MB; mb++) {
+      int64_t m = m0 + mb < g->M ? m0 + mb : g->M - 1;
+      dw_epi ep;
+      dw_epi_for(j, m, &ep);
+      for (int64_t t = 0; t < taps; t++) d[t * DC_MB + mb] = j->w[m * taps + t] * ep.sc;
+      d[taps * DC_MB + mb] = ep.sh, d[(taps + 1) * DC_MB + mb] = ep.lo, d[(taps + 2) * DC_MB + mb] = ep.hi;
+    }
+  j->consts = j->slots + j->Wp;
+}
+
+static ferry_parallel_fn dc_pick(void) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return dc_task_avx2;
+#endif
+  return dc_task_generic;
+}
+
 static ferry_parallel_fn dw3_pick(void) {
 #if defined(__x86_64__) && !defined(__AVX2__)
   if (ferry_simd_avx2()) return dw3_task_avx2;
@@ -629,6 +683,18 @@ static const float *prepacked_w(ferry_kctx *k, const cgeo *g, const float *W, in
   return pw;
 }
 
+/* A job of the depthwise and direct paths over X, W into Y with epilogue
+ * e: e_after when the activation (or a bias per column) cannot fold into
+ * dw_epi. */
+static void dw_job_init(dwjob *j, const cgeo *g, const win2 *v, const float *X, const float *W, float *Y,
+                        const ferry_gemm_epi *e) {
+  memset(j, 0, sizeof *j);
+  j->g = g, j->v = *v, j->x = X, j->w = W, j->y = Y, j->e = e;
+  int ak = e->act.kind;
+  j->e_after = !(ak == FERRY_ACT_NONE || ak == FERRY_ACT_RELU || ak == FERRY_ACT_CLIP || ak == FERRY_ACT_HARDSIGMOID) ||
+               (e->bias && e->bias_cs);
+}
+
 /* Y = act(conv(X, W) + bias), all float32; w_const, b_const: W, the bias
  * is the same every run (what derives from it is made once). */
 static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
@@ -644,13 +710,23 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
   if (k->post && Y == (float *)k->out[0].data) ep.post = k->post, ep.post_ctx = k->post_ctx;
   win2 v;
   int two_d = as_2d(g, &v);
+  if (two_d && g->nsp == 2) {
+    dwjob j;
+    int64_t lanes;
+    dw_job_init(&j, g, &v, X, W, Y, &ep);
+    dwc_pick(&lanes);
+    if (dc_setup(&j, lanes)) {
+      size_t spare = (size_t)(DC_MB * v.OW) * (size_t)j.n_slots;
+      if (!(j.slots = ferry_linalg_scratch(k, (j.slot_floats + spare) * sizeof(float)))) return FERRY_E_SYSTEM;
+      dc_fill(&j);
+      k->parallel(k, j.n_slots, dc_pick(), &j);
+      k->post_done = ep.post != NULL;
+      return FERRY_OK;
+    }
+  }
   if (g->Cg == 1 && two_d) {
     dwjob j;
-    memset(&j, 0, sizeof j);
-    j.g = g, j.v = v, j.x = X, j.w = W, j.y = Y, j.e = &e;
-    int ak = e.act.kind;
-    j.e_after = !(ak == FERRY_ACT_NONE || ak == FERRY_ACT_RELU || ak == FERRY_ACT_CLIP || ak == FERRY_ACT_HARDSIGMOID) ||
-                (e.bias && e.bias_cs);
+    dw_job_init(&j, g, &v, X, W, Y, &e);
     int64_t lanes;
     ferry_parallel_fn dwc = dwc_pick(&lanes);
     if (dw3_setup(&j, lanes)) {

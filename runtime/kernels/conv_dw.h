@@ -416,6 +416,101 @@ DW_ATTR static void DW_FN(dw3_task)(void *arg, int64_t begin, int64_t end) {
   }
 }
 
+/* ---- 3x3 convolutions over few input channels (a network's first layer) ---- */
+
+#define DC_MB 8 /* output channels a group computes at once */
+#define DC_G 1  /* output vectors of each */
+
+/* G output vectors (as dw3_group: at ow, ow + DW_VL, ..., the last at
+ * `last`) of DC_MB output channels: rows r[3c + ki] of the C input
+ * channels; cb the block's constants (dc_fill: the weights [C][3][3][DC_MB]
+ * times each channel's epilogue scale, then shift, lo and hi [DC_MB]);
+ * y the first channel's output row, the others `plane` floats on. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_group)(const float *const *r, int64_t C,
+                                                                           const float *cb, float *y, int64_t plane,
+                                                                           int64_t ow, int64_t last, int64_t pw,
+                                                                           int left, int right, const int G,
+                                                                           const int S) {
+  DW_V acc[DC_MB][DC_G];
+  const float *ce = cb + 9 * C * DC_MB;
+  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++) DW_UNROLL for (int g = 0; g < G; g++) acc[mb][g] = DW_FN(dw3_splat)(ce[mb]);
+  for (int64_t q = 0; q < 3 * C; q++, cb += 3 * DC_MB)
+    DW_UNROLL for (int g = 0; g < G; g++) {
+      int64_t at = g < G - 1 ? ow + g * DW_VL : last;
+      DW_V x[3];
+      if (S == 1) {
+        x[0] = DW_FN(dw3_tap1)(r[q], at, pw, g == 0 && left, 0, 0);
+        x[1] = DW_FN(dw3_tap1)(r[q], at, pw, 0, 0, 1);
+        x[2] = DW_FN(dw3_tap1)(r[q], at, pw, 0, g == G - 1 && right, 2);
+      } else {
+        DW_FN(dw3_taps2)(r[q], at, g == 0 && left, &x[0], &x[1], &x[2]);
+      }
+      DW_UNROLL for (int kj = 0; kj < 3; kj++)
+        DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
+          acc[mb][g] = FERRY_VMADD(DW_FN(dw3_splat)(cb[kj * DC_MB + mb]), x[kj], acc[mb][g]);
+    }
+  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++) {
+    DW_V lo = DW_FN(dw3_splat)(ce[DC_MB + mb]), hi = DW_FN(dw3_splat)(ce[2 * DC_MB + mb]);
+    DW_UNROLL for (int g = 0; g < G; g++)
+      DW_FN(dw3_out)(y + mb * plane + (g < G - 1 ? ow + g * DW_VL : last), acc[mb][g], lo, hi, S);
+  }
+}
+
+/* Output row oh of image n, every output channel, DC_MB at a time (a last
+ * block past M writes into scratch instead): input rows read in place as
+ * in dw3_plane (zrow: zeros). */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_row)(const dwjob *j, int64_t n, int64_t oh,
+                                                                         const float *zrow, float *spare,
+                                                                         const int S) {
+  const cgeo *g = j->g;
+  const int64_t OW = j->v.OW, H = j->v.H, W = j->v.W, C = g->C, M = g->M, pw = j->v.pw;
+  const int64_t per = (9 * C + 3) * DC_MB, plane = g->out_size;
+  const int right = S == 1 && OW - DW_VL - pw + DW_VL + 1 == W;
+  const float *r[3 * DC_MAX_C];
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t ki = 0; ki < 3; ki++) {
+      int64_t ih = oh * S - j->v.ph + ki;
+      r[3 * c + ki] = ih >= 0 && ih < H ? j->x + (n * C + c) * g->in_size + ih * W : zrow;
+    }
+  for (int64_t m0 = 0; m0 < M; m0 += DC_MB) {
+    const float *cb = j->consts + m0 / DC_MB * per;
+    int part = m0 + DC_MB > M; /* the block's rows go to spare, then the real ones out */
+    float *y = part ? spare : j->y + (n * M + m0) * plane + oh * OW;
+    int64_t ys = part ? OW : plane, ow = 0;
+    for (; OW - ow > DC_G * DW_VL; ow += DC_G * DW_VL)
+      DW_FN(dc_group)(r, C, cb, y, ys, ow, ow + (DC_G - 1) * DW_VL, pw, ow == 0 && pw, 0, DC_G, S);
+#if DC_G > 1
+    if (OW - ow > DW_VL)
+      DW_FN(dc_group)(r, C, cb, y, ys, ow, OW - DW_VL, pw, ow == 0 && pw, right, 2, S);
+    else
+#endif
+      DW_FN(dc_group)(r, C, cb, y, ys, ow, OW - DW_VL, pw, ow == 0 && pw, right, 1, S);
+    for (int64_t m = m0; m < m0 + DC_MB && m < M; m++) {
+      float *ym = j->y + (n * M + m) * plane + oh * OW;
+      if (part) f32_copy(ym, spare + (m - m0) * OW, OW);
+      if (j->e_after) ferry_gemm_epi_row(j->e, m, 0, OW, ym);
+      if (j->e->post) j->e->post(j->e->post_ctx, ym, OW); /* the executor's fused map, in cache */
+    }
+  }
+}
+
+/* Slots s in [begin, end): each takes a contiguous share of the (image,
+ * output row) units. */
+DW_ATTR static void DW_FN(dc_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const int64_t total = j->g->N * j->v.OH;
+  const float *zrow = j->slots + DW3_ZPAD; /* read only: zeroed before the tasks */
+  for (int64_t s = begin; s < end; s++) {
+    float *spare = j->slots + j->slot_floats + (size_t)s * (size_t)(DC_MB * j->v.OW);
+    for (int64_t u = s * total / j->n_slots; u < (s + 1) * total / j->n_slots; u++) {
+      if (j->v.sw == 1)
+        DW_FN(dc_row)(j, u / j->v.OH, u % j->v.OH, zrow, spare, 1);
+      else
+        DW_FN(dc_row)(j, u / j->v.OH, u % j->v.OH, zrow, spare, 2);
+    }
+  }
+}
+
 /* All output rows of one channel over its padded plane, two at a time. */
 DW_ATTR static void DW_FN(dw_plane)(const dwjob *j, const float *buf, float *row, const DW_V *wv, const dw_epi *ep,
                                     float *y, int64_t m) {
