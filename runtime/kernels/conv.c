@@ -15,11 +15,15 @@
  *     (prepacked_w). 3x3 stride-1 convolutions with enough channels go to
  *     Winograd F(2x2,3x3) where it pays (conv_winograd.c). Depthwise
  *     convolutions (one input channel per group) run a direct kernel
- *     instead, generic and AVX2: over blocks of 4 or 8 channels transposed
- *     into pixel vectors (conv_dwc.h, dwc_setup), or, for channel
- *     multipliers and rows too wide for a band, plane by plane (conv_dw.h)
- *     over a zero-padded copy of each channel; both with bias and
- *     Relu/Clip/HardSigmoid in registers (dw_epi);
+ *     instead, generic and AVX2: 3x3 ones at stride 1 or 2 along output
+ *     rows read in place (conv_dw.h, dw3_setup), others over blocks of 4
+ *     or 8 channels transposed into pixel vectors (conv_dwc.h,
+ *     dwc_setup), or, for channel multipliers and rows too wide for a
+ *     band, plane by plane (conv_dw.h) over a zero-padded copy of each
+ *     channel; all with bias and Relu/Clip/HardSigmoid in registers
+ *     (dw_epi). Natively, 3x3 convolutions over at most four input
+ *     channels (first layers: K too short for im2col) run the rows'
+ *     direct kernel summed over channels (conv_dw.h, dc_setup);
  *   - ConvTranspose is a GEMM into a column buffer (W^T * X) and a col2im
  *     scatter-add onto the bias; when the kernel equals the stride without
  *     padding (the 2x2/2 upsampling of segmentation heads) every output

@@ -19,6 +19,13 @@
  *                        output rows at a time (dw_pair, sharing the
  *                        input rows both need), dw_put applies bias and
  *                        activation in registers and stores
+ *   DW_FN(dw3_task)      3x3 kernels at stride 1 or 2: channel by channel,
+ *                        output rows in groups of vectors over the input
+ *                        rows read in place (dw3_tap1 / dw3_taps2 shift
+ *                        the edge vectors' taps, split stride 2)
+ *   DW_FN(dc_task)       the same taps summed over a few input channels
+ *                        for 8 output channels at a time: an ungrouped 3x3
+ *                        convolution of a first layer (dc_row)
  */
 
 #ifndef DW_UNROLL /* unroll the tap loops fully when their bounds are constants (GCC -O2
