@@ -250,7 +250,11 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw_rows)(const d
 #define DW3_G1 8
 #endif
 #ifndef DW3_G2
+#if defined(__wasm__) /* V8 keeps more of them in registers (96 at 112x112 / 2: 11.6 -> 13.2 GFLOP/s) */
+#define DW3_G2 2
+#else
 #define DW3_G2 4
+#endif
 #endif
 
 /* x splatted (a plain 0 + x would keep the add: -0 + 0 is +0). */
