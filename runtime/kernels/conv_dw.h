@@ -250,11 +250,20 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw_rows)(const d
 #define DW3_G1 8
 #endif
 #ifndef DW3_G2
-#if defined(__wasm__) /* V8 keeps more of them in registers (96 at 112x112 / 2: 11.6 -> 13.2 GFLOP/s) */
+#if defined(__wasm__) /* V8 keeps more of them in registers (96 at 112x112 / 2: 14.7 -> 15.8 GFLOP/s) */
 #define DW3_G2 2
 #else
 #define DW3_G2 4
 #endif
+#endif
+
+/* The kernel-row loop of a group: unrolled natively; in wasm a loop, as
+ * conv_dwc.h's DWC_KROWS: V8 keeps wasm's order and clang would hoist
+ * every row's loads to the top, where V8 spills them. */
+#if defined(__wasm__)
+#define DW3_KROWS _Pragma("clang loop unroll(disable)")
+#else
+#define DW3_KROWS DW_UNROLL
 #endif
 
 /* x splatted (a plain 0 + x would keep the add: -0 + 0 is +0). */
@@ -345,7 +354,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group)(const
                                                                             const int G, const int S) {
   DW_V acc[8];
   DW_UNROLL for (int g = 0; g < G; g++) acc[g] = DW_FN(dw3_splat)(wt[9]);
-  DW_UNROLL for (int ki = 0; ki < 3; ki++) {
+  DW3_KROWS for (int ki = 0; ki < 3; ki++) {
     if (S == 1) {
       DW_UNROLL for (int kj = 0; kj < 3; kj++) {
         DW_V wk = DW_FN(dw3_splat)(wt[3 * ki + kj]);
