@@ -517,15 +517,16 @@ START_TEST(test_depthwise) {
 }
 END_TEST
 
-/* The row path of 3x3 depthwise kernels (conv_dw.h, dw3_plane) on both
- * instruction sets: strides 1 and 2, pads 0 and 1 (stride 2 takes pad 1,
- * even and odd widths), every width from a vector to past a full group
- * (first and last vectors shifted at the edges, the last moved back to
- * end at OW), short planes (zero rows above and below), with the epilogue
- * in registers (Relu, Clip, HardSigmoid), after the rows (LeakyRelu), and
- * a post map, which the path runs itself. */
-START_TEST(test_depthwise_rows) {
-  rng = 7373;
+/* A sweep of 3x3 convolutions on both instruction sets: widths w0 to w1
+ * (step), strides 1 and 2, pads 0 and 1, the activation cycling through
+ * none, folded ones (Relu, Clip, HardSigmoid) and one run after the rows
+ * (LeakyRelu), a post map on every post_every-th width; each against the
+ * reference, and the post map run by the kernel itself where
+ * runs_post(w, s, p) says its path takes the case. */
+typedef conv2 (*sweep_case)(int64_t w, int64_t s, int64_t p);
+typedef int (*sweep_post)(int64_t w, int64_t s, int64_t p);
+static void sweep_3x3(const char *label, int64_t w0, int64_t w1, int64_t step, int64_t post_every, sweep_case make,
+                      sweep_post runs_post) {
   static const struct {
     const char *name;
     float a, b;
@@ -534,66 +535,54 @@ START_TEST(test_depthwise_rows) {
   int n = isas(names);
   for (int i = 0; i < n; i++) {
     ck_assert(ferry_gemm_use_isa(names[i]));
-    for (int64_t w = 8; w <= 80; w++)
+    for (int64_t w = w0; w <= w1; w += step)
       for (int64_t s = 1; s <= 2; s++)
         for (int64_t p = 0; p <= 1; p++) {
           size_t a = (size_t)(w + s + p) % 5;
           cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
-          cur_post = w % 3 == 0;
-          conv2 c = {1 + (w == 41), 3, 3, 3, rnd_in(1, 7), w, 3, 3, s, 1, p};
+          cur_post = w % post_every == 0;
+          conv2 c = make(w, s, p);
           if (out_dim(c.H, 3, s, 1, p) < 1) continue;
           char what[80];
-          snprintf(what, sizeof what, "depthwise rows %s%s (%s)", cur_act ? cur_act : "", cur_post ? " + post" : "",
+          snprintf(what, sizeof what, "%s %s%s (%s)", label, cur_act ? cur_act : "", cur_post ? " + post" : "",
                    names[i]);
-          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * 9), *B = rnd_fill(c.M);
+          float *X = rnd_fill(c.N * c.C * c.H * c.W), *W = rnd_fill(c.M * c.C / c.G * 9), *B = rnd_fill(c.M);
           conv2_run(&c, X, W, B, NULL, what);
-          /* every depthwise path but the padded copy runs the post map itself */
-          if (cur_post && (p == 0 || w >= 24)) ck_assert_msg(last_post_done, "%s: w %lld s %lld left the post map", what,
-                                                              (long long)w, (long long)s);
-          free(X), free(W), free(B);
-        }
-  }
-  cur_act = NULL, cur_post = 0;
-  ck_assert(ferry_gemm_use_isa("auto"));
-}
-END_TEST
-
-/* The direct path of ungrouped 3x3 convolutions over few input channels
- * (conv_dw.h, dc_row) on both instruction sets: 1-4 input channels, output
- * channels around its block of 8 (a last block past M), strides 1 and 2,
- * pads 0 and 1, widths from two vectors to past several, the epilogue in
- * registers or after the rows, and a post map, which the path runs. */
-START_TEST(test_conv_direct) {
-  rng = 6161;
-  static const struct {
-    const char *name;
-    float a, b;
-  } acts[] = {{NULL, 0, 0}, {"Relu", 0, 0}, {"Clip", 0, 6}, {"HardSigmoid", 0.2f, 0.5f}, {"LeakyRelu", 0.1f, 0}};
-  const char *names[2];
-  int n = isas(names);
-  for (int i = 0; i < n; i++) {
-    ck_assert(ferry_gemm_use_isa(names[i]));
-    for (int64_t w = 16; w <= 70; w += 3)
-      for (int64_t s = 1; s <= 2; s++)
-        for (int64_t p = 0; p <= 1; p++) {
-          size_t a = (size_t)(w + s + p) % 5;
-          cur_act = acts[a].name, cur_act_p[0] = acts[a].a, cur_act_p[1] = acts[a].b;
-          cur_post = w % 2 == 0;
-          int64_t C = 1 + w % 4, M = 1 + (w * 7 + s) % 19;
-          conv2 c = {1 + (w == 40), C, M, 1, rnd_in(1, 6), w, 3, 3, s, 1, p};
-          if (out_dim(c.H, 3, s, 1, p) < 1) continue;
-          char what[80];
-          snprintf(what, sizeof what, "direct conv %s%s (%s)", cur_act ? cur_act : "", cur_post ? " + post" : "",
-                   names[i]);
-          float *X = rnd_fill(c.N * C * c.H * c.W), *W = rnd_fill(M * C * 9), *B = rnd_fill(M);
-          conv2_run(&c, X, W, B, NULL, what);
-          if (cur_post && (s == 1 || p == 1) && out_dim(w, 3, s, 1, p) >= 16) /* the path's geometry */
+          if (cur_post && runs_post(w, s, p))
             ck_assert_msg(last_post_done, "%s: w %lld s %lld left the post map", what, (long long)w, (long long)s);
           free(X), free(W), free(B);
         }
   }
   cur_act = NULL, cur_post = 0;
   ck_assert(ferry_gemm_use_isa("auto"));
+}
+
+/* The row path of 3x3 depthwise kernels (conv_dw.h, dw3_plane): every
+ * width from a vector to past a full group (first and last vectors
+ * shifted at the edges, the last moved back to end at OW), even and odd
+ * widths at stride 2, short planes (zero rows above and below). Every
+ * depthwise path but the padded copy runs the post map itself. */
+static conv2 rows_case(int64_t w, int64_t s, int64_t p) {
+  return (conv2){1 + (w == 41), 3, 3, 3, rnd_in(1, 7), w, 3, 3, s, 1, p};
+}
+static int rows_post(int64_t w, int64_t s, int64_t p) { return (void)s, p == 0 || w >= 24; }
+START_TEST(test_depthwise_rows) {
+  rng = 7373;
+  sweep_3x3("depthwise rows", 8, 80, 1, 3, rows_case, rows_post);
+}
+END_TEST
+
+/* The direct path of ungrouped 3x3 convolutions over few input channels
+ * (conv_dw.h, dc_row): 1-4 input channels, output channels around its
+ * block of 8 (a last block past M), widths from two vectors to past
+ * several; it runs the post map in its geometry (stride 2 takes pad 1). */
+static conv2 direct_case(int64_t w, int64_t s, int64_t p) {
+  return (conv2){1 + (w == 40), 1 + w % 4, 1 + (w * 7 + s) % 19, 1, rnd_in(1, 6), w, 3, 3, s, 1, p};
+}
+static int direct_post(int64_t w, int64_t s, int64_t p) { return (s == 1 || p == 1) && out_dim(w, 3, s, 1, p) >= 16; }
+START_TEST(test_conv_direct) {
+  rng = 6161;
+  sweep_3x3("direct conv", 16, 70, 3, 2, direct_case, direct_post);
 }
 END_TEST
 

@@ -453,7 +453,8 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_group)(const 
                                                                            const int S) {
   DW_V acc[DC_MB][DC_G];
   const float *ce = cb + 9 * C * DC_MB;
-  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++) DW_UNROLL for (int g = 0; g < G; g++) acc[mb][g] = DW_FN(dw3_splat)(ce[mb]);
+  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
+    DW_UNROLL for (int g = 0; g < G; g++) acc[mb][g] = DW_FN(dw3_splat)(ce[mb]);
   for (int64_t q = 0; q < 3 * C; q++, cb += 3 * DC_MB)
     DW_UNROLL for (int g = 0; g < G; g++) {
       int64_t at = g < G - 1 ? ow + g * DW_VL : last;
