@@ -430,10 +430,15 @@ typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 #define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
 
 #define DW3_ZPAD 16 /* floats of the zero row before the column 0 it stands for */
+#if defined(__wasm__)
+#define IN_WASM 1
+#else
+#define IN_WASM 0
+#endif
 #define DC_MAX_C 4  /* input channels of the direct path at most (conv_dw.h dc_task) */
 
-/* A 3x3 kernel at stride 1 or 2 both ways and dilation 1: the padded
- * path sweeps its rows vector by vector (conv_dw.h, dw3_plane). */
+/* A 3x3 kernel at stride 1 or 2 both ways and dilation 1: what the row
+ * path (conv_dw.h, dw3_plane) and the direct path (dc_row) run. */
 static int dw3_fits(const win2 *v) {
   return v->kh == 3 && v->kw == 3 && v->dh == 1 && v->dw == 1 && v->sh == v->sw && (v->sw == 1 || v->sw == 2);
 }
@@ -578,22 +583,19 @@ static int dw3_setup(dwjob *j, int64_t lanes) {
   return 1;
 }
 
-/* The row path's variant: AVX2 where the GEMM uses it. */
 /* The direct path (conv_dw.h, dc_task) for an ungrouped 3x3 convolution
  * over at most DC_MAX_C input channels (a network's first layer, where
  * the GEMM's K = 9 C is too short to pay for im2col) in the geometry of
  * the row path (dw3_geometry), from two vectors of outputs a row; natively
- * only. Scratch:
- * a zero row and the constants of every block of DC_MB output channels,
- * shared (slot_floats of them), then per slot DC_MB rows for a last block
- * past M. */
+ * only (in wasm the GEMM measured faster: 3 -> 32 at 224x224 / 2, 25.1
+ * against 21-24 GFLOP/s). Scratch: a zero row and the constants of every
+ * block of DC_MB output channels, shared (slot_floats of them), then per
+ * slot DC_MB rows for a last block past M. */
 static int dc_setup(dwjob *j, int64_t lanes) {
   const win2 *v = &j->v;
   const cgeo *g = j->g;
-#if defined(__wasm__) /* there the GEMM measured faster (3 -> 32 at 224x224 / 2: 25.1 against 21-24 GFLOP/s) */
-  return 0;
-#endif
-  if (g->G != 1 || g->C > DC_MAX_C || !dw3_fits(v) || !dw3_geometry(v, lanes) || v->OW < 2 * lanes) return 0;
+  if (IN_WASM || g->G != 1 || g->C > DC_MAX_C || !dw3_fits(v) || !dw3_geometry(v, lanes) || v->OW < 2 * lanes)
+    return 0;
   int64_t units = g->N * v->OH, nblk = (g->M + DC_MB - 1) / DC_MB;
   j->n_slots = units < DW_SLOTS ? units : DW_SLOTS;
   j->Wp = DW3_ZPAD + v->W + 2 * lanes + 16; /* the zero row */
@@ -628,6 +630,7 @@ static ferry_parallel_fn dc_pick(void) {
   return dc_task_generic;
 }
 
+/* The row path's variant: AVX2 where the GEMM uses it. */
 static ferry_parallel_fn dw3_pick(void) {
 #if defined(__x86_64__) && !defined(__AVX2__)
   if (ferry_simd_avx2()) return dw3_task_avx2;

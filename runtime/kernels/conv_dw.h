@@ -385,7 +385,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_plane)(const
                                                                             const float *zrow, const float *wt,
                                                                             float *y, const int S) {
   const int64_t OW = j->v.OW, OH = j->v.OH, H = j->v.H, W = j->v.W, ph = j->v.ph, pw = j->v.pw;
-  const int right = S == 1 && OW - DW_VL - pw + DW_VL + 1 == W; /* the last vector's third tap passes the row */
+  const int right = S == 1 && OW - pw + 1 == W; /* the last vector's third tap reads column W */
   const int GM = S == 1 ? DW3_G1 : DW3_G2;
   for (int64_t oh = 0; oh < OH; oh++, y += OW) {
     const float *r[3];
@@ -486,7 +486,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_row)(const dw
   const cgeo *g = j->g;
   const int64_t OW = j->v.OW, H = j->v.H, W = j->v.W, C = g->C, M = g->M, pw = j->v.pw;
   const int64_t per = (9 * C + 3) * DC_MB, plane = g->out_size;
-  const int right = S == 1 && OW - DW_VL - pw + DW_VL + 1 == W;
+  const int right = S == 1 && OW - pw + 1 == W; /* as in dw3_plane */
   const float *r[3 * DC_MAX_C];
   for (int64_t c = 0; c < C; c++)
     for (int64_t ki = 0; ki < 3; ki++) {
