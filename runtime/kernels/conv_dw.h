@@ -25,7 +25,7 @@
  *                        the edge vectors' taps, split stride 2)
  *   DW_FN(dc_task)       the same taps summed over a few input channels
  *                        for 8 output channels at a time: an ungrouped 3x3
- *                        convolution of a first layer (dc_row)
+ *                        convolution of a first layer (dc_row, dc_vector)
  */
 
 #ifndef DW_UNROLL /* unroll the tap loops fully when their bounds are constants (GCC -O2
@@ -438,43 +438,38 @@ DW_ATTR static void DW_FN(dw3_task)(void *arg, int64_t begin, int64_t end) {
 
 /* ---- 3x3 convolutions over few input channels (a network's first layer) ---- */
 
-#define DC_MB 8 /* output channels a group computes at once */
-#define DC_G 1  /* output vectors of each */
+#define DC_MB 8 /* output channels computed at once (8 independent sums; 4 or 6, or two vectors
+                   of 4 channels, measured slower: docs/kernels.md) */
 
-/* G output vectors (as dw3_group: at ow, ow + DW_VL, ..., the last at
- * `last`) of DC_MB output channels: rows r[3c + ki] of the C input
- * channels; cb the block's constants (dc_fill: the weights [C][3][3][DC_MB]
- * times each channel's epilogue scale, then shift, lo and hi [DC_MB]);
- * y the first channel's output row, the others `plane` floats on. */
-DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_group)(const float *const *r, int64_t C,
-                                                                           const float *cb, float *y, int64_t plane,
-                                                                           int64_t ow, int64_t last, int64_t pw,
-                                                                           int left, int right, const int G,
-                                                                           const int S) {
-  DW_V acc[DC_MB][DC_G];
+/* One output vector from column `at` (left: the row's first, pw 1; right:
+ * its last, reading one column past the row, stride 1) of DC_MB output
+ * channels: rows r[3c + ki] of the C input channels; cb the block's
+ * constants (dc_fill: the weights [C][3][3][DC_MB] times each channel's
+ * epilogue scale, then shift, lo and hi [DC_MB]); y the first channel's
+ * output row, the others `plane` floats on. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_vector)(const float *const *r, int64_t C,
+                                                                            const float *cb, float *y, int64_t plane,
+                                                                            int64_t at, int64_t pw, int left,
+                                                                            int right, const int S) {
+  DW_V acc[DC_MB];
   const float *ce = cb + 9 * C * DC_MB;
-  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
-    DW_UNROLL for (int g = 0; g < G; g++) acc[mb][g] = DW_FN(dw3_splat)(ce[mb]);
-  for (int64_t q = 0; q < 3 * C; q++, cb += 3 * DC_MB)
-    DW_UNROLL for (int g = 0; g < G; g++) {
-      int64_t at = g < G - 1 ? ow + g * DW_VL : last;
-      DW_V x[3];
-      if (S == 1) {
-        x[0] = DW_FN(dw3_tap1)(r[q], at, pw, g == 0 && left, 0, 0);
-        x[1] = DW_FN(dw3_tap1)(r[q], at, pw, 0, 0, 1);
-        x[2] = DW_FN(dw3_tap1)(r[q], at, pw, 0, g == G - 1 && right, 2);
-      } else {
-        DW_FN(dw3_taps2)(r[q], at, g == 0 && left, &x[0], &x[1], &x[2]);
-      }
-      DW_UNROLL for (int kj = 0; kj < 3; kj++)
-        DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
-          acc[mb][g] = FERRY_VMADD(DW_FN(dw3_splat)(cb[kj * DC_MB + mb]), x[kj], acc[mb][g]);
+  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++) acc[mb] = DW_FN(dw3_splat)(ce[mb]);
+  for (int64_t q = 0; q < 3 * C; q++, cb += 3 * DC_MB) {
+    DW_V x[3];
+    if (S == 1) {
+      x[0] = DW_FN(dw3_tap1)(r[q], at, pw, left, 0, 0);
+      x[1] = DW_FN(dw3_tap1)(r[q], at, pw, 0, 0, 1);
+      x[2] = DW_FN(dw3_tap1)(r[q], at, pw, 0, right, 2);
+    } else {
+      DW_FN(dw3_taps2)(r[q], at, left, &x[0], &x[1], &x[2]);
     }
-  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++) {
-    DW_V lo = DW_FN(dw3_splat)(ce[DC_MB + mb]), hi = DW_FN(dw3_splat)(ce[2 * DC_MB + mb]);
-    DW_UNROLL for (int g = 0; g < G; g++)
-      DW_FN(dw3_out)(y + mb * plane + (g < G - 1 ? ow + g * DW_VL : last), acc[mb][g], lo, hi, S);
+    DW_UNROLL for (int kj = 0; kj < 3; kj++)
+      DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
+        acc[mb] = FERRY_VMADD(DW_FN(dw3_splat)(cb[kj * DC_MB + mb]), x[kj], acc[mb]);
   }
+  DW_UNROLL for (int mb = 0; mb < DC_MB; mb++)
+    DW_FN(dw3_out)(y + mb * plane + at, acc[mb], DW_FN(dw3_splat)(ce[DC_MB + mb]),
+                   DW_FN(dw3_splat)(ce[2 * DC_MB + mb]), S);
 }
 
 /* Output row oh of image n, every output channel, DC_MB at a time (a last
@@ -498,14 +493,8 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dc_row)(const dw
     int part = m0 + DC_MB > M; /* the block's rows go to spare, then the real ones out */
     float *y = part ? spare : j->y + (n * M + m0) * plane + oh * OW;
     int64_t ys = part ? OW : plane, ow = 0;
-    for (; OW - ow > DC_G * DW_VL; ow += DC_G * DW_VL)
-      DW_FN(dc_group)(r, C, cb, y, ys, ow, ow + (DC_G - 1) * DW_VL, pw, ow == 0 && pw, 0, DC_G, S);
-#if DC_G > 1
-    if (OW - ow > DW_VL)
-      DW_FN(dc_group)(r, C, cb, y, ys, ow, OW - DW_VL, pw, ow == 0 && pw, right, 2, S);
-    else
-#endif
-      DW_FN(dc_group)(r, C, cb, y, ys, ow, OW - DW_VL, pw, ow == 0 && pw, right, 1, S);
+    for (; OW - ow > DW_VL; ow += DW_VL) DW_FN(dc_vector)(r, C, cb, y, ys, ow, pw, ow == 0 && pw, 0, S);
+    DW_FN(dc_vector)(r, C, cb, y, ys, OW - DW_VL, pw, ow == 0 && pw, right, S); /* ends at OW */
     for (int64_t m = m0; m < m0 + DC_MB && m < M; m++) {
       float *ym = j->y + (n * M + m) * plane + oh * OW;
       if (part) f32_copy(ym, spare + (m - m0) * OW, OW);
