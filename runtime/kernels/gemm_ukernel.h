@@ -58,28 +58,12 @@
 
 #define UK_DECL(r) UK_V c##r##0 = {0}, c##r##1 = {0};
 #if defined(__wasm__) && UK_VL == 4
-/* The k loop's loads in wasm, at constant offsets from a and b: clang
- * keeps a + 12 as an i32.add before the load (it cannot prove that the add
- * does not wrap, so it never folds it into the load's offset field), and
- * V8 spends a lea and a zero extension on each, a third of the loop's
- * instructions. Written as wasm text the offset is the load's own: the
- * k loop's V8 code drops from 28-30 instructions to about 22, and
+/* The k loop's loads in wasm carry their offsets (simd.h FERRY_VLOAD_AT):
+ * V8's code for the loop drops from 28-30 instructions to about 22, and
  * ferry.wasm's GEMM runs 4-5% faster (ferry-relaxed.wasm's, bound by its
  * eight multiply-add chains rather than by the front end, level). */
-#define UK_SPLAT_AT(p, off)                                                                          \
-  ({                                                                                                 \
-    UK_V v_;                                                                                         \
-    __asm__("local.get %1\n\tv128.load32_splat %2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
-    v_;                                                                                              \
-  })
-#define UK_LOAD_AT(p, off)                                                                                \
-  ({                                                                                                      \
-    UK_V v_;                                                                                              \
-    __asm__("local.get %1\n\tv128.load %2:p2align=2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
-    v_;                                                                                                   \
-  })
-#define UK_LOAD_B(v, k) v = UK_LOAD_AT(b, (k) * (int)sizeof(UK_V))
-#define UK_A_VEC(r) UK_SPLAT_AT(a, (r) * (int)sizeof(float)) /* a[r] in every lane */
+#define UK_LOAD_B(v, k) v = FERRY_VLOAD_AT(b, (k) * (int)sizeof(UK_V))
+#define UK_A_VEC(r) FERRY_VSPLAT_AT(a, (r) * (int)sizeof(float)) /* a[r] in every lane */
 #else
 #define UK_LOAD_B(v, k) memcpy(&v, b + (k) * UK_VL, sizeof v)
 #endif

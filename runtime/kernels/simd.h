@@ -70,6 +70,30 @@ __attribute__((target("avx"))) FERRY_VINLINE ferry_f32x8_ ferry_vpmin8_(ferry_f3
   })
 #endif
 
+/* In wasm, an f32x4 loaded from p + off bytes (FERRY_VLOAD_AT), or the
+ * float there in every lane (FERRY_VSPLAT_AT), off a constant once loops
+ * are unrolled. clang keeps p + off as an i32.add before the load (it
+ * cannot prove that the add does not wrap, so it never folds it into the
+ * load's offset field), and V8 spends a lea and a zero extension on each;
+ * written as wasm text (clang's inline asm takes wasm instructions and v128
+ * operands) the offset is the load's own, and V8 addresses it from a base
+ * register. For the hot loops only: the wasm builds are always -O3. */
+#if defined(__wasm__)
+typedef float ferry_v128_ __attribute__((vector_size(16)));
+#define FERRY_VLOAD_AT(p, off)                                                                            \
+  __extension__({                                                                                         \
+    ferry_v128_ v_;                                                                                       \
+    __asm__("local.get %1\n\tv128.load %2:p2align=2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
+    v_;                                                                                                   \
+  })
+#define FERRY_VSPLAT_AT(p, off)                                                                          \
+  __extension__({                                                                                        \
+    ferry_v128_ v_;                                                                                      \
+    __asm__("local.get %1\n\tv128.load32_splat %2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
+    v_;                                                                                                  \
+  })
+#endif
+
 /* x * c rounded to the nearest integer, ties to even, for |x c| < 2^22,
  * on float vectors of any width: wasm's f32x4.nearest after the multiply
  * (two operations on a dependency chain), elsewhere a multiply-add of
