@@ -18,6 +18,8 @@
  *            decoder with its causal attention fused (convert's default
  *            fuse-attention) at sequence 40 (crafted/gpt_ids_40) gives
  *            native ferry's logits within rtol 1e-4, atol 1e-5;
+ *   depthwise  3x3 depthwise and first-layer convolutions over row widths
+ *            4-40 and 56 (crafted/dw_sweep) give native ferry's outputs;
  *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
  *            f32x4.relaxed_madd, and gives the models' reference outputs
  *            within the same tolerances (node with relaxed SIMD turned on).
@@ -310,6 +312,12 @@ END_TEST
 START_TEST(test_gelu_as_native) { check_sweep("gelu_sweep", "2e-5", "4e-6"); }
 END_TEST
 
+/* 3x3 convolutions over row widths 4-40 and 56 (crafted/dw_sweep): the
+ * depthwise rows and channel blocks, and first layers, in their wasm forms
+ * as natively (multiply-adds fused natively, not in ferry.wasm). */
+START_TEST(test_depthwise_as_native) { check_sweep("dw_sweep", "1e-5", "1e-6"); }
+END_TEST
+
 /* The GPT-like decoder with its causal attention fused (ferry.Attention's
  * bool mask and column span) at sequence 40, in wasm as natively. */
 START_TEST(test_fused_gpt_as_native) {
@@ -370,6 +378,7 @@ static Suite *wasm_suite(void) {
   tcase_set_timeout(c, 120);
   tcase_add_test(c, test_vmath_as_native);
   tcase_add_test(c, test_gelu_as_native);
+  tcase_add_test(c, test_depthwise_as_native);
   tcase_add_test(c, test_fused_gpt_as_native);
   suite_add_tcase(s, c);
   c = tcase_create("conformance");

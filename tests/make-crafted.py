@@ -82,6 +82,41 @@ sweep_model("vmath_sweep", [helper.make_node(op, ["xs"], [op.lower()]) for op in
             ["exp", "tanh", "erf", "sigmoid", "softmax"])
 sweep_model("gelu_sweep", gelu_nodes()[0], ["gelu", "fastgelu"], gelu_nodes()[1])
 
+# --- dw_sweep: 3x3 convolutions over every row width from 4 to 40 and 56 ----
+# Depthwise (6 channels) at strides 1 and 2, pads 0 and 1, and first-layer
+# style (3 -> 10 channels, pad 1), each through Clip(0, 6), x times a graph
+# input s (1.0) so that nothing folds. check_wasm runs it natively and in both
+# wasm builds: the wasm forms of the depthwise rows (their own group sizes,
+# the kernel-row loop kept a loop) and of the first layers (the GEMM, where
+# natively the direct path runs) against the native kernels that
+# check_kernels_perf holds to the reference.
+def dw_sweep():
+    rng = np.random.default_rng(7)
+    c = lambda name, v: numpy_helper.from_array(np.asarray(v, np.float32), name)
+    n = helper.make_node
+    nodes, inits, outs = [], [c("lo", 0), c("hi", 6)], []
+    for W in list(range(4, 41)) + [56]:
+        inits.append(c(f"x{W}", rng.uniform(-1, 1, (1, 6, 7, W))))
+        nodes.append(n("Mul", [f"x{W}", "s"], [f"xs{W}"]))
+        convs = [(6, 6, S, P) for S in (1, 2) for P in (0, 1) if W + 2 * P >= 3] + [(3, 10, S, 1) for S in (1, 2)]
+        for C, M, S, P in convs:
+            name = f"{'dw' if C == M else 'full'}{W}_s{S}p{P}"
+            inits += [c(name + "_w", rng.uniform(-1, 1, (M, 1 if C == M else C, 3, 3))),
+                      c(name + "_b", rng.uniform(-1, 1, M))]
+            x = f"xs{W}" if C == 6 else f"xs{W}_3"
+            if C == 3 and not any(nd.output[0] == x for nd in nodes):
+                nodes.append(n("Slice", [f"xs{W}", "s0", "s3", "s1"], [x]))
+            nodes += [n("Conv", [x, name + "_w", name + "_b"], [name + "_c"], group=C if C == M else 1,
+                        strides=[S, S], pads=[P] * 4, kernel_shape=[3, 3]),
+                      n("Clip", [name + "_c", "lo", "hi"], [name])]
+            outs.append((name, [1, M, (7 + 2 * P - 3) // S + 1, (W + 2 * P - 3) // S + 1]))
+    inits += [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in (("s0", [0]), ("s3", [3]), ("s1", [1]))]
+    save("dw_sweep/model.onnx", model(nodes, [vi("s", [1])], [vi(o, d) for o, d in outs], inits=inits))
+    save("dw_sweep/test_data_set_0/input_0.pb", numpy_helper.from_array(np.ones(1, np.float32), "s"))
+
+
+dw_sweep()
+
 # --- gpt_ids_40: token ids [1, 40] for gpt_tiny_op13 (scripts/make-models.py) --
 # check_wasm runs the decoder converted with fuse-attention (the default) on them,
 # natively and in both wasm builds: 40 rows make several blocks of the causal
