@@ -380,6 +380,49 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group)(const
   DW_UNROLL for (int g = 0; g < G; g++) DW_FN(dw3_out)(g < G - 1 ? y + ow + g * DW_VL : y + last, acc[g], lo, hi, S);
 }
 
+#ifndef DW3_GU
+#define DW3_GU 4
+#endif
+#if defined(__wasm__) && DW_VL == 4
+/* Stride 1 in wasm: G output vectors from ow on whose taps lie inside the
+ * row (the caller's `OW - ow >= (G + 1) DW_VL`), from G + 1 loads a kernel
+ * row: u[g] holds columns ow - pw + 4 g on, and a vector's second and
+ * third taps are u[g] and u[g + 1] shifted by one and two lanes (one
+ * palignr each in V8). Three loads a vector, as dw3_group does, are 3 G
+ * values V8 loads ahead of the multiply-adds (it issues a block's loads
+ * first), which spilled at G = 4; here u, the sums and the weights fit
+ * its 15 vector registers. left: the row's first vector, pw = 1 (column
+ * -1 is a zero shifted in, not read). */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group_u)(const float *const *r, const float *wt,
+                                                                              float *y, int64_t ow, int64_t pw,
+                                                                              int left, const int G) {
+  const DW_V z = {0};
+  DW_V acc[8];
+  FERRY_UNROLL_FULL for (int g = 0; g < G; g++) acc[g] = DW_FN(dw3_splat)(wt[9]);
+  DW3_KROWS for (int ki = 0; ki < 3; ki++) {
+    const float *q = r[ki] + ow - pw;
+    DW_V u[9];
+    if (left) {
+      DW_V x;
+      memcpy(&x, q + 1, sizeof x);
+      u[0] = __builtin_shufflevector(z, x, 3, 4, 5, 6);
+    } else {
+      memcpy(&u[0], q, sizeof u[0]);
+    }
+    FERRY_UNROLL_FULL for (int g = 1; g <= G; g++) memcpy(&u[g], q + g * DW_VL, sizeof u[g]);
+    DW_V w0 = DW_FN(dw3_splat)(wt[3 * ki]), w1 = DW_FN(dw3_splat)(wt[3 * ki + 1]),
+         w2 = DW_FN(dw3_splat)(wt[3 * ki + 2]);
+    FERRY_UNROLL_FULL for (int g = 0; g < G; g++) {
+      acc[g] = FERRY_VMADD(w0, u[g], acc[g]);
+      acc[g] = FERRY_VMADD(w1, __builtin_shufflevector(u[g], u[g + 1], 1, 2, 3, 4), acc[g]);
+      acc[g] = FERRY_VMADD(w2, __builtin_shufflevector(u[g], u[g + 1], 2, 3, 4, 5), acc[g]);
+    }
+  }
+  DW_V lo = DW_FN(dw3_splat)(wt[10]), hi = DW_FN(dw3_splat)(wt[11]);
+  FERRY_UNROLL_FULL for (int g = 0; g < G; g++) DW_FN(dw3_out)(y + ow + g * DW_VL, acc[g], lo, hi, 1);
+}
+#endif
+
 /* All output rows of channel plane x into y (dw3_setup's geometry): input
  * rows read in place (zrow, zeros, for the rows above and below the
  * image); each output row DW3_G1 (stride 2: DW3_G2) vectors at a time while more than that
@@ -398,6 +441,11 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_plane)(const
       r[ki] = ih >= 0 && ih < H ? x + ih * W : zrow;
     }
     int64_t ow = 0;
+#if defined(__wasm__) && DW_VL == 4
+    if (S == 1)
+      for (; OW - ow >= (DW3_GU + 1) * DW_VL; ow += DW3_GU * DW_VL)
+        DW_FN(dw3_group_u)(r, wt, y, ow, pw, ow == 0 && pw, DW3_GU);
+#endif
     for (; OW - ow > GM * DW_VL; ow += GM * DW_VL)
       DW_FN(dw3_group)(r, wt, y, ow, ow + (GM - 1) * DW_VL, pw, ow == 0 && pw, 0, GM, S);
     switch ((OW - ow + DW_VL - 1) / DW_VL) { /* the rest: G a constant in each call, so its loops unroll */
