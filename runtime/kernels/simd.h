@@ -77,20 +77,28 @@ __attribute__((target("avx"))) FERRY_VINLINE ferry_f32x8_ ferry_vpmin8_(ferry_f3
  * load's offset field), and V8 spends a lea and a zero extension on each;
  * written as wasm text (clang's inline asm takes wasm instructions and v128
  * operands) the offset is the load's own, and V8 addresses it from a base
- * register. For the hot loops only: the wasm builds are always -O3. */
+ * register. The "m" operand tells the compiler which memory the text
+ * reads (without it, clang takes the asm for a pure function of p and may
+ * move it past a store to that memory, or merge two of them across one).
+ * off must be a constant by the time the code is generated: in unrolled
+ * loops, that is at -O1 and up (the wasm builds use -O3). */
 #if defined(__wasm__)
 typedef float ferry_v128_ __attribute__((vector_size(16)));
-#define FERRY_VLOAD_AT(p, off)                                                                            \
-  __extension__({                                                                                         \
-    ferry_v128_ v_;                                                                                       \
-    __asm__("local.get %1\n\tv128.load %2:p2align=2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
-    v_;                                                                                                   \
+#define FERRY_VLOAD_AT(p, off)                                                                         \
+  __extension__({                                                                                      \
+    ferry_v128_ v_;                                                                                    \
+    __asm__("local.get %1\n\tv128.load %2:p2align=2\n\tlocal.set %0"                                   \
+            : "=r"(v_)                                                                                 \
+            : "r"(p), "i"(off), "m"(*(const ferry_v128_ *)(const void *)((const char *)(p) + (off)))); \
+    v_;                                                                                                \
   })
-#define FERRY_VSPLAT_AT(p, off)                                                                          \
-  __extension__({                                                                                        \
-    ferry_v128_ v_;                                                                                      \
-    __asm__("local.get %1\n\tv128.load32_splat %2\n\tlocal.set %0" : "=r"(v_) : "r"(p), "i"(off)); \
-    v_;                                                                                                  \
+#define FERRY_VSPLAT_AT(p, off)                                                                  \
+  __extension__({                                                                                \
+    ferry_v128_ v_;                                                                              \
+    __asm__("local.get %1\n\tv128.load32_splat %2\n\tlocal.set %0"                               \
+            : "=r"(v_)                                                                           \
+            : "r"(p), "i"(off), "m"(*(const float *)(const void *)((const char *)(p) + (off)))); \
+    v_;                                                                                          \
   })
 #endif
 
