@@ -18,6 +18,8 @@
  *            decoder with its causal attention fused (convert's default
  *            fuse-attention) at sequence 40 (crafted/gpt_ids_40) gives
  *            native ferry's logits within rtol 1e-4, atol 1e-5;
+ *   simd_at  simd.h's loads written as wasm text (tests/wasm/simd_at.c)
+ *            read p + off, and see a store made between two of them;
  *   depthwise  3x3 depthwise and first-layer convolutions over row widths
  *            4-40 and 56 (crafted/dw_sweep) give native ferry's outputs;
  *   relaxed  ferry-relaxed.wasm (relaxed SIMD) has no imports, does use
@@ -25,6 +27,7 @@
  *            within the same tolerances (node with relaxed SIMD turned on).
  *
  * Environment (make check sets it): FERRY, FERRY_WASM, FERRY_WASM_RELAXED,
+ * FERRY_SIMD_AT, FERRY_SIMD_AT_RELAXED,
  * FERRY_TEST_MODELS, FERRY_SRCDIR, ONNX_TESTDATA. A missing node, ferry.wasm
  * or ferry-relaxed.wasm is a failure, not a skip.
  */
@@ -333,6 +336,22 @@ START_TEST(test_fused_gpt_as_native) {
 }
 END_TEST
 
+/* simd.h's FERRY_VLOAD_AT / FERRY_VSPLAT_AT (tests/wasm/simd_at.c, built
+ * by both wasm compilers): the bytes at p + off, and a store between two
+ * loads seen by the second. */
+START_TEST(test_simd_loads_at) {
+  const char *mods[2] = {tu_env("FERRY_SIMD_AT"), tu_env("FERRY_SIMD_AT_RELAXED")};
+  for (int i = 0; i < 2; i++) {
+    char log[4096], cmd[2048];
+    snprintf(cmd, sizeof cmd, "timeout 60 node --no-warnings '%s/bench/wasi-run.mjs' '%s' 2>&1", tu_env("FERRY_SRCDIR"),
+             mods[i]);
+    int rc = sh(cmd, log, sizeof log);
+    ck_assert_msg(rc == 0, "%s: exit %d:\n%.3000s", mods[i], rc, log);
+    ck_assert_has(log, "ok\n");
+  }
+}
+END_TEST
+
 /* ---- relaxed SIMD ---- */
 
 START_TEST(test_relaxed_module) {
@@ -383,6 +402,7 @@ static Suite *wasm_suite(void) {
   tcase_add_test(c, test_vmath_as_native);
   tcase_add_test(c, test_gelu_as_native);
   tcase_add_test(c, test_depthwise_as_native);
+  tcase_add_test(c, test_simd_loads_at);
   tcase_add_test(c, test_fused_gpt_as_native);
   suite_add_tcase(s, c);
   c = tcase_create("conformance");
