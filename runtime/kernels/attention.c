@@ -197,11 +197,16 @@ static void att_pack(void *arg, int64_t begin, int64_t end) {
  * nothing done, and 1 returned, when a row's largest value is below
  * ATT_FILL_SKIP (columns left out would not have counted 0). */
 static int softmax_rows(float *s, int64_t rows, int64_t n, int guard) {
-  for (int64_t i = 0; guard && i < rows; i++)
-    if (!(ferry_nn_max_f32(s + i * n, n) >= ATT_FILL_SKIP)) return 1;
+  float mx[ATT_SPAN_ROWS]; /* the guard's row maxima, not computed twice (guard: rows <= ATT_SPAN_ROWS) */
+  int kept = guard && rows <= ATT_SPAN_ROWS;
+  for (int64_t i = 0; guard && i < rows; i++) {
+    float m = ferry_nn_max_f32(s + i * n, n);
+    if (!(m >= ATT_FILL_SKIP)) return 1;
+    if (kept) mx[i] = m;
+  }
   for (int64_t i = 0; i < rows; i++) {
     float *r = s + i * n;
-    float m = ferry_nn_max_f32(r, n);
+    float m = kept ? mx[i] : ferry_nn_max_f32(r, n);
     ferry_nn_affine_f32(r, r, n, 1.0f / ferry_nn_exp_sum_f32(r, r, n, m), 0.0f);
   }
   return 0;
