@@ -94,24 +94,35 @@ NX_ATTR static float NX_FN(exp_sum)(float *y, const float *x, int64_t n, float s
 }
 
 /* The largest of x[0..n), NaN when one is NaN, -inf when n is 0: 2 *
- * NX_CHAINS running maxima (each a compare-select chain). */
+ * NX_CHAINS running maxima, each one FERRY_VPMAX a vector (maxps; pmax in
+ * wasm), and the NaNs met or-ed into one mask on the side (a compare-select
+ * keeping NaN in the maxima took four to six instructions a vector). */
 NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
   float m = -INFINITY;
   int64_t i = 0;
   if (n >= 2 * NX_CHAINS * NX_VL) {
     NX_V a[2 * NX_CHAINS], v;
-    FERRY_UNROLL_FULL for (int c = 0; c < 2 * NX_CHAINS; c++) memcpy(&a[c], x + c * NX_VL, sizeof a[c]);
+    NX_I nan = {0};
+    FERRY_UNROLL_FULL for (int c = 0; c < 2 * NX_CHAINS; c++) {
+      memcpy(&a[c], x + c * NX_VL, sizeof a[c]);
+      nan |= a[c] != a[c];
+    }
     for (i = 2 * NX_CHAINS * NX_VL; i + 2 * NX_CHAINS * NX_VL <= n; i += 2 * NX_CHAINS * NX_VL)
       FERRY_UNROLL_FULL for (int c = 0; c < 2 * NX_CHAINS; c++) {
         memcpy(&v, x + i + c * NX_VL, sizeof v);
-        a[c] = NX_FN(nx_sel)((v > a[c]) | (v != v), v, a[c]);
+        nan |= v != v;
+        a[c] = FERRY_VPMAX(a[c], v);
       }
     for (; i + NX_VL <= n; i += NX_VL) {
       memcpy(&v, x + i, sizeof v);
-      a[0] = NX_FN(nx_sel)((v > a[0]) | (v != v), v, a[0]);
+      nan |= v != v;
+      a[0] = FERRY_VPMAX(a[0], v);
     }
-    for (int c = 1; c < 2 * NX_CHAINS; c++) a[0] = NX_FN(nx_sel)((a[c] > a[0]) | (a[c] != a[c]), a[c], a[0]);
-    for (int l = 0; l < NX_VL; l++) m = a[0][l] > m || a[0][l] != a[0][l] ? a[0][l] : m;
+    for (int c = 1; c < 2 * NX_CHAINS; c++) a[0] = FERRY_VPMAX(a[0], a[c]);
+    for (int l = 0; l < NX_VL; l++) {
+      if (nan[l]) return NAN;
+      m = a[0][l] > m ? a[0][l] : m;
+    }
   }
   for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
   return m;
