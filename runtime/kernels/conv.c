@@ -430,11 +430,6 @@ typedef void (*ferry_parallel_fn)(void *arg, int64_t begin, int64_t end);
 #define DW_PAD_BUDGET ((size_t)32 << 20)     /* bytes of padded copies at most */
 
 #define DW3_ZPAD 16 /* floats of the zero row before the column 0 it stands for */
-#if defined(__wasm__)
-#define IN_WASM 1
-#else
-#define IN_WASM 0
-#endif
 #define DC_MAX_C 4  /* input channels of the direct path at most (conv_dw.h dc_task) */
 
 /* A 3x3 kernel at stride 1 or 2 both ways and dilation 1: what the row
@@ -594,7 +589,7 @@ static int dw3_setup(dwjob *j, int64_t lanes) {
 static int dc_setup(dwjob *j, int64_t lanes) {
   const win2 *v = &j->v;
   const cgeo *g = j->g;
-  if (IN_WASM || g->G != 1 || g->C > DC_MAX_C || !dw3_fits(v) || !dw3_geometry(v, lanes) || v->OW < 2 * lanes)
+  if (FERRY_IN_WASM || g->G != 1 || g->C > DC_MAX_C || !dw3_fits(v) || !dw3_geometry(v, lanes) || v->OW < 2 * lanes)
     return 0;
   int64_t units = g->N * v->OH, nblk = (g->M + DC_MB - 1) / DC_MB;
   j->n_slots = units < DW_SLOTS ? units : DW_SLOTS;

@@ -74,11 +74,6 @@ typedef i32x4 ivec;
 #ifndef NC
 #define NC 2048
 #endif
-#ifdef __wasm__ /* no prefetch instruction: __builtin_prefetch is dropped, its address kept */
-#define IN_WASM 1
-#else
-#define IN_WASM 0
-#endif
 #define SUB_PANELS 16 /* B panels per task within a block */
 
 /* x86-64 builds without -mavx2 carry a second micro-kernel compiled for
@@ -723,7 +718,8 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
       direct_tiles(g, &o, i_begin, min64(i_end, g->M), j, rb, i_begin);
       o.pf = NULL;
       if (q + 1 < q_end && g->bdirect && j + 2 * NR <= g->j0 + g->nc) o.pf = bp + NR, o.pfs = bs;
-      else if (q + 1 < q_end && !g->bdirect && !IN_WASM) o.pf = bp + g->pbq, o.pfs = NR;
+      else if (q + 1 < q_end && !g->bdirect && !FERRY_IN_WASM) /* wasm has no prefetch: its address only */
+        o.pf = bp + g->pbq, o.pfs = NR;
       g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o, 0);
       continue;
     }

@@ -9,6 +9,14 @@
 
 #include <string.h>
 
+/* 1 in the wasm builds, 0 natively: for choices made by measurement per
+ * target (what V8 runs well is not always what x86 runs well). */
+#if defined(__wasm__)
+#define FERRY_IN_WASM 1
+#else
+#define FERRY_IN_WASM 0
+#endif
+
 /* Small vector helpers must inline (GCC at -O2 may otherwise call them,
  * passing vectors through memory): FERRY_VINLINE forces it. */
 #define FERRY_VINLINE static inline __attribute__((always_inline))
