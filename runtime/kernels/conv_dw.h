@@ -380,10 +380,10 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group)(const
   DW_UNROLL for (int g = 0; g < G; g++) DW_FN(dw3_out)(g < G - 1 ? y + ow + g * DW_VL : y + last, acc[g], lo, hi, S);
 }
 
-#ifndef DW3_GU
-#define DW3_GU 4
-#endif
 #if defined(__wasm__) && DW_VL == 4
+#ifndef DW3_GU
+#define DW3_GU 4 /* vectors of a dw3_group_u (3, 5, 6 and 8 measured slower) */
+#endif
 /* Stride 1 in wasm: G output vectors from ow on whose taps lie inside the
  * row (the caller's `OW - ow >= (G + 1) DW_VL`), from G + 1 loads a kernel
  * row: u[g] holds columns ow - pw + 4 g on, and a vector's second and

@@ -27,10 +27,6 @@
  *     Horner's is five;
  *   - 2^n: n + 1.5 * 2^23 + 127 puts n + 127 in the low bits of the
  *     float, and a shift by 23 moves them, alone, into the exponent. */
-NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(nx_sel)(NX_I m, NX_V a, NX_V b) {
-  return (NX_V)((m & (NX_I)a) | (~m & (NX_I)b));
-}
-
 NX_ATTR static inline __attribute__((always_inline)) NX_V NX_FN(vexp)(NX_V x) {
   x = FERRY_VPMIN(FERRY_VPMAX(x, (NX_V){0} - 88.0f), (NX_V){0} + 88.0f);
   NX_V n = FERRY_VROUND_MUL(x, 1.44269504088896341f);
