@@ -387,7 +387,8 @@ typedef struct dwjob {
    * [rows][Wp][lanes], a zeroed slack, then T, one output row [OW][lanes]
    * (rows narrower than the lanes: the band's rows one after another) */
   int64_t Wp, band;
-  size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it */
+  size_t band_floats, slack_floats; /* P, then zeros the last group of a row may read past it
+                                       (the flat path, dw3f_setup: its plane, then its outputs) */
   const float *consts;              /* every block's dwc_consts, or NULL: each task makes its own */
 } dwjob;
 
@@ -489,6 +490,16 @@ static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int
   }
 }
 
+/* Channel m's constants for the 3x3 row and flat paths (conv_dw.h
+ * dw3_group): the nine weights times the epilogue's scale, then its shift,
+ * lo and hi. */
+static void dw3_consts(const dwjob *j, int64_t m, float *wt) {
+  dw_epi ep;
+  dw_epi_for(j, m, &ep);
+  for (int t = 0; t < 9; t++) wt[t] = j->w[m * 9 + t] * ep.sc;
+  wt[9] = ep.sh, wt[10] = ep.lo, wt[11] = ep.hi;
+}
+
 /* The constants of the channel block from m0 on, in lanes-wide vectors
  * at d: each tap's weights times the epilogue's scale, then its shift, lo
  * and hi (dw_epi); a block's missing channels repeat its last. */
@@ -578,6 +589,37 @@ static int dw3_setup(dwjob *j, int64_t lanes) {
   return 1;
 }
 
+/* The flat path (conv_dw.h, dw3f_task) for a 3x3 depthwise kernel at
+ * stride 1 on rows of DW3F_MIN_OW to DW3F_MAX_OW outputs, where the row
+ * path's edges and short groups cost more than a padded copy and a few
+ * outputs computed and dropped (docs/kernels.md; natively the channel
+ * blocks stay faster on rows shorter than a vector). The padded plane's
+ * row stride Wp holds the left pad and the row (pw + W), and lets the
+ * last output's third tap (column OW + 1 of its padded row) fall at most
+ * into the next row's left pad (OW + 2 - pw). Rows up to OH + 2 are read,
+ * plus a group's loads past the last vector: OH + 3 rows and a margin.
+ * Per slot: the plane (band_floats), the outputs at stride Wp with a
+ * group's slack (slack_floats), then the channel's constants. */
+#ifndef DW3F_MIN_OW
+#define DW3F_MIN_OW DW_ROUND
+#endif
+#ifndef DW3F_MAX_OW
+#define DW3F_MAX_OW 16
+#endif
+static int dw3f_setup(dwjob *j) {
+  const win2 *v = &j->v;
+  if (j->g->Mg != 1 || !dw3_fits(v) || v->sw != 1 || !v->OH || v->OW < DW3F_MIN_OW || v->OW > DW3F_MAX_OW)
+    return 0;
+  int64_t a = v->pw + v->W, b = v->OW + 2 - v->pw;
+  j->Wp = a > b ? a : b;
+  j->band_floats = (size_t)((v->OH + 3) * j->Wp + 64 + 15) / 16 * 16;
+  j->slack_floats = (size_t)(v->OH * j->Wp + 2 * DW_ROUND + 15) / 16 * 16;
+  j->slot_floats = j->band_floats + j->slack_floats + 16;
+  int64_t nm = j->g->N * j->g->M;
+  j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
+  return 1;
+}
+
 /* The direct path (conv_dw.h, dc_task) for an ungrouped 3x3 convolution
  * over at most DC_MAX_C input channels (a network's first layer, where
  * the GEMM's K = 9 C is too short to pay for im2col) in the geometry of
@@ -623,6 +665,14 @@ static ferry_parallel_fn dc_pick(void) {
   if (ferry_simd_avx2()) return dc_task_avx2;
 #endif
   return dc_task_generic;
+}
+
+/* The flat path's variant: AVX2 where the GEMM uses it. */
+static ferry_parallel_fn dw3f_pick(void) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2()) return dw3f_task_avx2;
+#endif
+  return dw3f_task_generic;
 }
 
 /* The row path's variant: AVX2 where the GEMM uses it. */
@@ -731,6 +781,14 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     dw_job_init(&j, g, &v, X, W, Y, &e);
     int64_t lanes;
     ferry_parallel_fn dwc = dwc_pick(&lanes);
+    if (dw3f_setup(&j)) {
+      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
+        return FERRY_E_SYSTEM;
+      j.e = &ep;
+      k->parallel(k, j.n_slots, dw3f_pick(), &j);
+      k->post_done = ep.post != NULL;
+      return FERRY_OK;
+    }
     if (dw3_setup(&j, lanes)) {
       if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
         return FERRY_E_SYSTEM;

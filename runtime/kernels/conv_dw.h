@@ -23,6 +23,10 @@
  *                        output rows in groups of vectors over the input
  *                        rows read in place (dw3_tap1 / dw3_taps2 shift
  *                        the edge vectors' taps, split stride 2)
+ *   DW_FN(dw3f_task)     3x3 at stride 1 on short rows (7 to 16): the
+ *                        channel copied into a zero-padded plane whose
+ *                        rows, end to end, make one long row for
+ *                        dw3_group (dw3_group_u in wasm), no edges
  *   DW_FN(dc_task)       the same taps summed over a few input channels
  *                        for 8 output channels at a time: an ungrouped 3x3
  *                        convolution of a first layer (dc_row, dc_vector)
@@ -384,6 +388,7 @@ DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3_group)(const
 #ifndef DW3_GU
 #define DW3_GU 4 /* vectors of a dw3_group_u (3, 5, 6 and 8 measured slower) */
 #endif
+_Static_assert(DW3_GU <= DW3_G1, "dw3f_task's last group takes at most DW3_G1 vectors");
 /* Stride 1 in wasm: G output vectors from ow on whose taps lie inside the
  * row (the caller's `OW - ow >= (G + 1) DW_VL`), from G + 1 loads a kernel
  * row: u[g] holds columns ow - pw + 4 g on, and a vector's second and
@@ -472,17 +477,78 @@ DW_ATTR static void DW_FN(dw3_task)(void *arg, int64_t begin, int64_t end) {
     f32_zero(zero, j->Wp);
     for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
       int64_t n = nm / g->M, m = nm - n * g->M;
-      const float *x = j->x + (n * g->C + m) * g->in_size, *w = j->w + m * 9;
+      const float *x = j->x + (n * g->C + m) * g->in_size;
       float *y = j->y + nm * g->out_size;
-      dw_epi ep;
-      dw_epi_for(j, m, &ep);
-      for (int t = 0; t < 9; t++) wt[t] = w[t] * ep.sc;
-      wt[9] = ep.sh, wt[10] = ep.lo, wt[11] = ep.hi;
+      dw3_consts(j, m, wt);
       if (j->v.sw == 1)
         DW_FN(dw3_plane)(j, x, zero + DW3_ZPAD, wt, y, 1);
       else
         DW_FN(dw3_plane)(j, x, zero + DW3_ZPAD, wt, y, 2);
       for (int64_t r = 0; j->e_after && r < j->v.OH; r++) ferry_gemm_epi_row(j->e, m, 0, j->v.OW, y + r * j->v.OW);
+      if (j->e->post) j->e->post(j->e->post_ctx, y, g->out_size); /* the executor's fused map, in cache */
+    }
+  }
+}
+
+/* ---- 3x3 at stride 1 over small planes: rows of whole vectors in a padded copy ---- */
+
+/* rows rows of n floats from s (row stride ss) to d (row stride ds), in
+ * f32x4 (the rows this path copies are short: 7, 14, 28), a row's last
+ * one ending at its end, over the one before it; rows under 4 floats
+ * float by float. */
+DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3f_rows)(float *d, int64_t ds, const float *s,
+                                                                            int64_t ss, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; r++, d += ds, s += ss) {
+    if (n < 4) {
+      for (int64_t i = 0; i < n; i++) d[i] = s[i];
+      continue;
+    }
+    for (int64_t i = 0; i + 4 < n; i += 4) f32x4_store(d + i, f32x4_load(s + i));
+    f32x4_store(d + n - 4, f32x4_load(s + n - 4));
+  }
+}
+
+/* Slots s in [begin, end), each a contiguous share of the channels. A
+ * channel is copied into the interior of the slot's zero-padded plane
+ * (row stride j->Wp: conv.c dw3f_setup). Laid end to end, the padded rows
+ * make the convolution a one-row one: output p = oh Wp + ow is the three
+ * taps of the plane at p, p + Wp and p + 2 Wp (a tap past a row's end
+ * reads the next row's left pad, which Wp leaves there). So the plane is
+ * swept in the row path's groups (dw3_group_u in wasm: G + 1 loads a
+ * kernel row, all inside the plane) across rows, with no edges, into o
+ * at stride Wp, the padded columns' outputs computed and dropped; then
+ * the OW outputs of each row go to y. */
+DW_ATTR static void DW_FN(dw3f_task)(void *arg, int64_t begin, int64_t end) {
+  const dwjob *j = arg;
+  const cgeo *g = j->g;
+  const win2 *v = &j->v;
+  const int64_t total = g->N * g->M, Wp = j->Wp, n = v->OH * Wp;
+  for (int64_t s = begin; s < end; s++) {
+    float *pp = j->slots + (size_t)s * j->slot_floats, *o = pp + j->band_floats, *wt = o + j->slack_floats;
+    const float *r[3] = {pp, pp + Wp, pp + 2 * Wp};
+    f32_zero(pp, (int64_t)j->band_floats); /* once per slot: channels only overwrite the interior */
+    for (int64_t nm = s * total / j->n_slots; nm < (s + 1) * total / j->n_slots; nm++) {
+      int64_t m = nm % g->M, p = 0;
+      float *y = j->y + nm * g->out_size;
+      dw3_consts(j, m, wt);
+      DW_FN(dw3f_rows)(pp + v->ph * Wp + v->pw, Wp, j->x + (nm / g->M * g->C + m) * g->in_size, v->W, v->H, v->W);
+#if defined(__wasm__) && DW_VL == 4
+      for (; n - p >= DW3_GU * DW_VL; p += DW3_GU * DW_VL) DW_FN(dw3_group_u)(r, wt, o, p, 0, 0, DW3_GU);
+#endif
+      for (; n - p >= DW3_G1 * DW_VL; p += DW3_G1 * DW_VL)
+        DW_FN(dw3_group)(r, wt, o, p, p + (DW3_G1 - 1) * DW_VL, 0, 0, 0, DW3_G1, 1);
+      switch ((n - p + DW_VL - 1) / DW_VL) { /* the rest (at most DW3_G1 vectors), into o's slack past n */
+#define DW3F_CASE(G) \
+  case G: DW_FN(dw3_group)(r, wt, o, p, p + (G - 1) * DW_VL, 0, 0, 0, G, 1); break;
+        DW3F_CASE(1) DW3F_CASE(2) DW3F_CASE(3) DW3F_CASE(4)
+#if DW3_G1 > 4
+        DW3F_CASE(5) DW3F_CASE(6) DW3F_CASE(7) DW3F_CASE(8)
+#endif
+#undef DW3F_CASE
+      default: break;
+      }
+      DW_FN(dw3f_rows)(y, v->OW, o, Wp, v->OH, v->OW);
+      for (int64_t q = 0; j->e_after && q < v->OH; q++) ferry_gemm_epi_row(j->e, m, 0, v->OW, y + q * v->OW);
       if (j->e->post) j->e->post(j->e->post_ctx, y, g->out_size); /* the executor's fused map, in cache */
     }
   }
