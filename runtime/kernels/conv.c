@@ -747,6 +747,18 @@ static void dw_job_init(dwjob *j, const cgeo *g, const win2 *v, const float *X, 
                (e->bias && e->bias_cs);
 }
 
+/* Runs a depthwise job that one of the paths' setups took: the slots'
+ * scratch, then fn over the slots with epilogue ep (whose fused map, when
+ * set, the path runs on each plane in cache). */
+static int dw_run(ferry_kctx *k, dwjob *j, const ferry_gemm_epi *ep, ferry_parallel_fn fn) {
+  if (!(j->slots = ferry_linalg_scratch(k, j->slot_floats * sizeof(float) * (size_t)j->n_slots)))
+    return FERRY_E_SYSTEM;
+  j->e = ep;
+  k->parallel(k, j->n_slots, fn, j);
+  k->post_done = ep->post != NULL;
+  return FERRY_OK;
+}
+
 /* Y = act(conv(X, W) + bias), all float32; w_const, b_const: W, the bias
  * is the same every run (what derives from it is made once). */
 static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W, const float *bias, float *Y,
@@ -781,37 +793,13 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
     dw_job_init(&j, g, &v, X, W, Y, &e);
     int64_t lanes;
     ferry_parallel_fn dwc = dwc_pick(&lanes);
-    if (dw3f_setup(&j)) {
-      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
-        return FERRY_E_SYSTEM;
-      j.e = &ep;
-      k->parallel(k, j.n_slots, dw3f_pick(), &j);
-      k->post_done = ep.post != NULL;
-      return FERRY_OK;
-    }
-    if (dw3_setup(&j, lanes)) {
-      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
-        return FERRY_E_SYSTEM;
-      j.e = &ep;
-      k->parallel(k, j.n_slots, dw3_pick(), &j);
-      k->post_done = ep.post != NULL;
-      return FERRY_OK;
-    }
+    if (dw3f_setup(&j)) return dw_run(k, &j, &ep, dw3f_pick());
+    if (dw3_setup(&j, lanes)) return dw_run(k, &j, &ep, dw3_pick());
     if (dwc_setup(&j, lanes)) {
       j.consts = dwc_persist(k, &j, lanes, w_const && (!bias || b_const));
-      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
-        return FERRY_E_SYSTEM;
-      j.e = &ep;
-      k->parallel(k, j.n_slots, dwc, &j);
-      k->post_done = ep.post != NULL;
-      return FERRY_OK;
+      return dw_run(k, &j, &ep, dwc);
     }
-    if (dw_pad_setup(&j, g->N * g->M)) {
-      if (!(j.slots = ferry_linalg_scratch(k, j.slot_floats * sizeof(float) * (size_t)j.n_slots)))
-        return FERRY_E_SYSTEM;
-      k->parallel(k, j.n_slots, dw_pick(1), &j);
-      return FERRY_OK;
-    }
+    if (dw_pad_setup(&j, g->N * g->M)) return dw_run(k, &j, &e, dw_pick(1)); /* no fused map: e */
     k->parallel(k, g->N * g->M, dw_pick(0), &j);
     return FERRY_OK;
   }
