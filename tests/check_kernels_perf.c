@@ -25,7 +25,9 @@
  *              strides 1 and 2, the padded-copy path and the edge path,
  *              other kernels) on the generic and the AVX2 variant, and
  *              the 3x3 row path on every width from a vector to past a
- *              group, edges shifted, with epilogues and a post map;
+ *              group, edges shifted (at stride 1, widths 8-16 take the
+ *              flat path over a padded plane), with epilogues and a post
+ *              map;
  *              the direct path of 3x3 convolutions over 1-4 input
  *              channels (output channels past its block of 8); the
  *              same as FusedConv with Relu, Clip, HardSigmoid (folded
@@ -560,8 +562,10 @@ static void sweep_3x3(const char *label, int64_t w0, int64_t w1, int64_t step, i
 /* The row path of 3x3 depthwise kernels (conv_dw.h, dw3_plane): every
  * width from a vector to past a full group (first and last vectors
  * shifted at the edges, the last moved back to end at OW), even and odd
- * widths at stride 2, short planes (zero rows above and below). Every
- * depthwise path but the padded copy runs the post map itself. */
+ * widths at stride 2, short planes (zero rows above and below); at stride
+ * 1 the widths 8-16 run the flat path (dw3f_task: pads 0 and 1, planes of
+ * 1-7 rows, so its last group's every size). Every depthwise path but the
+ * padded copy runs the post map itself. */
 static conv2 rows_case(int64_t w, int64_t s, int64_t p) {
   return (conv2){1 + (w == 41), 3, 3, 3, rnd_in(1, 7), w, 3, 3, s, 1, p};
 }
