@@ -564,7 +564,7 @@ static void sweep_3x3(const char *label, int64_t w0, int64_t w1, int64_t step, i
  * shifted at the edges, the last moved back to end at OW), even and odd
  * widths at stride 2, short planes (zero rows above and below); at stride
  * 1 the widths 8-16 run the flat path (dw3f_task: pads 0 and 1, planes of
- * 1-7 rows, so its last group's every size). Every depthwise path but the
+ * 1-7 rows, so last groups of many sizes). Every depthwise path but the
  * padded copy runs the post map itself. */
 static conv2 rows_case(int64_t w, int64_t s, int64_t p) {
   return (conv2){1 + (w == 41), 3, 3, 3, rnd_in(1, 7), w, 3, 3, s, 1, p};
