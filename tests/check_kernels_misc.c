@@ -369,7 +369,9 @@ END_TEST
 
 /* ferry.Attention with a bool mask of shape ms (mask_fill, mask_keep) on
  * random data against the reference. pattern: 0 causal (row i keeps
- * columns <= i), 1 random, 2 causal with row `empty` keeping nothing. */
+ * columns <= i), 1 random, 2 causal with row `empty` keeping nothing, 3 a
+ * window (row i keeps columns i - 5 to i), 4 padding (mask batch b keeps
+ * its first cols - 1 - 7 b columns). */
 static void att_where_case(shp qs, shp ks, shp vs, shp ms, float scale, unsigned seed, float fillv, int keep,
                            int pattern, int64_t empty) {
   shp os = att_out_shape(&qs, &ks, &vs);
@@ -384,7 +386,10 @@ static void att_where_case(shp qs, shp ks, shp vs, shp ms, float scale, unsigned
   uint32_t st = seed;
   for (int64_t t = 0; t < nm; t++) {
     int64_t i = t / cols % rows, j = t % cols;
-    int kept = pattern == 1 ? ((st = st * 1664525u + 1013904223u) >> 28) < 11 : j <= i;
+    int kept = pattern == 1 ? ((st = st * 1664525u + 1013904223u) >> 28) < 11
+               : pattern == 3 ? j <= i && j >= i - 5
+               : pattern == 4 ? j < cols - 1 - t / (rows * cols) * 7
+                              : j <= i;
     if (pattern == 2 && i == empty) kept = 0;
     c[t] = kept == keep ? (uint8_t)(1 + (t % 3 == 0)) : 0; /* kept: (c != 0) == keep; any nonzero byte is true */
   }
@@ -422,6 +427,11 @@ START_TEST(test_attention_where) {
   /* masks broadcast along columns ([Sq, 1]) and rows ([1, Sk]) */
   att_where_case(S(2, 20, 8), S(2, 8, 20), S(2, 20, 4), S(20, 1), 0.5f, 56, lowest, 1, 1, -1);
   att_where_case(S(2, 20, 8), S(2, 8, 20), S(2, 20, 4), S(1, 20), 0.5f, 57, lowest, 0, 1, -1);
+  /* runs of kept columns found once for every head (the same mask for
+   * all, keep 1 and 0), or per task (a mask per batch) */
+  att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(40, 40), 0.35f, 59, lowest, 1, 3, -1);
+  att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(1, 1, 40, 40), 0.35f, 60, lowest, 0, 3, -1);
+  att_where_case(S(3, 2, 20, 8), S(3, 2, 8, 33), S(3, 2, 33, 4), S(3, 1, 20, 33), 0.5f, 61, lowest, 1, 4, -1);
   /* kept scores far below -1e30 (a huge scale): whole rows after all */
   att_where_case(S(1, 1, 24, 8), S(1, 1, 8, 24), S(1, 1, 24, 4), S(24, 24), 1e32f, 58, lowest, 1, 0, -1);
   /* mask_fill with a float mask is refused */

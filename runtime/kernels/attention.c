@@ -34,9 +34,13 @@
  * instead of being added. When the fill is hugely negative (<= -1e30,
  * -inf included) its exp is exactly 0 next to any kept score, so a task
  * computes only the columns between its rows' first and last kept ones
- * (mask_span): about half the work under a causal mask. A task with a row
- * that keeps nothing, or whose kept scores are themselves below -1e30,
- * takes whole rows, as the unfused graph does.
+ * (mask_span): about half the work under a causal mask. Where each row
+ * keeps one run of columns (causal, window and padding masks), the task
+ * fills nothing: each row's softmax runs over its run and leaves zeros
+ * elsewhere (softmax_runs), and a mask the same for every batch-head has
+ * its runs found once for all tasks (att_runs). A task with a row that
+ * keeps nothing, or whose kept scores are themselves below -1e30, takes
+ * whole rows, filled, as the unfused graph does.
  */
 #include <string.h>
 
@@ -71,6 +75,7 @@ typedef struct att {
   size_t slot_floats, score_floats;
   float *ws;
   float *pk, *pv;                 /* K and V of every batch-head packed once (att_pack), or NULL */
+  const int64_t *runs;            /* each query row's run of kept columns, the same for every batch-head (att_runs), or NULL */
   int64_t pk_n, pv_n;             /* floats per batch-head in each */
 } att;
 
@@ -220,24 +225,80 @@ static int word_keeps(const att *a, const uint8_t *c) {
   return ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) != 0; /* a zero byte */
 }
 
+/* Whether all 8 mask bytes at c keep their scores. */
+static int word_keeps_all(const att *a, const uint8_t *c) {
+  uint64_t w;
+  memcpy(&w, c, sizeof w);
+  if (!a->keep) return w == 0;
+  return ((w - 0x0101010101010101u) & ~w & 0x8080808080808080u) == 0; /* no zero byte */
+}
+
+/* The first and last column that mask row c (columns cs apart) keeps,
+ * into *f and *l; 0 when it keeps none. */
+static int row_span(const att *a, const uint8_t *c, int64_t cs, int64_t *f, int64_t *l) {
+  int64_t i = 0, j = a->Sk - 1;
+  while (i + 8 <= a->Sk && cs == 1 && !word_keeps(a, c + i)) i += 8;
+  while (i < a->Sk && (c[i * cs] != 0) != a->keep) i++;
+  if (i == a->Sk) return 0;
+  while (j - 8 >= i && cs == 1 && !word_keeps(a, c + j - 7)) j -= 8;
+  while ((c[j * cs] != 0) != a->keep) j--;
+  *f = i, *l = j;
+  return 1;
+}
+
+/* Whether contiguous mask row c keeps every column from f to l. */
+static int row_keeps_run(const att *a, const uint8_t *c, int64_t f, int64_t l) {
+  int64_t j = f;
+  for (; j + 8 <= l + 1; j += 8)
+    if (!word_keeps_all(a, c + j)) return 0;
+  for (; j <= l; j++)
+    if ((c[j] != 0) != a->keep) return 0;
+  return 1;
+}
+
 /* The columns [*lo, *hi) that hold every kept score of `rows` rows of the
  * bool mask from c (rows mst[brank] apart, columns mst[brank + 1]); 0 when
- * one of the rows keeps none. */
-static int mask_span(const att *a, const uint8_t *c0, int64_t rows, int64_t *lo, int64_t *hi) {
+ * one of the rows keeps none. With run (room for 2 rows values): 1 in
+ * *runs when each row keeps one run of columns, a causal or a padding
+ * mask's rows, run[2 i] to run[2 i + 1] (contiguous columns only). */
+static int mask_span(const att *a, const uint8_t *c0, int64_t rows, int64_t *lo, int64_t *hi, int64_t *run,
+                     int *runs) {
   int64_t cs = a->mst[a->brank + 1];
-  *lo = a->Sk, *hi = 0;
+  *lo = a->Sk, *hi = 0, *runs = run && cs == 1;
   for (int64_t i = 0; i < rows; i++) {
     const uint8_t *c = c0 + i * a->mst[a->brank];
-    int64_t f = 0, l = a->Sk - 1;
-    while (f + 8 <= a->Sk && cs == 1 && !word_keeps(a, c + f)) f += 8;
-    while (f < a->Sk && (c[f * cs] != 0) != a->keep) f++;
-    if (f == a->Sk) return 0;
-    while (l - 8 >= f && cs == 1 && !word_keeps(a, c + l - 7)) l -= 8;
-    while ((c[l * cs] != 0) != a->keep) l--;
+    int64_t f, l;
+    if (!row_span(a, c, cs, &f, &l)) return 0;
+    if (*runs && !row_keeps_run(a, c, f, l)) *runs = 0;
+    if (*runs) run[2 * i] = f, run[2 * i + 1] = l;
     if (f < *lo) *lo = f;
     if (l + 1 > *hi) *hi = l + 1;
   }
   return 1;
+}
+
+/* Softmax of each of `rows` score rows (n floats from column j0) over its
+ * run of kept columns (mask_span), zeros in the others: what the fill and
+ * a softmax of the whole row give when the fill's exp is exactly 0, which
+ * holds when each row's largest kept score is at least ATT_FILL_SKIP and
+ * more than 100 over the fill (the exp is 0 below -88); else nothing done
+ * and 1 returned. Costs no mask_fill, and no exp of a masked score. */
+static int softmax_runs(const att *a, float *s, int64_t rows, int64_t n, int64_t j0, const int64_t *run) {
+  float mx[ATT_SPAN_ROWS];
+  if (rows > ATT_SPAN_ROWS) return 1;
+  for (int64_t i = 0; i < rows; i++) {
+    float m = ferry_nn_max_f32(s + i * n + run[2 * i] - j0, run[2 * i + 1] - run[2 * i] + 1);
+    if (!(m >= ATT_FILL_SKIP && m - a->fill > 100.0f)) return 1;
+    mx[i] = m;
+  }
+  for (int64_t i = 0; i < rows; i++) {
+    float *r = s + i * n;
+    int64_t b = run[2 * i] - j0, e = run[2 * i + 1] + 1 - j0;
+    f32_zero(r, b);
+    f32_zero(r + e, n - e);
+    ferry_nn_affine_f32(r + b, r + b, e - b, 1.0f / ferry_nn_exp_sum_f32(r + b, r + b, e - b, mx[i]), 0.0f);
+  }
+  return 0;
 }
 
 /* The fill into columns [lo, lo + n) of `rows` score rows (n floats apart)
@@ -284,8 +345,19 @@ static void att_task(const att *a, int64_t t, float *ws) {
   int64_t lo = 0, hi = a->Sk;
   const uint8_t *c0 = a->cond ? a->cond + ferry_broadcast_offset(b, a->brank, a->bdims, a->mst) + r0 * a->mst[a->brank]
                               : NULL;
-  int span = c0 && a->span && mask_span(a, c0, rows, &lo, &hi);
-  if (!span) lo = 0, hi = a->Sk;
+  int64_t own[2 * ATT_SPAN_ROWS];
+  const int64_t *run = a->runs ? a->runs + 2 * r0 : own;
+  int runs = 0, span = 0;
+  if (c0 && a->span && a->runs) { /* the rows' runs found once (att_runs): their span */
+    span = runs = 1, lo = a->Sk, hi = 0;
+    for (int64_t i = 0; i < rows; i++) {
+      lo = run[2 * i] < lo ? run[2 * i] : lo;
+      hi = run[2 * i + 1] + 1 > hi ? run[2 * i + 1] + 1 : hi;
+    }
+  } else if (c0 && a->span) {
+    span = mask_span(a, c0, rows, &lo, &hi, rows <= ATT_SPAN_ROWS ? own : NULL, &runs);
+  }
+  if (!span) lo = 0, hi = a->Sk, runs = 0;
   for (;;) {
     /* packed K starts at a panel: from lo's (its columns before lo are
      * masked in every row of the task, so they add exact zeros) */
@@ -297,15 +369,34 @@ static void att_task(const att *a, int64_t t, float *ws) {
     ferry_gemm_pre pre_v = {NULL, a->pv ? ferry_sgemm_packed_b_at(a->pv + b * a->pv_n, a->Sk, j0, 0) : NULL, a->Sk};
     ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->qst[a->brank], a->qst[a->brank + 1]}, &K, s, n,
                            &e1, work, &pre_k);
-    if (c0) mask_fill(a, c0, rows, j0, n, s);
-    if (softmax_rows(s, rows, n, span && n < a->Sk)) { /* a kept score below the bound: whole rows */
-      lo = 0, hi = a->Sk, span = 0;
+    if (c0 && !runs) mask_fill(a, c0, rows, j0, n, s);
+    if (runs ? softmax_runs(a, s, rows, n, j0, run) : softmax_rows(s, rows, n, span && n < a->Sk)) {
+      lo = 0, hi = a->Sk, span = runs = 0; /* a kept score below the bound: whole rows, filled */
       continue;
     }
     int64_t yo = ferry_broadcast_offset(b, a->brank, a->bdims, a->yst) + r0 * a->yst[a->brank];
     ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + yo, a->yst[a->brank], &e2, work, &pre_v);
     return;
   }
+}
+
+/* A bool mask that is the same for every batch-head (batch strides 0,
+ * contiguous columns: a causal mask) and whose every query row keeps one
+ * run of columns has its runs found once here for all the tasks
+ * (a->runs, 2 Sq values); otherwise each task scans its own rows. */
+static int att_runs(ferry_kctx *k, att *a) {
+  if (!a->cond || !a->span || a->mst[a->brank + 1] != 1) return FERRY_OK;
+  for (int i = 0; i < a->brank; i++)
+    if (a->mst[i]) return FERRY_OK;
+  int64_t *run = ferry_nn_scratch(k, 2 * a->Sq, sizeof *run);
+  if (!run) return FERRY_E_SYSTEM;
+  for (int64_t i = 0; i < a->Sq; i++) {
+    const uint8_t *c = a->cond + i * a->mst[a->brank];
+    if (!row_span(a, c, 1, &run[2 * i], &run[2 * i + 1]) || !row_keeps_run(a, c, run[2 * i], run[2 * i + 1]))
+      return FERRY_OK;
+  }
+  a->runs = run;
+  return FERRY_OK;
 }
 
 static void slots_task(void *arg, int64_t begin, int64_t end) {
@@ -376,7 +467,7 @@ int ferry_kernel_Attention(ferry_kctx *k) {
     a.mask = m ? f32_input(k, m, &rc) : NULL;
   }
   a.y = o->dtype == FERRY_F32 ? o->data : ferry_linalg_scratch(k, (size_t)o->numel * sizeof(float));
-  if (rc || !a.y || (rc = att_plan(k, &a))) return rc ? rc : FERRY_E_SYSTEM;
+  if (rc || !a.y || (rc = att_plan(k, &a)) || (rc = att_runs(k, &a))) return rc ? rc : FERRY_E_SYSTEM;
   if (a.pk) k->parallel(k, a.nb, att_pack, &a);
   k->parallel(k, a.n_slots, slots_task, &a);
   if (o->dtype != FERRY_F32) ferry_linalg_f32_out(a.y, o);
