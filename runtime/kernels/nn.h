@@ -94,9 +94,11 @@ float ferry_nn_sum_f32(const float *x, int64_t n);
 float ferry_nn_sumsq_f32(const float *x, int64_t n);
 float ferry_nn_sumabs_f32(const float *x, int64_t n);
 float ferry_nn_prod_f32(const float *x, int64_t n);
-/* y[i] = exp(x[i] - shift) (y may be NULL or x); returns the sum. The
- * vector exp is accurate to ~2 ulp for arguments <= 88 (above, exp(88));
- * below about -87.7 it gives 0 (denormals between); NaN stays NaN. */
+/* y[i] = exp(x[i] - shift) (y may be NULL or x); returns the sum. For
+ * softmax-style sums: shift must be at least max(x) - 88 (callers pass
+ * the max, so every argument is <= 0; past 88.7 the result is garbage).
+ * The vector exp is accurate to ~2 ulp for arguments <= 88; below about
+ * -87.7 it gives 0 (denormals between); NaN stays NaN. */
 float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift);
 /* y[i] = x[i] * a + b (y may be x). */
 void ferry_nn_affine_f32(float *y, const float *x, int64_t n, float a, float b);
