@@ -258,7 +258,7 @@ static int row_keeps_run(const att *a, const uint8_t *c, int64_t f, int64_t l) {
 
 /* The columns [*lo, *hi) that hold every kept score of `rows` rows of the
  * bool mask from c (rows mst[brank] apart, columns mst[brank + 1]); 0 when
- * one of the rows keeps none. With run (room for 2 rows values): 1 in
+ * one of the rows keeps none. With run (room for 2 * rows values): 1 in
  * *runs when each row keeps one run of columns, a causal or a padding
  * mask's rows, run[2 i] to run[2 i + 1] (contiguous columns only). */
 static int mask_span(const att *a, const uint8_t *c0, int64_t rows, int64_t *lo, int64_t *hi, int64_t *run,

@@ -23,7 +23,7 @@
  *                        output rows in groups of vectors over the input
  *                        rows read in place (dw3_tap1 / dw3_taps2 shift
  *                        the edge vectors' taps, split stride 2)
- *   DW_FN(dw3f_task)     3x3 at stride 1 on short rows (7 to 16): the
+ *   DW_FN(dw3f_task)     3x3 at stride 1 on short rows (4 to 16): the
  *                        channel copied into a zero-padded plane whose
  *                        rows, end to end, make one long row for
  *                        dw3_group (dw3_group_u in wasm), no edges
@@ -490,10 +490,10 @@ DW_ATTR static void DW_FN(dw3_task)(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* ---- 3x3 at stride 1 over small planes: rows of whole vectors in a padded copy ---- */
+/* ---- 3x3 at stride 1 on short rows: the padded plane swept as one long row ---- */
 
 /* rows rows of n floats from s (row stride ss) to d (row stride ds), in
- * f32x4 (the rows this path copies are short: 7, 14, 28), a row's last
+ * f32x4 (the rows this path copies are short: 4 to 16), a row's last
  * one ending at its end, over the one before it; rows under 4 floats
  * float by float. */
 DW_ATTR static inline __attribute__((always_inline)) void DW_FN(dw3f_rows)(float *d, int64_t ds, const float *s,
