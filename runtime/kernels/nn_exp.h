@@ -22,7 +22,7 @@
  *     exponent bits 2^n are 0, so every x below about -87.7 gives exactly
  *     0 with no select after. There is no clamp above: the callers shift
  *     by the row's max, so x <= 0 (x up to 88 is exact; past 88.7 the
- *     exponent bits overflow). The clamp at 88 it had cost 7% of the
+ *     exponent bits overflow). The clamp at 88 that it had cost 7% of the
  *     exps in V8 (one more step on the chain, one more constant);
  *   - n = round(x log2 e) (FERRY_VROUND_MUL), r = x - n ln2 with ln2 in two
  *     parts, the second product off the chain;
