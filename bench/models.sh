@@ -63,6 +63,15 @@ trap 'rm -f "$extra"' EXIT
     bench/gemm
     echo '```'
   fi
+  if make bench/gemm.wasm >/dev/null 2>&1; then
+    echo
+    echo "bench/gemm.wasm quick (the same program built for wasm32, in node's V8: its mul+add peak is V8's code"
+    echo "of the peak loop, the best a SIMD128 micro-kernel of that shape gets from V8):"
+    echo
+    echo '```'
+    node --no-warnings bench/wasi-run.mjs bench/gemm.wasm 1 quick
+    echo '```'
+  fi
 } >"$extra"
 note="${FERRY_TEST_MODELS:+FERRY_TEST_MODELS=$FERRY_TEST_MODELS }bench/models.sh $runs"
 node bench/models.mjs --models "$models" --bundles "$dir" --ort "$dir" --native "$dir/ferry_native" \
