@@ -1031,9 +1031,9 @@ void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst) {
  * MC rows of C at once, more write streams than the store buffers and
  * prefetchers follow, so such a product takes 2 row tiles per task
  * (squeezenet1_1's first Conv, k 27: 1.96 -> 1.34 ms in the model). In
- * wasm 4 (of 4 rows): a micro-kernel call costs more there, and per task
- * each column panel is one call (mobilenet_v2 1% faster in ferry.wasm;
- * 8 tiles and MC rows made squeezenet1_1 1% and 3% slower). */
+ * wasm it takes 4 (of 4 rows each): a micro-kernel call costs more there,
+ * and a task makes one per column panel (mobilenet_v2 1% faster in
+ * ferry.wasm; 8 tiles and MC rows made squeezenet1_1 1% and 3% slower). */
 #define SHORT_K 32
 #define SHORT_K_TILES (FERRY_IN_WASM ? 4 : 2)
 static int64_t row_block(int64_t K) { return K <= SHORT_K ? SHORT_K_TILES * MR : MC; }
