@@ -19,7 +19,9 @@
  * Q_rows @ K with the scale and the mask applied in its epilogue (alpha and
  * a strided bias), then a numerically stable softmax of each row (the
  * vector exp of nn_util.c, as the Softmax kernel uses), then Y_rows =
- * P @ V. The scores never exist whole, unlike in the unfused graph.
+ * P @ V; the softmax's division by each row's sum is done on Y's Dv values
+ * of the row rather than on its Sk probabilities. The scores never exist
+ * whole, unlike in the unfused graph.
  * float16/bfloat16/float64 inputs run through float32 copies.
  *
  * With attribute bshd = 1, Q, K and V come as the heads' projections are
@@ -72,7 +74,7 @@ typedef struct att {
   int span;                       /* fill low enough to skip masked columns */
   float *y;
   int64_t rb, nrb, n_tasks, n_slots;
-  size_t slot_floats, score_floats;
+  size_t slot_floats, score_floats, inv_floats;
   float *ws;
   float *pk, *pv;                 /* K and V of every batch-head packed once (att_pack), or NULL */
   const int64_t *runs;            /* each query row's run of kept columns, the same for every batch-head (att_runs), or NULL */
@@ -171,7 +173,8 @@ static int att_plan(ferry_kctx *k, att *a) {
   a->n_slots = a->n_tasks < ATT_SLOTS ? a->n_tasks : ATT_SLOTS;
   size_t w1 = ferry_sgemm_work(rb, a->Sk, a->D), w2 = ferry_sgemm_work(rb, a->Dv, a->Sk);
   a->score_floats = ((size_t)(rb * a->Sk) + 15) / 16 * 16; /* keeps every buffer 64-byte aligned */
-  a->slot_floats = a->score_floats + ((w1 > w2 ? w1 : w2) + 15) / 16 * 16;
+  a->inv_floats = ((size_t)rb + 15) / 16 * 16;
+  a->slot_floats = a->score_floats + a->inv_floats + ((w1 > w2 ? w1 : w2) + 15) / 16 * 16;
   if ((double)a->slot_floats * (double)a->n_slots > 9.0e18) return ferry_kernel_fail(k, "attention too large");
   /* K and V packed once per batch-head when several tasks share them */
   a->pk_n = (int64_t)(ferry_sgemm_pack_b_size(a->D, a->Sk) + 15) / 16 * 16;
@@ -198,10 +201,16 @@ static void att_pack(void *arg, int64_t begin, int64_t end) {
 
 #define ATT_FILL_SKIP (-1e30f) /* a fill this low has exp 0 next to any kept score */
 
-/* Softmax of each of `rows` rows of n floats, in place. With `guard`:
+/* 1 / a row's exp sum, for att_task to scale its output row by: P @ V
+ * is taken over the unnormalized exps, and its Dv values a row are
+ * scaled instead of the row's n probabilities. */
+static float inv_sum(float sum) { return sum > 0 ? 1.0f / sum : 0.0f; }
+
+/* Softmax of each of `rows` rows of n floats, in place, but for the
+ * division by each row's sum: its inverse goes to inv[row]. With `guard`:
  * nothing done, and 1 returned, when a row's largest value is below
  * ATT_FILL_SKIP (columns left out would not have counted 0). */
-static int softmax_rows(float *s, int64_t rows, int64_t n, int guard) {
+static int softmax_rows(float *s, int64_t rows, int64_t n, int guard, float *inv) {
   float mx[ATT_SPAN_ROWS]; /* the guard's row maxima, not computed twice (guard: rows <= ATT_SPAN_ROWS) */
   int kept = guard && rows <= ATT_SPAN_ROWS;
   for (int64_t i = 0; guard && i < rows; i++) {
@@ -212,7 +221,7 @@ static int softmax_rows(float *s, int64_t rows, int64_t n, int guard) {
   for (int64_t i = 0; i < rows; i++) {
     float *r = s + i * n;
     float m = kept ? mx[i] : ferry_nn_max_f32(r, n);
-    ferry_nn_affine_f32(r, r, n, 1.0f / ferry_nn_exp_sum_f32(r, r, n, m), 0.0f);
+    inv[i] = inv_sum(ferry_nn_exp_sum_f32(r, r, n, m));
   }
   return 0;
 }
@@ -283,7 +292,8 @@ static int mask_span(const att *a, const uint8_t *c0, int64_t rows, int64_t *lo,
  * holds when each row's largest kept score is at least ATT_FILL_SKIP and
  * more than 100 over the fill (the exp is 0 below -88); else nothing done
  * and 1 returned. Costs no mask_fill, and no exp of a masked score. */
-static int softmax_runs(const att *a, float *s, int64_t rows, int64_t n, int64_t j0, const int64_t *run) {
+static int softmax_runs(const att *a, float *s, int64_t rows, int64_t n, int64_t j0, const int64_t *run,
+                        float *inv) {
   float mx[ATT_SPAN_ROWS];
   if (rows > ATT_SPAN_ROWS) return 1;
   for (int64_t i = 0; i < rows; i++) {
@@ -296,7 +306,7 @@ static int softmax_runs(const att *a, float *s, int64_t rows, int64_t n, int64_t
     int64_t b = run[2 * i] - j0, e = run[2 * i + 1] + 1 - j0;
     f32_zero(r, b);
     f32_zero(r + e, n - e);
-    ferry_nn_affine_f32(r + b, r + b, e - b, 1.0f / ferry_nn_exp_sum_f32(r + b, r + b, e - b, mx[i]), 0.0f);
+    inv[i] = inv_sum(ferry_nn_exp_sum_f32(r + b, r + b, e - b, mx[i]));
   }
   return 0;
 }
@@ -328,7 +338,7 @@ static void mask_fill(const att *a, const uint8_t *c0, int64_t rows, int64_t lo,
 /* One task: rows [r0, r0 + rows) of batch-head b. */
 static void att_task(const att *a, int64_t t, float *ws) {
   int64_t b = t / a->nrb, r0 = (t % a->nrb) * a->rb, rows = a->Sq - r0 < a->rb ? a->Sq - r0 : a->rb;
-  float *s = ws, *work = ws + a->score_floats;
+  float *s = ws, *inv = ws + a->score_floats, *work = inv + a->inv_floats; /* inv: rows' 1 / exp sums */
   int64_t qo = ferry_broadcast_offset(b, a->brank, a->bdims, a->qst) + r0 * a->qst[a->brank];
   int64_t ko = ferry_broadcast_offset(b, a->brank, a->bdims, a->kst);
   int64_t vo = ferry_broadcast_offset(b, a->brank, a->bdims, a->vst);
@@ -370,12 +380,17 @@ static void att_task(const att *a, int64_t t, float *ws) {
     ferry_sgemm_serial_pre(rows, n, a->D, (ferry_fmat){a->q + qo, a->qst[a->brank], a->qst[a->brank + 1]}, &K, s, n,
                            &e1, work, &pre_k);
     if (c0 && !runs) mask_fill(a, c0, rows, j0, n, s);
-    if (runs ? softmax_runs(a, s, rows, n, j0, run) : softmax_rows(s, rows, n, span && n < a->Sk)) {
+    if (runs ? softmax_runs(a, s, rows, n, j0, run, inv) : softmax_rows(s, rows, n, span && n < a->Sk, inv)) {
       lo = 0, hi = a->Sk, span = runs = 0; /* a kept score below the bound: whole rows, filled */
       continue;
     }
     int64_t yo = ferry_broadcast_offset(b, a->brank, a->bdims, a->yst) + r0 * a->yst[a->brank];
-    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, a->y + yo, a->yst[a->brank], &e2, work, &pre_v);
+    float *y = a->y + yo;
+    ferry_sgemm_serial_pre(rows, a->Dv, n, (ferry_fmat){s, n, 1}, &V, y, a->yst[a->brank], &e2, work, &pre_v);
+    for (int64_t i = 0; i < rows; i++) {
+      float *yr = y + i * a->yst[a->brank];
+      ferry_nn_affine_f32(yr, yr, a->Dv, inv[i], 0.0f);
+    }
     return;
   }
 }
