@@ -331,7 +331,8 @@ static int call_kernel(rt_graph *g, const rt_step *st, ferry_err *err) {
   ferry_kctx k = {.opset = nd->bn->opset, .n_in = st->n_in, .n_out = st->n_out, .in = g->kin, .out = g->kout,
                   .sctx = &x.sc, .scratch = k_scratch, .set_output = k_set_output, .set_items = k_set_items,
                   .run_graph = k_run_graph,
-                  .parallel = k_parallel, .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
+                  .parallel = k_parallel, .threads = ferry_pool_threads(g->model->pool),
+                  .const_in = const_inputs(g, st), .persist = k_persist, .exec = &x};
   rt_post pc;
   if (st->post) { /* a chain fused onto it (chain.c) */
     rt_chain_post_bind(g, st->post, g->kout[0].data, &pc);

@@ -94,6 +94,10 @@ struct ferry_kctx {
    * when single-threaded); fn must be safe to run concurrently */
   void (*parallel)(ferry_kctx *k, int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end),
                    void *arg);
+  /* threads parallel() spreads work over: 1 when it runs all of it inline
+   * (wasm, one-thread sessions), so splitting gains nothing; 0 from
+   * callers that do not say, taken as several */
+  int threads;
   /* bit i set: input i (i < 64) is bundle data, the same bytes every run
    * (a weight); 0 from callers that cannot tell */
   uint64_t const_in;

@@ -334,22 +334,25 @@ static void att_case(shp qs, shp ks, shp vs, const shp *ms, float scale, unsigne
   if (mask_inf)
     for (int64_t i = 1; i < nm; i += 3) m[i] = -INFINITY;
   att_reference(&qs, q, &ks, k, &vs, v, ms, ms ? m : NULL, scale, &os, want, NULL);
-  kf_call c;
-  kf_init(&c, 1);
-  kf_in(&c, FERRY_F32, qs.rank, qs.d, q);
-  kf_in(&c, FERRY_F32, ks.rank, ks.d, k);
-  kf_in(&c, FERRY_F32, vs.rank, vs.d, v);
-  if (ms) kf_in(&c, FERRY_F32, ms->rank, ms->d, m);
-  kf_attr_float(&c, "scale", scale);
-  kf_attr_int(&c, "has_mask", ms != NULL);
-  if (seed % 2)
-    kf_out(&c, FERRY_F32, os.rank, os.d);
-  else
-    kf_out_unknown(&c);
-  ck_assert_msg(kf_run(&c, ferry_kernel_Attention) == 0, "seed %u: %s", seed, c.k.err);
-  ck_assert_int_eq(c.k.out[0].numel, no);
-  for (int64_t i = 0; i < no; i++) close_f(out_f(&c, 0)[i], want[i], 1e-4, "attention", i);
-  kf_free(&c);
+  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+    kf_call c;
+    kf_init(&c, 1);
+    c.k.threads = threads;
+    kf_in(&c, FERRY_F32, qs.rank, qs.d, q);
+    kf_in(&c, FERRY_F32, ks.rank, ks.d, k);
+    kf_in(&c, FERRY_F32, vs.rank, vs.d, v);
+    if (ms) kf_in(&c, FERRY_F32, ms->rank, ms->d, m);
+    kf_attr_float(&c, "scale", scale);
+    kf_attr_int(&c, "has_mask", ms != NULL);
+    if (seed % 2)
+      kf_out(&c, FERRY_F32, os.rank, os.d);
+    else
+      kf_out_unknown(&c);
+    ck_assert_msg(kf_run(&c, ferry_kernel_Attention) == 0, "seed %u: %s", seed, c.k.err);
+    ck_assert_int_eq(c.k.out[0].numel, no);
+    for (int64_t i = 0; i < no; i++) close_f(out_f(&c, 0)[i], want[i], 1e-4, "attention", i);
+    kf_free(&c);
+  }
   free(q), free(k), free(v), free(m), free(want);
 }
 

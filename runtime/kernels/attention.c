@@ -162,7 +162,7 @@ static void view_strides(const att *a, const ferry_tview *lv, const int64_t *own
 
 /* Query rows per task, tasks and slots, and the workspace. */
 static int att_plan(ferry_kctx *k, att *a) {
-  int64_t rb = a->Sk > 0 ? ATT_BLOCK / a->Sk : a->Sq, per = (ATT_SLOTS + a->nb - 1) / a->nb;
+  int64_t rb = a->Sk > 0 ? ATT_BLOCK / a->Sk : a->Sq, per = k->threads == 1 ? 1 : (ATT_SLOTS + a->nb - 1) / a->nb;
   if (per > 1 && (a->Sq + per - 1) / per < rb) rb = (a->Sq + per - 1) / per; /* enough tasks for the threads */
   if (a->cond && a->span && rb > ATT_SPAN_ROWS) rb = ATT_SPAN_ROWS; /* a causal mask's span grows row by row */
   if (rb < ATT_MIN_ROWS) rb = ATT_MIN_ROWS;
