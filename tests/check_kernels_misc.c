@@ -398,22 +398,25 @@ static void att_where_case(shp qs, shp ks, shp vs, shp ms, float scale, unsigned
   }
   att_where w = {c, fillv, keep};
   att_reference(&qs, q, &ks, k, &vs, v, &ms, NULL, scale, &os, want, &w);
-  kf_call cl;
-  kf_init(&cl, 1);
-  kf_in(&cl, FERRY_F32, qs.rank, qs.d, q);
-  kf_in(&cl, FERRY_F32, ks.rank, ks.d, k);
-  kf_in(&cl, FERRY_F32, vs.rank, vs.d, v);
-  kf_in(&cl, FERRY_BOOL, ms.rank, ms.d, c);
-  kf_attr_float(&cl, "scale", scale);
-  kf_attr_int(&cl, "has_mask", 1);
-  kf_attr_float(&cl, "mask_fill", fillv);
-  kf_attr_int(&cl, "mask_keep", keep);
-  kf_out_unknown(&cl);
-  ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
-  char what[48];
-  snprintf(what, sizeof what, "attention where, seed %u", seed);
-  for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], want[i], 1e-4, what, i);
-  kf_free(&cl);
+  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+    kf_call cl;
+    kf_init(&cl, 1);
+    cl.k.threads = threads;
+    kf_in(&cl, FERRY_F32, qs.rank, qs.d, q);
+    kf_in(&cl, FERRY_F32, ks.rank, ks.d, k);
+    kf_in(&cl, FERRY_F32, vs.rank, vs.d, v);
+    kf_in(&cl, FERRY_BOOL, ms.rank, ms.d, c);
+    kf_attr_float(&cl, "scale", scale);
+    kf_attr_int(&cl, "has_mask", 1);
+    kf_attr_float(&cl, "mask_fill", fillv);
+    kf_attr_int(&cl, "mask_keep", keep);
+    kf_out_unknown(&cl);
+    ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
+    char what[48];
+    snprintf(what, sizeof what, "attention where, seed %u", seed);
+    for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], want[i], 1e-4, what, i);
+    kf_free(&cl);
+  }
   free(q), free(k), free(v), free(c), free(want);
 }
 
@@ -488,24 +491,27 @@ static void att_bshd_case(shp qs, shp ks, shp vs, const shp *ms, int causal, uns
   permute4(want32, os.d, to_bshd, wantp);
   int64_t qd[4], kd[4], vd[4];
   for (int a = 0; a < 4; a++) qd[a] = qs.d[to_bshd[a]], kd[a] = ks.d[k_to_bshd[a]], vd[a] = vs.d[to_bshd[a]];
-  kf_call cl;
-  kf_init(&cl, 1);
-  kf_in(&cl, FERRY_F32, 4, qd, qp);
-  kf_in(&cl, FERRY_F32, 4, kd, kp);
-  kf_in(&cl, FERRY_F32, 4, vd, vp);
-  if (ms && causal) kf_in(&cl, FERRY_BOOL, ms->rank, ms->d, c);
-  else if (ms) kf_in(&cl, FERRY_F32, ms->rank, ms->d, m);
-  kf_attr_float(&cl, "scale", 0.3f);
-  kf_attr_int(&cl, "has_mask", ms != NULL);
-  kf_attr_int(&cl, "bshd", 1);
-  if (causal) kf_attr_float(&cl, "mask_fill", w.fill), kf_attr_int(&cl, "mask_keep", 1);
-  kf_out_unknown(&cl);
-  ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
-  const ferry_tview *o = &cl.k.out[0];
-  ck_assert_int_eq(o->rank, 4);
-  for (int a = 0; a < 4; a++) ck_assert_int_eq(o->dims[a], os.d[to_bshd[a]]); /* [B, Sq, H, Dv] */
-  for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], wantp[i], 1e-4, "attention bshd", i);
-  kf_free(&cl);
+  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+    kf_call cl;
+    kf_init(&cl, 1);
+    cl.k.threads = threads;
+    kf_in(&cl, FERRY_F32, 4, qd, qp);
+    kf_in(&cl, FERRY_F32, 4, kd, kp);
+    kf_in(&cl, FERRY_F32, 4, vd, vp);
+    if (ms && causal) kf_in(&cl, FERRY_BOOL, ms->rank, ms->d, c);
+    else if (ms) kf_in(&cl, FERRY_F32, ms->rank, ms->d, m);
+    kf_attr_float(&cl, "scale", 0.3f);
+    kf_attr_int(&cl, "has_mask", ms != NULL);
+    kf_attr_int(&cl, "bshd", 1);
+    if (causal) kf_attr_float(&cl, "mask_fill", w.fill), kf_attr_int(&cl, "mask_keep", 1);
+    kf_out_unknown(&cl);
+    ck_assert_msg(kf_run(&cl, ferry_kernel_Attention) == 0, "seed %u: %s", seed, cl.k.err);
+    const ferry_tview *o = &cl.k.out[0];
+    ck_assert_int_eq(o->rank, 4);
+    for (int a = 0; a < 4; a++) ck_assert_int_eq(o->dims[a], os.d[to_bshd[a]]); /* [B, Sq, H, Dv] */
+    for (int64_t i = 0; i < no; i++) close_f(out_f(&cl, 0)[i], wantp[i], 1e-4, "attention bshd", i);
+    kf_free(&cl);
+  }
   free(q), free(k), free(v), free(qp), free(kp), free(vp), free(m), free(wantp), free(want32), free(c), free(want);
 }
 

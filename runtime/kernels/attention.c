@@ -12,7 +12,9 @@
  * not see it). Inputs need rank >= 2.
  *
  * att_plan() checks the shapes and works out broadcast strides; the work
- * is then split into tasks of up to `rb` query rows of one batch-head, run
+ * is then split into tasks of up to `rb` query rows of one batch-head (a
+ * head's rows are cut into several tasks only for several threads: with
+ * k->threads 1, as in wasm, rb is as large as ATT_BLOCK allows), run
  * in a fixed number of slots over k->parallel, each slot with its own
  * workspace: one block of scores plus the GEMM's packing buffers. A task
  * runs the project's GEMM (gemm.h, ferry_sgemm_serial) twice: scores =
