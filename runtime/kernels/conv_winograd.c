@@ -41,54 +41,18 @@
 
 #include "simd.h"
 
-/* ---- the transforms, on f32x4: lane l is the l-th of four tiles ---- */
+/* ---- the transforms (conv_winograd_tf.h): lane l is the l-th of four
+ * tiles in f32x4, of eight in the f32x8 copy the AVX2 build adds ---- */
 
 typedef f32x4 v4;
 
-/* F(2x2): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] on 4 values. */
-FERRY_VINLINE void bt4(const v4 *d, int s, v4 *r, int rs) {
-  v4 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
-  r[0] = d0 - d2, r[rs] = d1 + d2, r[2 * rs] = d2 - d1, r[3 * rs] = d1 - d3;
-}
-
-/* F(4x4): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
- *                0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
-FERRY_VINLINE void bt6(const v4 *d, int s, v4 *r, int rs) {
-  v4 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
-  v4 p = d4 - 4 * d2, q = d3 - 4 * d1, u = d4 - d2, w = 2 * (d3 - d1);
-  r[0] = 4 * d0 - 5 * d2 + d4;
-  r[rs] = p + q, r[2 * rs] = p - q;
-  r[3 * rs] = u + w, r[4 * rs] = u - w;
-  r[5 * rs] = 4 * d1 - 5 * d3 + d5;
-}
-
-/* F(2x2): A^T = [1 1 1 0; 0 1 -1 -1]. */
-FERRY_VINLINE void at4(const v4 *m, int s, v4 *y, int ys) {
-  v4 m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s];
-  y[0] = m0 + m1 + m2, y[ys] = m1 - m2 - m3;
-}
-
-/* F(4x4): A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. */
-FERRY_VINLINE void at6(const v4 *m, int s, v4 *y, int ys) {
-  v4 m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
-  v4 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-  y[0] = m0 + a + c, y[ys] = b + 2 * d, y[2 * ys] = a + 4 * c, y[3 * ys] = b + 8 * d + m5;
-}
-
-/* v[a*a] = B^T d B for the a x a patches d (row-major). */
-FERRY_VINLINE void input_tiles(int a, const v4 *d, v4 *v) {
-  v4 r[36];
-  for (int j = 0; j < a; j++) a == 4 ? bt4(d + j, 4, r + j, 4) : bt6(d + j, 6, r + j, 6); /* columns */
-  for (int i = 0; i < a; i++) a == 4 ? bt4(r + i * 4, 1, v + i * 4, 1) : bt6(r + i * 6, 1, v + i * 6, 1);
-}
-
-/* y[m*m] = A^T mm A. */
-FERRY_VINLINE void output_tiles(int a, const v4 *mm, v4 *y) {
-  v4 s[24];
-  int m = a - 2;
-  for (int j = 0; j < a; j++) a == 4 ? at4(mm + j, 4, s + j, 4) : at6(mm + j, 6, s + j, 6);
-  for (int i = 0; i < m; i++) a == 4 ? at4(s + i * 4, 1, y + i * 2, 1) : at6(s + i * 6, 1, y + i * 4, 1);
-}
+#define WT_V v4
+#define WT_ATTR
+#define WT_FN(name) name
+#include "conv_winograd_tf.h"
+#undef WT_V
+#undef WT_ATTR
+#undef WT_FN
 
 /* u[a*a] = G g G^T in double; G rows for F(2x2): [1 0 0; .5 .5 .5;
  * .5 -.5 .5; 0 0 1], for F(4x4): [1/4 0 0; -1/6 -1/6 -1/6;
@@ -232,9 +196,57 @@ static void input_block_generic(const wjob *j, const float *x, int64_t t0, int64
 }
 
 #if WINO_AVX2
+/* The f32x8 copy: eight tiles a vector, each half gathered as in f32x4. */
+typedef float v8 __attribute__((vector_size(32)));
+
+#define WT_V v8
+#define WT_ATTR AVX2_ATTR
+#define WT_FN(name) name##8
+#include "conv_winograd_tf.h"
+#undef WT_V
+#undef WT_ATTR
+#undef WT_FN
+
+AVX2_ATTR FERRY_VINLINE v8 v8_load(const float *p) {
+  v8 r;
+  memcpy(&r, p, sizeof r);
+  return r;
+}
+
+AVX2_ATTR FERRY_VINLINE void v8_store(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+AVX2_ATTR FERRY_VINLINE v8 v8_cat(v4 lo, v4 hi) { return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7); }
+
+AVX2_ATTR FERRY_VINLINE v4 v8_half(v8 v, const int h) {
+  return h ? __builtin_shufflevector(v, v, 4, 5, 6, 7) : __builtin_shufflevector(v, v, 0, 1, 2, 3);
+}
+
+/* input_block_a, eight tiles at a time: nt is whole panels (a multiple of
+ * PANEL, 16 here), so each group fills half a panel's row. */
+AVX2_ATTR FERRY_VINLINE void input_block8_a(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v,
+                                            float *pad, const int a) {
+  const ferry_wino *g = j->g;
+  const int m = a - 2;
+  int64_t xs = j->vs, plane = g->H * g->W, tlast = (t0 + nt < j->T ? t0 + nt : j->T) - 1;
+  int64_t th0 = t0 / j->TW, rows = (tlast / j->TW - th0) * m + a, cols = (j->TW - 1) * m + a;
+  v4 lo[36], hi[36];
+  v8 d[36], vt[36];
+  for (int64_t c = 0; c < g->C; c++) {
+    fill_pad(j, x + c * plane, th0 * m - g->ph, rows, cols, pad);
+    for (int64_t tb = 0; tb < nt; tb += 8) {
+      gather_patches(j, pad, cols, th0, t0 + tb, lo, a);
+      gather_patches(j, pad, cols, th0, t0 + tb + 4, hi, a);
+      for (int k = 0; k < a * a; k++) d[k] = v8_cat(lo[k], hi[k]);
+      input_tiles8(a, d, vt);
+      float *o = v + (tb / PANEL) * g->C * PANEL + c * PANEL + tb % PANEL;
+      for (int xi = 0; xi < a * a; xi++) v8_store(o + xi * xs, vt[xi]);
+    }
+  }
+}
+
 AVX2_ATTR static void input_block_avx2(const wjob *j, const float *x, int64_t t0, int64_t nt, float *v, float *pad) {
-  if (j->a == 4) input_block_a(j, x, t0, nt, v, pad, 4);
-  else input_block_a(j, x, t0, nt, v, pad, 6);
+  if (j->a == 4) input_block8_a(j, x, t0, nt, v, pad, 4);
+  else input_block8_a(j, x, t0, nt, v, pad, 6);
 }
 #endif
 
@@ -312,9 +324,73 @@ static void output_block_generic(const wjob *j, const float *p, int64_t t0, int6
 }
 
 #if WINO_AVX2
+/* Writes the m x m tiles y of eight tiles t.. (lane l: tile t + l): where
+ * all eight lie in one tile row inside the plane, each output row is four
+ * (m 4) or two (m 2) whole vectors, shuffled in-lane as f32x4_transpose
+ * does, then halves paired; else as two groups of four. */
+AVX2_ATTR FERRY_VINLINE void scatter_tiles8(const wjob *j, float *ym, int64_t t, v8 *y, const int m) {
+  const ferry_wino *g = j->g;
+  int64_t th = t / j->TW, tw = t % j->TW, r0 = th * m, c0 = tw * m;
+  if (tw + 8 <= j->TW && r0 + m <= g->OH && c0 + 8 * m <= g->OW) {
+    for (int i = 0; i < m; i++) {
+      float *yr = ym + (r0 + i) * g->OW + c0;
+      if (m == 4) { /* R_l: row i of tile l (low half), of tile l + 4 (high half) */
+        v8 *r = y + i * 4;
+        v8 t0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+        v8 t1 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+        v8 t2 = __builtin_shufflevector(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+        v8 t3 = __builtin_shufflevector(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+        v8 r0v = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+        v8 r1v = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+        v8 r2v = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+        v8 r3v = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+        v8_store(yr, __builtin_shufflevector(r0v, r1v, 0, 1, 2, 3, 8, 9, 10, 11));
+        v8_store(yr + 8, __builtin_shufflevector(r2v, r3v, 0, 1, 2, 3, 8, 9, 10, 11));
+        v8_store(yr + 16, __builtin_shufflevector(r0v, r1v, 4, 5, 6, 7, 12, 13, 14, 15));
+        v8_store(yr + 24, __builtin_shufflevector(r2v, r3v, 4, 5, 6, 7, 12, 13, 14, 15));
+      } else { /* tiles 0, 1 | 4, 5 and 2, 3 | 6, 7, each tile's two columns together */
+        v8 a = __builtin_shufflevector(y[i * 2], y[i * 2 + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        v8 b = __builtin_shufflevector(y[i * 2], y[i * 2 + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+        v8_store(yr, __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11));
+        v8_store(yr + 8, __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15));
+      }
+    }
+    return;
+  }
+  v4 lo[16], hi[16];
+  for (int k = 0; k < m * m; k++) lo[k] = v8_half(y[k], 0), hi[k] = v8_half(y[k], 1);
+  scatter_tiles(j, ym, t, lo, m);
+  if (t + 4 < j->T) scatter_tiles(j, ym, t + 4, hi, m);
+}
+
+/* output_block_a, eight tiles at a time, the last up to seven as there. */
+AVX2_ATTR FERRY_VINLINE void output_block8_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y,
+                                             const int a) {
+  const ferry_wino *g = j->g;
+  int64_t xs = j->ps, plane = g->OH * g->OW;
+  v8 mm[36], yt[16];
+  v4 mm4[36], yt4[16];
+  for (int64_t o = 0; o < g->M; o++) {
+    int64_t tb = 0;
+    for (; tb + 8 <= nt; tb += 8) {
+      const float *s = p + o * j->TB + tb;
+      for (int xi = 0; xi < a * a; xi++) mm[xi] = v8_load(s + xi * xs);
+      output_tiles8(a, mm, yt);
+      scatter_tiles8(j, y + o * plane, t0 + tb, yt, a - 2);
+    }
+    for (; tb < nt; tb += 4) {
+      const float *s = p + o * j->TB + tb;
+      for (int xi = 0; xi < a * a; xi++) mm4[xi] = f32x4_load(s + xi * xs);
+      output_tiles(a, mm4, yt4);
+      scatter_tiles(j, y + o * plane, t0 + tb, yt4, a - 2);
+    }
+    epilogue_block(j, o, y + o * plane, t0, nt);
+  }
+}
+
 AVX2_ATTR static void output_block_avx2(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y) {
-  if (j->a == 4) output_block_a(j, p, t0, nt, y, 4);
-  else output_block_a(j, p, t0, nt, y, 6);
+  if (j->a == 4) output_block8_a(j, p, t0, nt, y, 4);
+  else output_block8_a(j, p, t0, nt, y, 6);
 }
 #endif
 
