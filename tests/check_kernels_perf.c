@@ -766,8 +766,9 @@ END_TEST
  * ferry_wino_applies says: with the generic GEMM. */
 
 /* Winograd called directly, F(2x2) and F(4x4) with both micro-kernels
- * (W constant: transformed once and reused, or not; bias, then Relu or
- * Clip) against the double reference: F(2x2) within twice the GEMM's
+ * (W constant: transformed once and reused, or not; a bias, then no
+ * activation, Relu, Clip or HardSigmoid, which the output transform
+ * applies, or LeakyRelu, run on the written rows) against the double reference: F(2x2) within twice the GEMM's
  * bound (its transforms only add, subtract and halve), F(4x4) within 8
  * times (coefficients up to 8 and 1/24); a 1e-3 error in one coefficient
  * fails either. The sizes cover odd planes (tiles cut at the edges), pads
@@ -778,6 +779,8 @@ static void wino_act_ref(const ferry_act *a, double *y, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     if (a->kind == FERRY_ACT_RELU) y[i] = y[i] < 0 ? 0 : y[i];
     else if (a->kind == FERRY_ACT_CLIP) y[i] = y[i] < a->a ? a->a : y[i] > a->b ? a->b : y[i];
+    else if (a->kind == FERRY_ACT_HARDSIGMOID) y[i] = fmax(0, fmin(1, a->a * y[i] + a->b));
+    else if (a->kind == FERRY_ACT_LEAKYRELU) y[i] = y[i] < 0 ? a->a * y[i] : y[i];
 }
 
 static void wino_case(const conv2 *c, int tile, const ferry_act *act, const char *isa) {
@@ -819,13 +822,19 @@ START_TEST(test_conv_winograd) {
                                 {1, 64, 64, 1, 14, 14, 3, 3, 1, 1, 1},  {1, 24, 16, 1, 33, 9, 3, 3, 1, 1, 1},
                                 {3, 19, 21, 1, 23, 29, 3, 3, 1, 1, 1},  {1, 300, 18, 1, 11, 7, 3, 3, 1, 1, 1},
                                 {1, 16, 33, 1, 61, 58, 3, 3, 1, 1, 1}};
-  static const ferry_act acts[] = {{FERRY_ACT_NONE, 0, 0}, {FERRY_ACT_RELU, 0, 0}, {FERRY_ACT_CLIP, -0.5f, 0.75f}};
+  /* folded into the output transform (none, Relu, Clip, HardSigmoid) or
+   * run on the written rows (LeakyRelu) */
+  static const ferry_act acts[] = {{FERRY_ACT_NONE, 0, 0},
+                                   {FERRY_ACT_RELU, 0, 0},
+                                   {FERRY_ACT_CLIP, -0.5f, 0.75f},
+                                   {FERRY_ACT_HARDSIGMOID, 0.2f, 0.5f},
+                                   {FERRY_ACT_LEAKYRELU, 0.1f, 0}};
   const char *names[2];
   int n = isas(names);
   for (int i = 0; i < n; i++) {
     ck_assert(ferry_gemm_use_isa(names[i]));
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
-      for (int tile = 2; tile <= 4; tile += 2) wino_case(&cases[ci], tile, &acts[(ci + (size_t)tile / 2) % 3], names[i]);
+      for (int tile = 2; tile <= 4; tile += 2) wino_case(&cases[ci], tile, &acts[(ci + (size_t)tile / 2) % 5], names[i]);
   }
   /* Conv's choice, and its result either way */
   static const conv2 picks[] = {{1, 32, 32, 1, 10, 10, 3, 3, 1, 1, 1}, {1, 64, 64, 1, 28, 28, 3, 3, 1, 1, 1},

@@ -37,6 +37,7 @@
  */
 #include "conv_winograd.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "simd.h"
@@ -45,6 +46,13 @@
  * tiles in f32x4, of eight in the f32x8 copy the AVX2 build adds ---- */
 
 typedef f32x4 v4;
+
+/* An output channel's epilogue folded into y = clamp(y * sc + sh, lo, hi)
+ * (bias: add sh), where wepi_for says it folds. */
+typedef struct wepi {
+  float sc, sh, lo, hi;
+  int bias;
+} wepi;
 
 #define WT_V v4
 #define WT_ATTR
@@ -259,6 +267,24 @@ static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, f
 
 /* ---- output: products back to tiles, then the epilogue ---- */
 
+/* Output channel o's epilogue as a wepi: 1 where it folds (a bias per
+ * channel or none; no activation, Relu, Clip or HardSigmoid), so the
+ * output transform applies it to the tiles before they are written; 0
+ * where epilogue_block runs it on the written rows. */
+static int wepi_for(const ferry_gemm_epi *e, int64_t o, wepi *w) {
+  if (e->bias && e->bias_cs) return 0;
+  *w = (wepi){e->alpha, e->bias ? e->beta * e->bias[o * e->bias_rs] : 0, -INFINITY, INFINITY, e->bias != NULL};
+  switch (e->act.kind) {
+  case FERRY_ACT_NONE: return 1;
+  case FERRY_ACT_RELU: w->lo = 0; return 1;
+  case FERRY_ACT_CLIP: w->lo = e->act.a, w->hi = e->act.b; return 1;
+  case FERRY_ACT_HARDSIGMOID: /* alpha * (sc x + sh) + beta */
+    w->sc *= e->act.a, w->sh = w->sh * e->act.a + e->act.b, w->lo = 0, w->hi = 1, w->bias = 1;
+    return 1;
+  default: return 0;
+  }
+}
+
 /* Writes the m x m tiles y (lane l: tile t + l) of output plane ym. */
 FERRY_VINLINE void scatter_tiles(const wjob *j, float *ym, int64_t t, v4 *y, const int m) {
   const ferry_wino *g = j->g;
@@ -307,14 +333,17 @@ FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int
   const ferry_wino *g = j->g;
   int64_t xs = j->ps, plane = g->OH * g->OW;
   v4 mm[36], yt[16];
+  wepi w;
   for (int64_t o = 0; o < g->M; o++) {
+    int fold = wepi_for(j->e, o, &w);
     for (int64_t tb = 0; tb < nt; tb += 4) {
       const float *s = p + o * j->TB + tb;
       for (int xi = 0; xi < a * a; xi++) mm[xi] = f32x4_load(s + xi * xs);
       output_tiles(a, mm, yt);
+      if (fold) epi_tiles(&w, yt, (a - 2) * (a - 2));
       scatter_tiles(j, y + o * plane, t0 + tb, yt, a - 2);
     }
-    epilogue_block(j, o, y + o * plane, t0, nt);
+    if (!fold) epilogue_block(j, o, y + o * plane, t0, nt);
   }
 }
 
@@ -370,21 +399,25 @@ AVX2_ATTR FERRY_VINLINE void output_block8_a(const wjob *j, const float *p, int6
   int64_t xs = j->ps, plane = g->OH * g->OW;
   v8 mm[36], yt[16];
   v4 mm4[36], yt4[16];
+  wepi w;
   for (int64_t o = 0; o < g->M; o++) {
+    int fold = wepi_for(j->e, o, &w);
     int64_t tb = 0;
     for (; tb + 8 <= nt; tb += 8) {
       const float *s = p + o * j->TB + tb;
       for (int xi = 0; xi < a * a; xi++) mm[xi] = v8_load(s + xi * xs);
       output_tiles8(a, mm, yt);
+      if (fold) epi_tiles8(&w, yt, (a - 2) * (a - 2));
       scatter_tiles8(j, y + o * plane, t0 + tb, yt, a - 2);
     }
     for (; tb < nt; tb += 4) {
       const float *s = p + o * j->TB + tb;
       for (int xi = 0; xi < a * a; xi++) mm4[xi] = f32x4_load(s + xi * xs);
       output_tiles(a, mm4, yt4);
+      if (fold) epi_tiles(&w, yt4, (a - 2) * (a - 2));
       scatter_tiles(j, y + o * plane, t0 + tb, yt4, a - 2);
     }
-    epilogue_block(j, o, y + o * plane, t0, nt);
+    if (!fold) epilogue_block(j, o, y + o * plane, t0, nt);
   }
 }
 

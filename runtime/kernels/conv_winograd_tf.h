@@ -10,6 +10,7 @@
  *   WT_V        the vector type
  *   WT_ATTR     attributes of every function here (empty, or the target)
  *   WT_FN(name) the function's name for this width
+ * and the type wepi (an output channel's folded epilogue).
  */
 
 /* F(2x2): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] on 4 values. */
@@ -57,3 +58,15 @@ WT_ATTR FERRY_VINLINE void WT_FN(output_tiles)(int a, const WT_V *mm, WT_V *y) {
   for (int i = 0; i < m; i++) a == 4 ? WT_FN(at4)(s + i * 4, 1, y + i * 2, 1) : WT_FN(at6)(s + i * 6, 1, y + i * 4, 1);
 }
 
+
+/* The output channel's epilogue on n vectors of finished tile values, in
+ * the registers the output transform leaves them in: y = clamp(y * sc +
+ * sh, lo, hi), a NaN passing the clamps (FERRY_VPMAX / FERRY_VPMIN). */
+WT_ATTR FERRY_VINLINE void WT_FN(epi_tiles)(const wepi *w, WT_V *y, int n) {
+  WT_V sc = (WT_V){0} + w->sc, sh = (WT_V){0} + w->sh, lo = (WT_V){0} + w->lo, hi = (WT_V){0} + w->hi;
+  for (int k = 0; k < n; k++) {
+    WT_V v = y[k] * sc;
+    if (w->bias) v += sh;
+    y[k] = FERRY_VPMIN(FERRY_VPMAX(v, lo), hi);
+  }
+}
