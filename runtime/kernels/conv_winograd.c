@@ -327,22 +327,27 @@ static void epilogue_block(const wjob *j, int64_t o, float *yo, int64_t t0, int6
   }
 }
 
-/* Y of tiles [t0, t0 + nt) from the products p: P_xi at p + xi * ps,
- * element (o, tile) at o * TB + tile. */
+/* Output channel o's tiles t0 + tb .. + 3 from the products p (P_xi at p
+ * + xi * ps, element (o, tile) at o * TB + tile) into its plane ym, with
+ * the folded epilogue w where fold. */
+FERRY_VINLINE void output_group(const wjob *j, const float *p, int64_t o, int64_t t0, int64_t tb, float *ym,
+                                const wepi *w, int fold, const int a) {
+  v4 mm[36], yt[16];
+  const float *s = p + o * j->TB + tb;
+  for (int xi = 0; xi < a * a; xi++) mm[xi] = f32x4_load(s + xi * j->ps);
+  output_tiles(a, mm, yt);
+  if (fold) epi_tiles(w, yt, (a - 2) * (a - 2));
+  scatter_tiles(j, ym, t0 + tb, yt, a - 2);
+}
+
+/* Y of tiles [t0, t0 + nt) from the products p. */
 FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y, const int a) {
   const ferry_wino *g = j->g;
-  int64_t xs = j->ps, plane = g->OH * g->OW;
-  v4 mm[36], yt[16];
+  int64_t plane = g->OH * g->OW;
   wepi w;
   for (int64_t o = 0; o < g->M; o++) {
     int fold = wepi_for(j->e, o, &w);
-    for (int64_t tb = 0; tb < nt; tb += 4) {
-      const float *s = p + o * j->TB + tb;
-      for (int xi = 0; xi < a * a; xi++) mm[xi] = f32x4_load(s + xi * xs);
-      output_tiles(a, mm, yt);
-      if (fold) epi_tiles(&w, yt, (a - 2) * (a - 2));
-      scatter_tiles(j, y + o * plane, t0 + tb, yt, a - 2);
-    }
+    for (int64_t tb = 0; tb < nt; tb += 4) output_group(j, p, o, t0, tb, y + o * plane, &w, fold, a);
     if (!fold) epilogue_block(j, o, y + o * plane, t0, nt);
   }
 }
@@ -398,7 +403,6 @@ AVX2_ATTR FERRY_VINLINE void output_block8_a(const wjob *j, const float *p, int6
   const ferry_wino *g = j->g;
   int64_t xs = j->ps, plane = g->OH * g->OW;
   v8 mm[36], yt[16];
-  v4 mm4[36], yt4[16];
   wepi w;
   for (int64_t o = 0; o < g->M; o++) {
     int fold = wepi_for(j->e, o, &w);
@@ -410,13 +414,7 @@ AVX2_ATTR FERRY_VINLINE void output_block8_a(const wjob *j, const float *p, int6
       if (fold) epi_tiles8(&w, yt, (a - 2) * (a - 2));
       scatter_tiles8(j, y + o * plane, t0 + tb, yt, a - 2);
     }
-    for (; tb < nt; tb += 4) {
-      const float *s = p + o * j->TB + tb;
-      for (int xi = 0; xi < a * a; xi++) mm4[xi] = f32x4_load(s + xi * xs);
-      output_tiles(a, mm4, yt4);
-      if (fold) epi_tiles(&w, yt4, (a - 2) * (a - 2));
-      scatter_tiles(j, y + o * plane, t0 + tb, yt4, a - 2);
-    }
+    for (; tb < nt; tb += 4) output_group(j, p, o, t0, tb, y + o * plane, &w, fold, a);
     if (!fold) epilogue_block(j, o, y + o * plane, t0, nt);
   }
 }
