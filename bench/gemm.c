@@ -17,7 +17,8 @@
  * repeated runs.
  *
  *   bench/gemm [seconds-per-size [quick]]
- *   bench/gemm SECS conv C M H k stride group     (one Conv layer)
+ *   bench/gemm SECS conv C M H k stride group [pad]   (one Conv layer;
+ *                                                     pad: k / 2 unless given)
  *
  * The wasm figures: `make bench/gemm.wasm` builds this file and the
  * runtime for wasm32-wasi as a command module (crt1-command.o), and
@@ -188,9 +189,11 @@ static int conv_attr(void *node, const char *name, ferry_attrv *a) {
   return a->type != 0;
 }
 
+static int64_t conv_pad = -1; /* the one-layer mode's pad; -1: k / 2 */
+
 /* Best GFLOP/s of an NCHW Conv (batch 1) with a k x k kernel. */
 static double bench_conv(int64_t C, int64_t M, int64_t H, int64_t k, int64_t s, int64_t group, double secs) {
-  int64_t p = k / 2, OH = (H + 2 * p - k) / s + 1;
+  int64_t p = conv_pad >= 0 ? conv_pad : k / 2, OH = (H + 2 * p - k) / s + 1;
   conv_attrs at = {{p, p, p, p}, {s, s}, group};
   ferry_shape_ctx sc;
   memset(&sc, 0, sizeof sc);
@@ -306,9 +309,10 @@ static int quick(double secs) {
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
   if (argc > 2 && !strcmp(argv[2], "quick")) return quick(secs);
-  if (argc == 9 && !strcmp(argv[2], "conv")) { /* one layer: C M H k stride group */
+  if ((argc == 9 || argc == 10) && !strcmp(argv[2], "conv")) { /* one layer: C M H k stride group [pad] */
     int64_t c[6];
     for (int i = 0; i < 6; i++) c[i] = atoll(argv[3 + i]);
+    if (argc == 10) conv_pad = atoll(argv[9]);
     print_conv(c, secs);
     return 0;
   }
