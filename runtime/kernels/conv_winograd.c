@@ -22,18 +22,20 @@
  *      f32x4, from the block's input rows copied into a zero-padded strip
  *      (no edge cases in the gathers); the a*a products run on
  *      ferry_sgemm_serial_pre with both operands prepacked; the output
- *      transform reads them back, writes the m x m tiles (clipped at odd
- *      edges) and runs the epilogue (bias, activation) on the block's
- *      output rows while they are in cache.
+ *      transform reads them back and writes the m x m tiles (clipped at
+ *      odd edges), the epilogue folded into them in registers (bias and
+ *      Relu, Clip or HardSigmoid: wepi_for) or, for other activations,
+ *      run on the block's output rows while they are in cache.
  * Multiply-adds per output and channel pair: 9 direct, 4 with F(2x2)
  * (16 per 4 outputs), 2.25 with F(4x4) (36 per 16). F(2x2)'s transforms
  * only add, subtract and halve; F(4x4)'s coefficients (up to 8 and 1/24)
  * lose a few more bits, still far inside float32 model tolerances
  * (tests/check_kernels_perf.c bounds both against a double reference).
  * ferry_wino_tile() picks the variant per geometry and instruction set
- * from measurements (bench/winograd, docs/kernels.md). On x86-64 the block
- * transforms are compiled twice, the second time VEX-encoded for AVX2
- * (no FMA: the same results), taken with the AVX2 GEMM.
+ * from measurements (bench/winograd, docs/kernels.md). The transforms
+ * themselves are written once (conv_winograd_tf.h) and built for f32x4
+ * and, on x86-64, for f32x8 in AVX2 functions taken with the AVX2 GEMM:
+ * eight tiles a vector, no FMA, so the same results lane for lane.
  */
 #include "conv_winograd.h"
 

@@ -58,7 +58,6 @@ WT_ATTR FERRY_VINLINE void WT_FN(output_tiles)(int a, const WT_V *mm, WT_V *y) {
   for (int i = 0; i < m; i++) a == 4 ? WT_FN(at4)(s + i * 4, 1, y + i * 2, 1) : WT_FN(at6)(s + i * 6, 1, y + i * 4, 1);
 }
 
-
 /* The output channel's epilogue on n vectors of finished tile values, in
  * the registers the output transform leaves them in: y = clamp(y * sc +
  * sh, lo, hi), a NaN passing the clamps (FERRY_VPMAX / FERRY_VPMIN). */
