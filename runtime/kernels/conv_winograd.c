@@ -190,9 +190,9 @@ FERRY_VINLINE void input_block_a(const wjob *j, const float *x, int64_t t0, int6
   }
 }
 
-/* The transforms in VEX-encoded AVX2 on x86-64 builds without -mavx2
- * (the same f32x4 source: three-operand instructions, no FMA, so the
- * results are the same bits), picked with the GEMM's micro-kernel. */
+/* The transforms in AVX2 on x86-64 builds without -mavx2 (f32x8, eight
+ * tiles a vector; no FMA, so the results are the same bits), picked with
+ * the GEMM's micro-kernel. */
 #if defined(__x86_64__) && !defined(__AVX2__)
 #define WINO_AVX2 1
 #define AVX2_ATTR __attribute__((target("avx2")))
