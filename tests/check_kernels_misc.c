@@ -318,6 +318,18 @@ static void att_reference(const shp *qs, const float *q, const shp *ks, const fl
   free(p);
 }
 
+/* Starts a call of ferry.Attention with Q, K and V in, spread over
+ * `threads` (0: left unsaid, several; 1: one thread, so one task per
+ * batch-head). */
+static void att_begin(kf_call *c, int threads, const shp *qs, const float *q, const shp *ks, const float *k,
+                      const shp *vs, const float *v) {
+  kf_init(c, 1);
+  c->k.threads = threads;
+  kf_in(c, FERRY_F32, qs->rank, qs->d, q);
+  kf_in(c, FERRY_F32, ks->rank, ks->d, k);
+  kf_in(c, FERRY_F32, vs->rank, vs->d, v);
+}
+
 /* Runs ferry.Attention on random data of these shapes (ms NULL: no mask)
  * and compares with the reference. mask_inf puts -inf in some mask
  * entries (never a whole row). */
@@ -334,13 +346,9 @@ static void att_case(shp qs, shp ks, shp vs, const shp *ms, float scale, unsigne
   if (mask_inf)
     for (int64_t i = 1; i < nm; i += 3) m[i] = -INFINITY;
   att_reference(&qs, q, &ks, k, &vs, v, ms, ms ? m : NULL, scale, &os, want, NULL);
-  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+  for (int threads = 0; threads <= 1; threads++) {
     kf_call c;
-    kf_init(&c, 1);
-    c.k.threads = threads;
-    kf_in(&c, FERRY_F32, qs.rank, qs.d, q);
-    kf_in(&c, FERRY_F32, ks.rank, ks.d, k);
-    kf_in(&c, FERRY_F32, vs.rank, vs.d, v);
+    att_begin(&c, threads, &qs, q, &ks, k, &vs, v);
     if (ms) kf_in(&c, FERRY_F32, ms->rank, ms->d, m);
     kf_attr_float(&c, "scale", scale);
     kf_attr_int(&c, "has_mask", ms != NULL);
@@ -398,13 +406,9 @@ static void att_where_case(shp qs, shp ks, shp vs, shp ms, float scale, unsigned
   }
   att_where w = {c, fillv, keep};
   att_reference(&qs, q, &ks, k, &vs, v, &ms, NULL, scale, &os, want, &w);
-  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+  for (int threads = 0; threads <= 1; threads++) {
     kf_call cl;
-    kf_init(&cl, 1);
-    cl.k.threads = threads;
-    kf_in(&cl, FERRY_F32, qs.rank, qs.d, q);
-    kf_in(&cl, FERRY_F32, ks.rank, ks.d, k);
-    kf_in(&cl, FERRY_F32, vs.rank, vs.d, v);
+    att_begin(&cl, threads, &qs, q, &ks, k, &vs, v);
     kf_in(&cl, FERRY_BOOL, ms.rank, ms.d, c);
     kf_attr_float(&cl, "scale", scale);
     kf_attr_int(&cl, "has_mask", 1);
@@ -489,15 +493,11 @@ static void att_bshd_case(shp qs, shp ks, shp vs, const shp *ms, int causal, uns
   for (int64_t i = 0; i < no; i++) want32[i] = (float)want[i];
   permute4(q, qs.d, to_bshd, qp), permute4(k, ks.d, k_to_bshd, kp), permute4(v, vs.d, to_bshd, vp);
   permute4(want32, os.d, to_bshd, wantp);
-  int64_t qd[4], kd[4], vd[4];
-  for (int a = 0; a < 4; a++) qd[a] = qs.d[to_bshd[a]], kd[a] = ks.d[k_to_bshd[a]], vd[a] = vs.d[to_bshd[a]];
-  for (int threads = 0; threads <= 1; threads++) { /* 1: one thread, so one task per batch-head */
+  shp qb = {4, {0}}, kb = {4, {0}}, vb = {4, {0}};
+  for (int a = 0; a < 4; a++) qb.d[a] = qs.d[to_bshd[a]], kb.d[a] = ks.d[k_to_bshd[a]], vb.d[a] = vs.d[to_bshd[a]];
+  for (int threads = 0; threads <= 1; threads++) {
     kf_call cl;
-    kf_init(&cl, 1);
-    cl.k.threads = threads;
-    kf_in(&cl, FERRY_F32, 4, qd, qp);
-    kf_in(&cl, FERRY_F32, 4, kd, kp);
-    kf_in(&cl, FERRY_F32, 4, vd, vp);
+    att_begin(&cl, threads, &qb, qp, &kb, kp, &vb, vp);
     if (ms && causal) kf_in(&cl, FERRY_BOOL, ms->rank, ms->d, c);
     else if (ms) kf_in(&cl, FERRY_F32, ms->rank, ms->d, m);
     kf_attr_float(&cl, "scale", 0.3f);
