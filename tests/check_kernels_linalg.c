@@ -492,6 +492,14 @@ START_TEST(test_conv_shapes) {
   conv_case(&d, 0, NULL, NULL);
   cspec e = {2, 1, 6, 6, 6, {70, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, NULL}; /* depthwise, wide rows */
   conv_case(&e, 1, NULL, NULL);
+  /* depthwise 3x3 on short rows (the flat path) over more channels than it
+   * has slots, so each slot pipelines several: bias, then Tanh after the rows */
+  static const ferry_act tanh_act = {FERRY_ACT_TANH, 0, 0};
+  cspec f = {2, 1, 100, 100, 100, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, NULL};
+  conv_case(&f, 1, NULL, NULL);
+  conv_case(&f, 1, "Tanh", &tanh_act);
+  cspec h = {2, 2, 70, 70, 70, {10, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, NULL};
+  conv_case(&h, 0, "Relu", &(const ferry_act){FERRY_ACT_RELU, 0, 0});
 }
 END_TEST
 

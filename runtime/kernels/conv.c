@@ -398,7 +398,7 @@ typedef struct dw_epi {
 } dw_epi;
 
 /* Output (oh, ow) of one depthwise channel with bounds checks (edges). */
-static float dw_point(const win2 *v, const float *x, const float *w, int64_t oh, int64_t ow) {
+FERRY_AVX_HELPER float dw_point(const win2 *v, const float *x, const float *w, int64_t oh, int64_t ow) {
   float s = 0;
   for (int64_t ki = 0; ki < v->kh; ki++) {
     int64_t ih = oh * v->sh - v->ph + ki * v->dh;
@@ -459,7 +459,7 @@ static int dw_pad_setup(dwjob *j, int64_t nm) {
 
 /* Zeroes buf's border: the rows above and below the image and, beside
  * each image row, the columns left and right of it (vp's geometry). */
-static void dw_zero_border(const dwjob *j, float *buf) {
+FERRY_AVX_HELPER void dw_zero_border(const dwjob *j, float *buf) {
   const win2 *v = &j->v, *vp = &j->vp;
   memset(buf, 0, (size_t)(v->ph * vp->W) * sizeof *buf);
   for (int64_t r = 0; r < v->H; r++) {
@@ -474,7 +474,7 @@ static void dw_zero_border(const dwjob *j, float *buf) {
 /* Channel m's epilogue as y = clamp(sum * sc + sh, lo, hi): alpha, the
  * bias and Relu / Clip / HardSigmoid fold into it; other activations run
  * after each row (e_after, ferry_gemm_epi_row on the plain sums). */
-static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
+FERRY_AVX_HELPER void dw_epi_for(const dwjob *j, int64_t m, dw_epi *ep) {
   const ferry_gemm_epi *e = j->e;
   *ep = (dw_epi){1, 0, -INFINITY, INFINITY};
   if (j->e_after) return;
@@ -493,7 +493,7 @@ static inline __attribute__((always_inline)) void dw_epi_for(const dwjob *j, int
 /* Channel m's constants for the 3x3 row and flat paths (conv_dw.h
  * dw3_group): the nine weights times the epilogue's scale, then its shift,
  * lo and hi. */
-static void dw3_consts(const dwjob *j, int64_t m, float *wt) {
+FERRY_AVX_HELPER void dw3_consts(const dwjob *j, int64_t m, float *wt) {
   dw_epi ep;
   dw_epi_for(j, m, &ep);
   for (int t = 0; t < 9; t++) wt[t] = j->w[m * 9 + t] * ep.sc;
@@ -503,7 +503,7 @@ static void dw3_consts(const dwjob *j, int64_t m, float *wt) {
 /* The constants of the channel block from m0 on, in lanes-wide vectors
  * at d: each tap's weights times the epilogue's scale, then its shift, lo
  * and hi (dw_epi); a block's missing channels repeat its last. */
-static void dwc_consts(const dwjob *j, int64_t lanes, int64_t m0, float *d) {
+FERRY_AVX_HELPER void dwc_consts(const dwjob *j, int64_t lanes, int64_t m0, float *d) {
   const int64_t M = j->g->M, taps = j->g->k_size;
   for (int64_t c = 0; c < lanes; c++) {
     int64_t m = m0 + c < M ? m0 + c : M - 1;
@@ -598,8 +598,8 @@ static int dw3_setup(dwjob *j, int64_t lanes) {
  * last output's third tap (column OW + 1 of its padded row) fall at most
  * into the next row's left pad (OW + 2 - pw). Rows up to OH + 2 are read,
  * plus a group's loads past the last vector: OH + 3 rows and a margin.
- * Per slot: the plane (band_floats), the outputs at stride Wp with a
- * group's slack (slack_floats), then the channel's constants. */
+ * Per slot: the channel's constants, two planes (band_floats each), two
+ * buffers of outputs at stride Wp with a group's slack (slack_floats). */
 #ifndef DW3F_MIN_OW
 #define DW3F_MIN_OW DW_ROUND
 #endif
@@ -614,7 +614,7 @@ static int dw3f_setup(dwjob *j) {
   j->Wp = a > b ? a : b;
   j->band_floats = (size_t)((v->OH + 3) * j->Wp + 64 + 15) / 16 * 16;
   j->slack_floats = (size_t)(v->OH * j->Wp + 2 * DW_ROUND + 15) / 16 * 16;
-  j->slot_floats = j->band_floats + j->slack_floats + 16;
+  j->slot_floats = 16 + 2 * (j->band_floats + j->slack_floats);
   int64_t nm = j->g->N * j->g->M;
   j->n_slots = nm < DW_SLOTS ? nm : DW_SLOTS;
   return 1;

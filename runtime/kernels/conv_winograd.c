@@ -126,7 +126,7 @@ FERRY_VINLINE void patch_row4(const float *x, v4 *d) {
 
 /* The block's input rows of one channel plane x, zero-padded: row r of
  * pad is input row r0 + r, column c input column c - pw; rows x cols. */
-static void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, int64_t cols, float *pad) {
+FERRY_AVX_HELPER void fill_pad(const wjob *j, const float *x, int64_t r0, int64_t rows, int64_t cols, float *pad) {
   const ferry_wino *g = j->g;
   int64_t lo = g->pw, hi = cols < g->W + g->pw ? cols : g->W + g->pw; /* pad columns with input */
   for (int64_t r = 0; r < rows; r++, pad += cols) {
@@ -273,7 +273,7 @@ static void input_block(const wjob *j, const float *x, int64_t t0, int64_t nt, f
  * channel or none; no activation, Relu, Clip or HardSigmoid), so the
  * output transform applies it to the tiles before they are written; 0
  * where epilogue_block runs it on the written rows. */
-static int wepi_for(const ferry_gemm_epi *e, int64_t o, wepi *w) {
+FERRY_AVX_HELPER int wepi_for(const ferry_gemm_epi *e, int64_t o, wepi *w) {
   if (e->bias && e->bias_cs) return 0;
   *w = (wepi){e->alpha, e->bias ? e->beta * e->bias[o * e->bias_rs] : 0, -INFINITY, INFINITY, e->bias != NULL};
   switch (e->act.kind) {
@@ -346,7 +346,7 @@ FERRY_VINLINE void output_group(const wjob *j, const float *p, int64_t o, int64_
 FERRY_VINLINE void output_block_a(const wjob *j, const float *p, int64_t t0, int64_t nt, float *y, const int a) {
   const ferry_wino *g = j->g;
   int64_t plane = g->OH * g->OW;
-  wepi w;
+  wepi w = {0}; /* set where wepi_for folds (GCC cannot tell once it inlines) */
   for (int64_t o = 0; o < g->M; o++) {
     int fold = wepi_for(j->e, o, &w);
     for (int64_t tb = 0; tb < nt; tb += 4) output_group(j, p, o, t0, tb, y + o * plane, &w, fold, a);
@@ -405,7 +405,7 @@ AVX2_ATTR FERRY_VINLINE void output_block8_a(const wjob *j, const float *p, int6
   const ferry_wino *g = j->g;
   int64_t xs = j->ps, plane = g->OH * g->OW;
   v8 mm[36], yt[16];
-  wepi w;
+  wepi w = {0}; /* set where wepi_for folds (GCC cannot tell once it inlines) */
   for (int64_t o = 0; o < g->M; o++) {
     int fold = wepi_for(j->e, o, &w);
     int64_t tb = 0;

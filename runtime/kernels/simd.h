@@ -18,8 +18,14 @@
 #endif
 
 /* Small vector helpers must inline (GCC at -O2 may otherwise call them,
- * passing vectors through memory): FERRY_VINLINE forces it. */
+ * passing vectors through memory): FERRY_VINLINE forces it. So must every
+ * helper of a kernel built twice, plainly and as target("avx2") (conv_dw.h,
+ * conv_winograd_tf.h, ...): an ordinary function is SSE code, and GCC calls
+ * it from the AVX2 copy with the upper halves of the ymm registers dirty
+ * (no vzeroupper), which costs hundreds of cycles a call on AMD's Zen 3
+ * and on Intel CPUs alike (docs/kernels.md). FERRY_AVX_HELPER says so. */
 #define FERRY_VINLINE static inline __attribute__((always_inline))
+#define FERRY_AVX_HELPER FERRY_VINLINE
 
 /* Before a loop of constant trip count (a few vectors at a time): unroll
  * it fully, so its vectors stay in registers (clang would leave some loops
