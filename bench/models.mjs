@@ -15,8 +15,9 @@
 // taken in ROUNDS (10) rounds that go through the four runtimes in turn (WARMUP
 // runs before the first round, one before each later one; WARMUP before every
 // round of ferry native, which runs in a new process each time), so a slow
-// minute on a shared machine falls on all alike; the figure is the
-// median of the N. Prints a table and writes it (plus --extra lines:
+// minute on a shared machine falls on all alike; the times are the
+// medians of the N, a ratio the median over the rounds of the round's
+// ratio (paired: the machine's slow phases last seconds). Prints a table and writes it (plus --extra lines:
 // machine, GEMM, wasm size) to --out atomically (temp file + rename).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -127,13 +128,15 @@ try {
       return got[1].trim().split(' ').map(Number);
     };
     const t = { ortNode: [], ferryNative: [], ortWeb: [], ferryWasm: [], ...(fr ? { ferryRelaxed: [] } : {}) };
+    const perRound = Object.fromEntries(Object.keys(t).map((k) => [k, []])); // each round's median
+    const add = (k, s) => { t[k].push(...s); perRound[k].push(median(s)); };
     for (let r = 0; r < ROUNDS; r++) {
       const n = Math.floor(runs / ROUNDS) + (r < runs % ROUNDS ? 1 : 0), warm = r ? 1 : WARMUP;
-      t.ortNode.push(...(await samples(() => sNode.run(feedsNode), n, warm)));
-      t.ferryNative.push(...native(n, WARMUP)); // a new process each round: warmed up as at the start
-      t.ortWeb.push(...(await samples(() => sWeb.run(feedsWeb), n, warm)));
-      t.ferryWasm.push(...(await samples(() => fs_.run(feedsWasm), n, warm)));
-      if (fr) t.ferryRelaxed.push(...(await samples(() => fr.run(feedsWasm), n, warm)));
+      add('ortNode', await samples(() => sNode.run(feedsNode), n, warm));
+      add('ferryNative', native(n, WARMUP)); // a new process each round: warmed up as at the start
+      add('ortWeb', await samples(() => sWeb.run(feedsWeb), n, warm));
+      add('ferryWasm', await samples(() => fs_.run(feedsWasm), n, warm));
+      if (fr) add('ferryRelaxed', await samples(() => fr.run(feedsWasm), n, warm));
     }
     await sNode.release?.();
     await sWeb.release?.();
@@ -141,6 +144,10 @@ try {
     fr?.close();
     const row = { name: m.name, flops: m.flops };
     for (const k of Object.keys(t)) row[k] = median(t[k]);
+    // ratio ORT / ferry: the median over the rounds of each round's ratio
+    const paired = (a, b) => median(perRound[a].map((v, i) => v / perRound[b][i]));
+    row.ratio = { ferryNative: paired('ortNode', 'ferryNative'), ferryWasm: paired('ortWeb', 'ferryWasm'),
+      ...(fr ? { ferryRelaxed: paired('ortWeb', 'ferryRelaxed') } : {}) };
     rows.push(row);
   }
 } finally {
@@ -148,14 +155,14 @@ try {
 }
 
 const f = (v) => v.toFixed(v < 10 ? 2 : 1);
-const r = (a, b) => (a / b).toFixed(2);
+const r = (x, k) => x.ratio[k].toFixed(2);
 const models = rows.filter((x) => !x.flops), gemms = rows.filter((x) => x.flops);
 const table = [
   '| model | ORT-node ms | ferry native ms | ratio | ORT-web ms | ferry wasm ms | ratio |' +
     (relaxed ? ' ferry wasm relaxed ms | ratio |' : ''),
   '|---|---:|---:|---:|---:|---:|---:|' + (relaxed ? '---:|---:|' : ''),
-  ...models.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x.ortNode, x.ferryNative)} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x.ortWeb, x.ferryWasm)} |` +
-    (relaxed ? ` ${f(x.ferryRelaxed)} | ${r(x.ortWeb, x.ferryRelaxed)} |` : '')),
+  ...models.map((x) => `| ${x.name} | ${f(x.ortNode)} | ${f(x.ferryNative)} | ${r(x, 'ferryNative')} | ${f(x.ortWeb)} | ${f(x.ferryWasm)} | ${r(x, 'ferryWasm')} |` +
+    (relaxed ? ` ${f(x.ferryRelaxed)} | ${r(x, 'ferryRelaxed')} |` : '')),
 ];
 // the single MatMuls in GFLOP/s (ratios as above: ORT time / ferry time)
 const gf = (x, k) => (x.flops / x[k] / 1e6).toFixed(1);
@@ -163,8 +170,8 @@ const gemmTable = gemms.length ? [
   '| MatMuls by constant weights | ORT-node GFLOP/s | ferry native GFLOP/s | ratio | ORT-web GFLOP/s | ferry wasm GFLOP/s | ratio |' +
     (relaxed ? ' ferry wasm relaxed GFLOP/s | ratio |' : ''),
   '|---|---:|---:|---:|---:|---:|---:|' + (relaxed ? '---:|---:|' : ''),
-  ...gemms.map((x) => `| ${x.name} | ${gf(x, 'ortNode')} | ${gf(x, 'ferryNative')} | ${r(x.ortNode, x.ferryNative)} | ${gf(x, 'ortWeb')} | ${gf(x, 'ferryWasm')} | ${r(x.ortWeb, x.ferryWasm)} |` +
-    (relaxed ? ` ${gf(x, 'ferryRelaxed')} | ${r(x.ortWeb, x.ferryRelaxed)} |` : '')),
+  ...gemms.map((x) => `| ${x.name} | ${gf(x, 'ortNode')} | ${gf(x, 'ferryNative')} | ${r(x, 'ferryNative')} | ${gf(x, 'ortWeb')} | ${gf(x, 'ferryWasm')} | ${r(x, 'ferryWasm')} |` +
+    (relaxed ? ` ${gf(x, 'ferryRelaxed')} | ${r(x, 'ferryRelaxed')} |` : '')),
 ] : [];
 const extra = args.extra ? fs.readFileSync(args.extra, 'utf8').trimEnd() : '';
 console.log(table.join('\n'));
@@ -177,7 +184,10 @@ if (args.out) {
     `Produced by \`${args.command || 'bench/models.sh'}\`; numbers are medians on this machine (one thread, batch 1;`,
     `${runs} runs taken in ${ROUNDS} rounds that alternate the runtimes, after ${WARMUP} warm-up runs), not targets:`,
     'rerun the command to compare on another machine.',
-    'Ratios are ORT/ferry: above 1 means ferry is faster. ORT-node is onnxruntime-node 1.30.0 (intraOpNumThreads 1,',
+    'Ratios are ORT/ferry: above 1 means ferry is faster. Each is the median over the rounds of that round\'s ratio',
+    '(the median time of ORT\'s runs in the round over ferry\'s): a round takes both within a second or so, and this',
+    'machine\'s speed comes in phases of seconds (the same binary at 10 and 16 ms a run), which a ratio of medians',
+    'taken over all rounds mixes in. ORT-node is onnxruntime-node 1.30.0 (intraOpNumThreads 1,',
     'sequential), ORT-web is onnxruntime-web 1.30.0 on its wasm backend in node (numThreads 1, SIMD), ferry native',
     'is bench/ferry_native.c timing ferry_session_run in a loop, ferry wasm is runtime/ferry.wasm through',
     'runtime/js/ferry-node.mjs. All get the same fixed-seed random inputs.',
