@@ -1048,10 +1048,17 @@ void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst) {
  * (squeezenet1_1's first Conv, k 27: 1.96 -> 1.34 ms in the model). In
  * wasm it takes 4 (of 4 rows each): a micro-kernel call costs more there,
  * and a task makes one per column panel (mobilenet_v2 1% faster in
- * ferry.wasm; 8 tiles and MC rows made squeezenet1_1 1% and 3% slower). */
+ * ferry.wasm; 8 tiles and MC rows made squeezenet1_1 1% and 3% slower).
+ * But a product of at most three tiles' rows takes them all in one task:
+ * split in two row blocks it read B twice (mobilenet_v2's 32 -> 16 at
+ * 112x112, B 1.6 MB, 0.90-0.92x the time in one). */
 #define SHORT_K 32
 #define SHORT_K_TILES (FERRY_IN_WASM ? 4 : 2)
-static int64_t row_block(int64_t K) { return K <= SHORT_K ? SHORT_K_TILES * MR : MC; }
+#define SHORT_K_ALL (3 * MR) /* up to this many rows take all of C at once */
+static int64_t row_block(int64_t M, int64_t K) {
+  if (K > SHORT_K) return MC;
+  return M <= SHORT_K_ALL && M > SHORT_K_TILES * MR ? round_up(M, MR) : SHORT_K_TILES * MR;
+}
 
 #define SERIAL_BELOW (32768.0 * 8) /* multiply-adds below which splitting does not pay */
 
@@ -1083,7 +1090,7 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   float *pb = ws + round_up(mpad * K, 16);
   gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b),
-             row_block(K), narrow_pick()};
+             row_block(M, K), narrow_pick()};
   if (pre_a)
     g.pa = (float *)(uintptr_t)pre_a; /* only read */
   else
