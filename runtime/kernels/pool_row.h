@@ -136,25 +136,27 @@ PL_ATTR static inline __attribute__((always_inline)) const float *PL_FN(pool_vro
   const pgeom *g = t->a->g;
   int64_t hlo = 0, hhi = 1, hp = 1;
   if (g->n == 2) tap_range(g, 0, oh, &hlo, &hhi, &hp);
-  *rows = t->a->include_pad ? hp : hhi - hlo;
-  const float *x0 = x + (oh * t->SH - t->PH + hlo * t->DH) * t->W;
-  if (hhi - hlo == 1) return x0;
-  if (hhi > hlo)
-    PL_FN(pl_vreduce)(x0, t->DH * t->W, hhi - hlo, t->W, tmp, MAX);
+  const float *r = tmp;
+  if (hhi - hlo == 1)
+    r = x + (oh * t->SH - t->PH + hlo * t->DH) * t->W;
+  else if (hhi > hlo)
+    PL_FN(pl_vreduce)(x + (oh * t->SH - t->PH + hlo * t->DH) * t->W, t->DH * t->W, hhi - hlo, t->W, tmp, MAX);
   else
     for (int64_t i = 0; i < t->W; i++) tmp[i] = MAX ? -INFINITY : 0.0f; /* no window row inside */
-  return tmp;
+  *rows = t->a->include_pad ? hp : hhi - hlo;
+  return r;
 }
 
 /* One plane of t (rows up to POOL_ROW_MAX wide): per output row its
  * window rows reduced into one row (pool_vrow), then the columns
  * vectorized where the windows lie inside the row (the last vector
  * overlapping the one before), one by one at the edges (nn_pool.c's
- * pool_col); MAX a constant when inlined. The rows are reduced one output
- * row ahead into two buffers used in turn: a row's vectors read back at
- * once straddle the stores just made (the taps sit at every offset), which
- * do not forward, so each load waited for the stores to reach the cache
- * (squeezenet1_1's three MaxPools 1-8% faster in the model on a Zen 3). */
+ * pool_col); MAX a constant when inlined. The rows are reduced one
+ * output row ahead, into two buffers used in turn: a row's vectors read
+ * back at once straddle the stores just made (the taps sit at every
+ * offset), which do not forward, so each load waited for the stores to
+ * reach the cache (natively squeezenet1_1's three MaxPools 1-8% faster in
+ * the model on a Zen 3; level in V8). */
 PL_ATTR static inline __attribute__((always_inline)) void PL_FN(pool_plane_m)(const pool2d *t, const float *x,
                                                                                float *y, const int MAX) {
   const pgeom *g = t->a->g;
