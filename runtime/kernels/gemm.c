@@ -732,9 +732,9 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
         int64_t d = o.tiles <= PF_FEW_TILES ? PF_AHEAD_FEW : 1;
         while (j + (d + 1) * NR > g->j0 + g->nc) d--;
         o.pf = bp + d * NR, o.pfs = bs;
-      }
-      else if (q + 1 < q_end && !g->bdirect && !FERRY_IN_WASM) /* wasm has no prefetch: its address only */
+      } else if (q + 1 < q_end && !g->bdirect && !FERRY_IN_WASM) { /* wasm has no prefetch: its address only */
         o.pf = bp + g->pbq, o.pfs = NR;
+      }
       g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o, 0);
       continue;
     }
