@@ -22,8 +22,9 @@
  * helper of a kernel built twice, plainly and as target("avx2") (conv_dw.h,
  * conv_winograd_tf.h, ...): an ordinary function is SSE code, and GCC calls
  * it from the AVX2 copy with the upper halves of the ymm registers dirty
- * (no vzeroupper), which costs hundreds of cycles a call on AMD's Zen 3
- * and on Intel CPUs alike (docs/kernels.md). FERRY_AVX_HELPER says so. */
+ * (no vzeroupper): on the Zen 3 measured (docs/kernels.md) such a call
+ * cost hundreds of cycles, and Intel documents a penalty for mixing SSE
+ * and dirty AVX state too. FERRY_AVX_HELPER says so. */
 #define FERRY_VINLINE static inline __attribute__((always_inline))
 #define FERRY_AVX_HELPER FERRY_VINLINE
 
