@@ -165,10 +165,11 @@ END_TEST
 START_TEST(test_gemm_block_edges) {
   rng = 4242;
   /* around the register tile, the k-block (256), the column block (2048)
-   * and the short-k row blocks of the threaded driver (101 rows, k 27) */
+   * and the short-k row blocks of the threaded driver (101 rows, k 27;
+   * 17 rows, k 20: three tiles in one block natively) */
   static const int64_t sizes[][3] = {{1, 1, 1},   {3, 5, 7},      {4, 8, 256},  {5, 9, 257},   {7, 17, 513},
                                      {129, 33, 1}, {6, 2049, 3},  {2, 4100, 2}, {300, 1, 300}, {1, 300, 600},
-                                     {33, 65, 0},  {101, 2600, 27}};
+                                     {33, 65, 0},  {101, 2600, 27}, {17, 1200, 20}};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
     for (int thr = 0; thr < 2; thr++)
       random_gemm(sizes[i][0], sizes[i][1], sizes[i][2], (int)(i & 1), (int)((i >> 1) & 1), (int)(i % 5), 0, thr);
