@@ -442,6 +442,10 @@ START_TEST(test_attention_where) {
   att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(40, 40), 0.35f, 59, lowest, 1, 3, -1);
   att_where_case(S(1, 2, 40, 8), S(1, 2, 8, 40), S(1, 2, 40, 6), S(1, 1, 40, 40), 0.35f, 60, lowest, 0, 3, -1);
   att_where_case(S(3, 2, 20, 8), S(3, 2, 8, 33), S(3, 2, 33, 4), S(3, 1, 20, 33), 0.5f, 61, lowest, 1, 4, -1);
+  /* more keys than one k-block of the GEMM (256): V^T is not packed once
+   * per head there; a window's runs start past 0 */
+  att_where_case(S(1, 2, 300, 20), S(1, 2, 20, 300), S(1, 2, 300, 12), S(300, 300), 0.2f, 62, lowest, 1, 0, -1);
+  att_where_case(S(1, 2, 300, 20), S(1, 2, 20, 300), S(1, 2, 300, 12), S(300, 300), 0.2f, 63, lowest, 0, 3, -1);
   /* kept scores far below -1e30 (a huge scale): whole rows after all */
   att_where_case(S(1, 1, 24, 8), S(1, 1, 8, 24), S(1, 1, 24, 4), S(24, 24), 1e32f, 58, lowest, 1, 0, -1);
   /* mask_fill with a float mask is refused */

@@ -821,7 +821,7 @@ static int conv_f32(ferry_kctx *k, const cgeo *g, const float *X, const float *W
       ferry_gemm_b B = {{x, g->in_size, 1}, NULL, NULL};
       if (!is_pointwise(g)) B.pack = two_d ? pack_im2col_2d : pack_im2col_nd, B.ctx = &ic;
       ep.bias = bias ? bias + gi * g->Mg : NULL;
-      ferry_gemm_pre pre = {pw ? pw + (size_t)gi * per : NULL, NULL, 0};
+      ferry_gemm_pre pre = {pw ? pw + (size_t)gi * per : NULL, NULL, 0, 0};
       ferry_sgemm_ws_pre(k, g->Mg, g->out_size, Kg, (ferry_fmat){W + gi * g->Mg * Kg, Kg, 1}, &B,
                          Y + (n * g->M + gi * g->Mg) * g->out_size, g->out_size, &ep, ws, &pre);
     }

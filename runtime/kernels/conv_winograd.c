@@ -466,7 +466,7 @@ static void run_block(const wjob *j, int64_t blk, float *slot) {
   for (int xi = 0; xi < j->nxi; xi++) {
     /* B is only described: both operands come prepacked */
     ferry_gemm_b B = {{v + xi * j->vs, 0, 0}, NULL, NULL};
-    ferry_gemm_pre pre = {j->pu + xi * j->per_u, v + xi * j->vs, 0};
+    ferry_gemm_pre pre = {j->pu + xi * j->per_u, v + xi * j->vs, 0, 0};
     ferry_sgemm_serial_pre(g->M, ncols, g->C, (ferry_fmat){NULL, 0, 0}, &B, p + xi * j->ps, j->TB, &plain,
                            work, &pre);
   }

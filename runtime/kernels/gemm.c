@@ -65,8 +65,8 @@ typedef i32x4 ivec;
 #endif
 #endif
 #define NR FERRY_GEMM_NR
-#ifndef KC /* (-D for experiments) */
-#define KC 256
+#ifndef KC /* (-D for experiments; gemm.h's FERRY_GEMM_KC is the default) */
+#define KC FERRY_GEMM_KC
 #endif
 #ifndef MC
 #define MC (MR * 32)
@@ -94,6 +94,7 @@ typedef struct uk_out {
   float *c;          /* C at the tile's first element */
   int64_t ldc;
   int tiles;         /* tiles down C in this call, MR rows apart */
+  int64_t as;        /* floats from one tile's A panel to the next */
   const float *pf;   /* NULL, or the next B panel to prefetch: its rows pfs floats apart */
   int64_t pfs;
   int mr;            /* rows of the last tile in C (1..MR) */
@@ -604,6 +605,7 @@ typedef struct gjob {
   int64_t bdirect;     /* B's row stride where full panels are read from B itself (direct_b), else 0 */
   int64_t mc;          /* rows of C per task of the parallel driver (row_block) */
   narrow_fn ukn;       /* the narrow edge's kernel (narrow_pick) */
+  int64_t akc;         /* k extent of pa's panels: 0 for kc (a prepacked A: its a_rows) */
 } gjob;
 
 /* The last k-block of a full-width tile: C = epi(t (+ C)), in vectors;
@@ -660,6 +662,7 @@ static int direct_setup(const gjob *g, uk_out *o) {
   const ferry_gemm_epi *e = g->e;
   memset(o, 0, sizeof *o);
   o->ldc = g->ldc, o->acc = !g->first, o->epi = g->last;
+  o->as = MR * (g->akc ? g->akc : g->kc);
   if (!g->last) return 1;
   o->alpha = e->alpha, o->beta = e->beta, o->act = e->act.kind, o->lo = e->act.a, o->hi = e->act.b;
   if (o->act != FERRY_ACT_NONE && o->act != FERRY_ACT_RELU && o->act != FERRY_ACT_CLIP) return 0;
@@ -717,6 +720,7 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
   float t[MR * NR] __attribute__((aligned(64))), rb[MC + MR];
   uk_out o;
   int direct = direct_setup(g, &o);
+  int64_t akc = g->akc ? g->akc : g->kc; /* pa's rows (i - ia0) * akc floats on */
   if (direct && o.bias == UK_BIAS_ROW) /* once for the rows, not per tile */
     for (int64_t i = i_begin; i < i_begin + round_up(i_end - i_begin, MR); i++)
       rb[i - i_begin] = i < g->M ? g->e->beta * g->e->bias[i * g->e->bias_rs] : 0;
@@ -735,21 +739,21 @@ static void compute(const gjob *g, const float *pa, int64_t ia0, int64_t i_begin
       } else if (q + 1 < q_end && !g->bdirect && !FERRY_IN_WASM) { /* wasm has no prefetch: its address only */
         o.pf = bp + g->pbq, o.pfs = NR;
       }
-      g->uk(g->kc, pa + (i_begin - ia0) * g->kc, bp, bs, NULL, &o, 0);
+      g->uk(g->kc, pa + (i_begin - ia0) * akc, bp, bs, NULL, &o, 0);
       continue;
     }
     if (nr <= NARROW_NR) { /* a narrow edge (7x7 images: 49 = 3 x 16 + 1 columns) */
       float bx[NARROW_NR * KC * MR] __attribute__((aligned(64)));
       expand_b(bp, bs, g->kc, nr, bx);
       for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
-        g->ukn(g->kc, pa + (i0 - ia0) * g->kc, bx, nr, t);
+        g->ukn(g->kc, pa + (i0 - ia0) * akc, bx, nr, t);
         store_tile(g, t, i0, j, (int)min64(MR, g->M - i0), nr);
       }
       continue;
     }
     for (int64_t i0 = i_begin; i0 < i_end; i0 += MR) {
       int mr = (int)min64(MR, g->M - i0);
-      g->uk(g->kc, pa + (i0 - ia0) * g->kc, bp, bs, t, NULL, nr <= NR / 2); /* an edge: half the work */
+      g->uk(g->kc, pa + (i0 - ia0) * akc, bp, bs, t, NULL, nr <= NR / 2); /* an edge: half the work */
       store_tile(g, t, i0, j, mr, nr);
     }
   }
@@ -937,6 +941,11 @@ static void use_packed_b(gjob *g, const ferry_gemm_pre *pre) {
 }
 
 int64_t ferry_sgemm_b_panel(void) { return NR; }
+int64_t ferry_sgemm_a_panel(void) { return MR; }
+
+const float *ferry_sgemm_packed_a_at(const float *a, int64_t K, int64_t r, int64_t c) {
+  return a + (r / MR) * K * MR + c * MR;
+}
 
 const float *ferry_sgemm_packed_b_at(const float *b, int64_t K, int64_t r, int64_t c) {
   return b + (c / NR) * K * NR + r * NR;
@@ -956,7 +965,7 @@ static void sgemm_serial(int64_t M, int64_t N, int64_t K, ferry_fmat A, const fe
   int64_t mc = min64(round_up(M, MR), MC), kcmax = min64(K, KC), mpad = round_up(M, MR);
   float *pb = work + mc * kcmax;
   gjob g = {M, N, K, A, B, C, ldc, e, work, 0, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b), MC,
-            narrow_pick()};
+            narrow_pick(), pre_a && pre->a_rows ? pre->a_rows : 0};
   for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
     g.nc = min64(NC, N - g.j0);
     for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
@@ -1090,7 +1099,7 @@ void ferry_sgemm_ws_pre(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fm
   const float *pre_a = pre ? pre->a : NULL, *pre_b = pre ? pre->b : NULL;
   float *pb = ws + round_up(mpad * K, 16);
   gjob g = {M, N, K, A, B, C, ldc, e, ws, mpad, pb, 0, 0, 0, 0, 0, 0, 0, 0, ukernel_pick(), direct_b(B, M, K, pre_b),
-             row_block(M, K), narrow_pick()};
+             row_block(M, K), narrow_pick(), pre_a ? pre->a_rows : 0};
   if (pre_a)
     g.pa = (float *)(uintptr_t)pre_a; /* only read */
   else
@@ -1127,7 +1136,7 @@ int ferry_sgemm(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, co
 int ferry_sgemm_const_b(ferry_kctx *k, int64_t M, int64_t N, int64_t K, ferry_fmat A, ferry_fmat B, float *C,
                         int64_t ldc, const ferry_gemm_epi *e, int b_const) {
   ferry_gemm_b b = {B, NULL, NULL};
-  ferry_gemm_pre pre = {NULL, NULL, 0};
+  ferry_gemm_pre pre = {NULL, NULL, 0, 0};
   if (b_const && k->persist && M > 1 && N > 1 && K > 0) {
     int fresh = 0;
     float *pb = k->persist(k, ferry_sgemm_pack_b_size(K, N) * sizeof(float), &fresh);

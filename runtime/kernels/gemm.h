@@ -123,15 +123,28 @@ void ferry_sgemm_pack_b(int64_t K, int64_t N, ferry_fmat B, float *dst);
  * (or NULL) replaces packing B; A and B must still describe the
  * matrices (one-row or one-column products read them directly). b_rows:
  * the K its B was packed with when the product reads only part of it
- * (0: the product's K); see ferry_sgemm_packed_b_at. */
+ * (0: the product's K); see ferry_sgemm_packed_b_at. a_rows: the same for
+ * A (its K at most FERRY_GEMM_KC); see ferry_sgemm_packed_a_at. */
 typedef struct ferry_gemm_pre {
   const float *a, *b;
   int64_t b_rows;
+  int64_t a_rows;
 } ferry_gemm_pre;
+
+/* The k-block: an A packed with K at most this is one block, its row
+ * panels K * ferry_sgemm_a_panel() floats apart. */
+#define FERRY_GEMM_KC 256
 
 /* Columns per panel of a packed B: a product over part of one starts at a
  * multiple of this. */
 int64_t ferry_sgemm_b_panel(void);
+/* Rows per panel of a packed A (the register tile's rows). */
+int64_t ferry_sgemm_a_panel(void);
+/* In an A packed by ferry_sgemm_pack_a(M, K, ...) with K <= FERRY_GEMM_KC,
+ * where a product over its rows [r, ...) (r a multiple of
+ * ferry_sgemm_a_panel()) and columns [c, ...) starts; pass it as pre.a
+ * with pre.a_rows = K. */
+const float *ferry_sgemm_packed_a_at(const float *a, int64_t K, int64_t r, int64_t c);
 
 /* In a B packed by ferry_sgemm_pack_b(K, N, ...), where a product over
  * its rows [r, ...) and columns [c, ...) starts (c a multiple of

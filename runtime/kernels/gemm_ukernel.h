@@ -21,7 +21,8 @@
  * when gemm.c reads a plain B in place). With o NULL it writes the tile to t[MR][NR] (edge tiles
  * and epilogues the kernel does not do; with `half` only its first NR / 2
  * columns, for a panel that narrow); else o->tiles tiles down C, from
- * consecutive A panels (kc * MR floats apart), each straight from the
+ * consecutive A panels (o->as floats apart: kc * MR, more in a prepacked
+ * A read over part of its k), each straight from the
  * accumulators to C at o->c (row stride o->ldc; the last tile's first
  * o->mr rows: fewer than MR at the bottom edge of C): stored, or added to C
  * (o->acc, later k-blocks), and on the last k-block (o->epi) scaled by
@@ -198,7 +199,7 @@ UK_ATTR static void UK_NAME(int64_t kc, const float *a, const float *b, int64_t 
       UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, o->pf, o->pfs, 1, 0);
     else
       UK_TILE(kc, a, b, bs, NULL, o, c, i + 1 < o->tiles ? MR : o->mr, rb, cb, NULL, 0, 0, 0);
-    a += MR * kc, c += MR * o->ldc;
+    a += o->as, c += MR * o->ldc;
     if (rb) rb += MR;
     if (cb) cb += MR * o->cb_rs;
   }

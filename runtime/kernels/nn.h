@@ -100,6 +100,13 @@ float ferry_nn_prod_f32(const float *x, int64_t n);
  * The vector exp is accurate to ~2 ulp for arguments <= 88; below about
  * -87.7 it gives 0 (denormals between); NaN stays NaN. */
 float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift);
+/* Softmax down the w columns of s [n][w] (w a multiple of 4, at most 32),
+ * in place but for the division by each column's sum: column j's max into
+ * mx[j], 1 / its exp sum into inv[j] (0 when not positive). lo and hi
+ * (both NULL: every row counts) limit column j to rows lo[j]..hi[j]; the
+ * others become 0, unread. */
+void ferry_nn_softmax_cols_f32(float *s, int64_t n, int w, const int32_t *lo, const int32_t *hi, float *mx,
+                               float *inv);
 /* y[i] = x[i] * a + b (y may be x). */
 void ferry_nn_affine_f32(float *y, const float *x, int64_t n, float a, float b);
 /* Mean and (population) variance of x, two passes. */

@@ -127,3 +127,102 @@ NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
   for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
   return m;
 }
+
+/* Softmax down the columns of s [n][w] (row stride w; w a multiple of
+ * NX_VL, at most NX_COLS_MAX), in place but for each column's division by
+ * its sum: column j's largest counted value goes to mx[j] and 1 / its exp
+ * sum to inv[j] (0 when the sum is not positive). With lo and hi (else
+ * every row counts), column j counts rows lo[j] to hi[j] only: the others
+ * become 0 and are not read. Each row is a few whole vectors, one value per
+ * column: the columns' maxima and sums stay in vectors, with no tails and
+ * no horizontal sums, and the exps of a row's vectors are independent
+ * (ferry.Attention's scores, a key per row and a query per column). */
+#define NX_G 4 /* vectors of columns at most in registers */
+
+/* Rows [i0, i1) of the first pass: the columns' maxima in m. MASKED: the
+ * rows' values outside [lo, hi] count as -inf. NG (a constant where
+ * inlined) keeps m in registers. */
+NX_ATTR static inline __attribute__((always_inline)) void NX_FN(cols_max)(const float *s, int64_t rs, int64_t i0,
+                                                                         int64_t i1, NX_V *m, const NX_I *lo,
+                                                                         const NX_I *hi, const int NG, const int MASKED) {
+  NX_V ninf = (NX_V){0} - INFINITY;
+  for (int64_t i = i0; i < i1; i++) {
+    const float *r = s + i * rs;
+    NX_I iv = (NX_I){0} + (int)i;
+    for (int g = 0; g < NG; g++) {
+      NX_V v;
+      memcpy(&v, r + g * NX_VL, sizeof v);
+      if (MASKED) {
+        NX_I keep = (lo[g] <= iv) & (iv <= hi[g]);
+        v = (NX_V)(((NX_I)v & keep) | ((NX_I)ninf & ~keep));
+      }
+      m[g] = FERRY_VPMAX(m[g], v);
+    }
+  }
+}
+
+/* Rows [i0, i1) of the second pass: exps in place, summed into sum. */
+NX_ATTR static inline __attribute__((always_inline)) void NX_FN(cols_exp)(float *s, int64_t rs, int64_t i0,
+                                                                         int64_t i1, const NX_V *m, NX_V *sum,
+                                                                         const NX_I *lo, const NX_I *hi, const int NG,
+                                                                         const int MASKED) {
+  for (int64_t i = i0; i < i1; i++) {
+    float *r = s + i * rs;
+    NX_I iv = (NX_I){0} + (int)i;
+    for (int g = 0; g < NG; g++) {
+      NX_V v;
+      memcpy(&v, r + g * NX_VL, sizeof v);
+      NX_V e = NX_FN(vexp)(v - m[g]);
+      if (MASKED) e = (NX_V)((NX_I)e & ((lo[g] <= iv) & (iv <= hi[g])));
+      memcpy(r + g * NX_VL, &e, sizeof e);
+      sum[g] += e;
+    }
+  }
+}
+
+/* softmax_cols over NG vectors of columns (a constant where inlined),
+ * rows rs floats apart. */
+NX_ATTR static inline __attribute__((always_inline)) void NX_FN(cols_ng)(float *s, int64_t rs, int64_t n,
+                                                                        const int32_t *lo, const int32_t *hi,
+                                                                        float *mx, float *inv, const int NG) {
+  const int w = NG * NX_VL;
+  NX_V m[NX_G], sum[NX_G];
+  NX_I vlo[NX_G], vhi[NX_G];
+  int64_t a = 0, z = n; /* rows every column counts: no masking there */
+  for (int g = 0; g < NG; g++) m[g] = (NX_V){0} - INFINITY, sum[g] = (NX_V){0}, vlo[g] = vhi[g] = (NX_I){0};
+  if (lo) {
+    memcpy(vlo, lo, (size_t)w * sizeof *lo);
+    memcpy(vhi, hi, (size_t)w * sizeof *hi);
+    for (int j = 0; j < w; j++) {
+      a = lo[j] > a ? lo[j] : a;
+      z = hi[j] + 1 < z ? hi[j] + 1 : z;
+    }
+    if (a > n) a = n;
+    if (z < a) z = a;
+  }
+  NX_FN(cols_max)(s, rs, 0, a, m, vlo, vhi, NG, 1);
+  NX_FN(cols_max)(s, rs, a, z, m, vlo, vhi, NG, 0);
+  NX_FN(cols_max)(s, rs, z, n, m, vlo, vhi, NG, 1);
+  NX_FN(cols_exp)(s, rs, 0, a, m, sum, vlo, vhi, NG, 1);
+  NX_FN(cols_exp)(s, rs, a, z, m, sum, vlo, vhi, NG, 0);
+  NX_FN(cols_exp)(s, rs, z, n, m, sum, vlo, vhi, NG, 1);
+  for (int g = 0; g < NG; g++)
+    for (int l = 0; l < NX_VL; l++) {
+      float t = sum[g][l];
+      mx[g * NX_VL + l] = m[g][l];
+      inv[g * NX_VL + l] = t > 0 ? 1.0f / t : 0.0f;
+    }
+}
+
+NX_ATTR static void NX_FN(softmax_cols)(float *s, int64_t n, int w, const int32_t *lo, const int32_t *hi, float *mx,
+                                        float *inv) {
+  switch (w / NX_VL) {
+  case 1: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 1);
+  case 2: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 2);
+  case 4: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 4);
+  default: /* a vector of columns at a time */
+    for (int j = 0; j < w; j += NX_VL)
+      NX_FN(cols_ng)(s + j, w, n, lo ? lo + j : NULL, hi ? hi + j : NULL, mx + j, inv + j, 1);
+  }
+}
+#undef NX_G

@@ -240,6 +240,14 @@ float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
   return exp_sum_generic(y, x, n, shift);
 }
 
+void ferry_nn_softmax_cols_f32(float *s, int64_t n, int w, const int32_t *lo, const int32_t *hi, float *mx,
+                               float *inv) {
+#if defined(__x86_64__) && !defined(__AVX2__)
+  if (ferry_simd_avx2() && w % 8 == 0) return softmax_cols_avx2(s, n, w, lo, hi, mx, inv);
+#endif
+  softmax_cols_generic(s, n, w, lo, hi, mx, inv);
+}
+
 void ferry_nn_affine_f32(float *y, const float *x, int64_t n, float a, float b) {
   f32x4 va = f32x4_splat(a), vb = f32x4_splat(b);
   int64_t i = 0;
