@@ -100,7 +100,7 @@ float ferry_nn_prod_f32(const float *x, int64_t n);
  * The vector exp is accurate to ~2 ulp for arguments <= 88; below about
  * -87.7 it gives 0 (denormals between); NaN stays NaN. */
 float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift);
-/* Softmax down the w columns of s [n][w] (w a multiple of 4, at most 32),
+/* Softmax down the w columns of s [n][w] (w a multiple of 8),
  * in place but for the division by each column's sum: column j's max into
  * mx[j], 1 / its exp sum into inv[j] (0 when not positive). lo and hi
  * (both NULL: every row counts) limit column j to rows lo[j]..hi[j]; the

@@ -129,7 +129,7 @@ NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
 }
 
 /* Softmax down the columns of s [n][w] (row stride w; w a multiple of
- * NX_VL, at most NX_COLS_MAX), in place but for each column's division by
+ * 2 * NX_VL, taken two vectors of columns at a time), in place but for each column's division by
  * its sum: column j's largest counted value goes to mx[j] and 1 / its exp
  * sum to inv[j] (0 when the sum is not positive). With lo and hi (else
  * every row counts), column j counts rows lo[j] to hi[j] only: the others
@@ -137,7 +137,7 @@ NX_ATTR static float NX_FN(row_max)(const float *x, int64_t n) {
  * column: the columns' maxima and sums stay in vectors, with no tails and
  * no horizontal sums, and the exps of a row's vectors are independent
  * (ferry.Attention's scores, a key per row and a query per column). */
-#define NX_G 4 /* vectors of columns at most in registers */
+#define NX_G 2 /* vectors of columns in registers */
 
 /* Rows [i0, i1) of the first pass: the columns' maxima in m. MASKED: the
  * rows' values outside [lo, hi] count as -inf. NG (a constant where
@@ -200,12 +200,12 @@ NX_ATTR static inline __attribute__((always_inline)) void NX_FN(cols_ng)(float *
     if (a > n) a = n;
     if (z < a) z = a;
   }
-  NX_FN(cols_max)(s, rs, 0, a, m, vlo, vhi, NG, 1);
+  for (int part = 0; part < 2; part++) /* the masked rows before a and from z: one copy of the code */
+    NX_FN(cols_max)(s, rs, part ? z : 0, part ? n : a, m, vlo, vhi, NG, 1);
   NX_FN(cols_max)(s, rs, a, z, m, vlo, vhi, NG, 0);
-  NX_FN(cols_max)(s, rs, z, n, m, vlo, vhi, NG, 1);
-  NX_FN(cols_exp)(s, rs, 0, a, m, sum, vlo, vhi, NG, 1);
+  for (int part = 0; part < 2; part++)
+    NX_FN(cols_exp)(s, rs, part ? z : 0, part ? n : a, m, sum, vlo, vhi, NG, 1);
   NX_FN(cols_exp)(s, rs, a, z, m, sum, vlo, vhi, NG, 0);
-  NX_FN(cols_exp)(s, rs, z, n, m, sum, vlo, vhi, NG, 1);
   for (int g = 0; g < NG; g++)
     for (int l = 0; l < NX_VL; l++) {
       float t = sum[g][l];
@@ -216,13 +216,7 @@ NX_ATTR static inline __attribute__((always_inline)) void NX_FN(cols_ng)(float *
 
 NX_ATTR static void NX_FN(softmax_cols)(float *s, int64_t n, int w, const int32_t *lo, const int32_t *hi, float *mx,
                                         float *inv) {
-  switch (w / NX_VL) {
-  case 1: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 1);
-  case 2: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 2);
-  case 4: return NX_FN(cols_ng)(s, w, n, lo, hi, mx, inv, 4);
-  default: /* a vector of columns at a time */
-    for (int j = 0; j < w; j += NX_VL)
-      NX_FN(cols_ng)(s + j, w, n, lo ? lo + j : NULL, hi ? hi + j : NULL, mx + j, inv + j, 1);
-  }
+  for (int j = 0; j < w; j += 2 * NX_VL) /* two vectors of columns at a time (w a multiple of two) */
+    NX_FN(cols_ng)(s + j, w, n, lo ? lo + j : NULL, hi ? hi + j : NULL, mx + j, inv + j, 2);
 }
 #undef NX_G

@@ -243,7 +243,7 @@ float ferry_nn_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
 void ferry_nn_softmax_cols_f32(float *s, int64_t n, int w, const int32_t *lo, const int32_t *hi, float *mx,
                                float *inv) {
 #if defined(__x86_64__) && !defined(__AVX2__)
-  if (ferry_simd_avx2() && w % 8 == 0) return softmax_cols_avx2(s, n, w, lo, hi, mx, inv);
+  if (ferry_simd_avx2() && w % 16 == 0) return softmax_cols_avx2(s, n, w, lo, hi, mx, inv);
 #endif
   softmax_cols_generic(s, n, w, lo, hi, mx, inv);
 }
