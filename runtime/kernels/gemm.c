@@ -68,6 +68,9 @@ typedef i32x4 ivec;
 #ifndef KC /* (-D for experiments; gemm.h's FERRY_GEMM_KC is the default) */
 #define KC FERRY_GEMM_KC
 #endif
+#if KC < FERRY_GEMM_KC
+#error "KC below FERRY_GEMM_KC: an A packed with K <= FERRY_GEMM_KC would not be one k-block (ferry_gemm_pre.a_rows)"
+#endif
 #ifndef MC
 #define MC (MR * 32)
 #endif
